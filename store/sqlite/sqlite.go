@@ -1,0 +1,317 @@
+// Package sqlite is the embedded default store.Store: one SQLite file (or
+// ":memory:") through modernc.org/sqlite, pure Go with no cgo.
+//
+// The database runs in WAL mode. Writes go through a single connection and
+// are serialised, each WriteSpans call being one transaction; reads use a
+// separate pool of read-only connections, so queries never wait on ingest.
+// Spans are immutable rows (INSERT OR IGNORE on trace and span id) with
+// session, user and tenant denormalised onto each; the per-trace summary and
+// the per-hour usage rollups (by session and by tenant) are updated in the
+// same transaction as the spans they count. Costs are INTEGER nano-USD.
+//
+// Durability: commits use synchronous=NORMAL, which survives a killed
+// process (a committed transaction is in the WAL file before WriteSpans
+// returns) but not a power loss; WithFullSync makes every commit fsync.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/agenttrace/agenttrace/store"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Memory is the path of a private in-memory database. It lives as long as
+// the Store and is served by one connection, so reads wait for writes.
+const Memory = ":memory:"
+
+// schemaVersion is stored in PRAGMA user_version.
+const schemaVersion = 1
+
+// Option configures Open.
+type Option func(*config)
+
+type config struct {
+	readers  int
+	fullSync bool
+}
+
+// WithReadConns sets the size of the read connection pool (default: the
+// number of CPUs, at least 2). It has no effect on Memory.
+func WithReadConns(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.readers = n
+		}
+	}
+}
+
+// WithFullSync makes every commit fsync the WAL (synchronous=FULL), so
+// acknowledged spans also survive a power loss, at a cost in ingest rate.
+func WithFullSync() Option {
+	return func(c *config) { c.fullSync = true }
+}
+
+// Store is a store.Store on SQLite. Use Open to make one.
+type Store struct {
+	w *sql.DB // the single writer connection
+	r *sql.DB // read-only pool (== w for Memory)
+
+	wmu    sync.Mutex // serialises WriteSpans; guarded statements below
+	closed bool
+	ins    *sql.Stmt // insert span
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at path, or a private
+// in-memory one when path is Memory, and brings its schema up to date.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	cfg := config{readers: max(2, runtime.NumCPU())}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if path == "" {
+		return nil, errors.New("sqlite: empty path")
+	}
+	if strings.ContainsAny(path, "?#") && path != Memory {
+		return nil, fmt.Errorf("sqlite: path %q must not contain '?' or '#'", path)
+	}
+	sync := "NORMAL"
+	if cfg.fullSync {
+		sync = "FULL"
+	}
+	params := "_txlock=immediate&_busy_timeout=10000&_synchronous=" + sync +
+		"&_pragma=foreign_keys(0)&_pragma=temp_store(memory)&_pragma=cache_size(-32768)"
+	s := &Store{}
+	if path == Memory {
+		db, err := sql.Open("sqlite", Memory+"?"+params)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		// One connection that is never recycled: closing it would drop
+		// the database.
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxIdleTime(0)
+		db.SetConnMaxLifetime(0)
+		s.w, s.r = db, db
+	} else {
+		w, err := sql.Open("sqlite", path+"?"+params+"&_journal_mode=WAL")
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		w.SetMaxOpenConns(1)
+		w.SetMaxIdleConns(1)
+		w.SetConnMaxIdleTime(0)
+		w.SetConnMaxLifetime(0)
+		s.w = w
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.w.Close()
+		return nil, err
+	}
+	if s.r == nil {
+		r, err := sql.Open("sqlite", path+"?"+params+"&_query_only=1")
+		if err != nil {
+			s.w.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		r.SetMaxOpenConns(cfg.readers)
+		r.SetMaxIdleConns(cfg.readers)
+		r.SetConnMaxIdleTime(0)
+		r.SetConnMaxLifetime(0)
+		s.r = r
+	}
+	var err error
+	if s.ins, err = s.w.PrepareContext(ctx, insertSpanSQL); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the database. WriteSpans calls that returned nil stay
+// durable; later calls return store.ErrClosed.
+func (s *Store) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	if s.ins != nil {
+		errs = append(errs, s.ins.Close())
+	}
+	if s.r != s.w {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	return errors.Join(errs...)
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	var v int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	if v == schemaVersion {
+		return nil
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("sqlite: database schema version %d is newer than this program's %d", v, schemaVersion)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	defer tx.Rollback()
+	for _, q := range schema {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("sqlite: migrate: %w (in %.60q)", err, q)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	return nil
+}
+
+// schema creates version 1. Times are int64 Unix nanoseconds, costs int64
+// nano-USD, hours int64 Unix hours (start_ns / 3600e9), lists JSON arrays.
+var schema = []string{
+	`CREATE TABLE spans (
+		id INTEGER PRIMARY KEY,
+		trace_id TEXT NOT NULL,
+		span_id TEXT NOT NULL,
+		parent_id TEXT NOT NULL,
+		name TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		type TEXT NOT NULL,
+		status INTEGER NOT NULL,
+		status_message TEXT NOT NULL,
+		start_ns INTEGER NOT NULL,
+		end_ns INTEGER NOT NULL,
+		operation TEXT NOT NULL,
+		request_model TEXT NOT NULL,
+		response_model TEXT NOT NULL,
+		provider TEXT NOT NULL,
+		prompt_slug TEXT NOT NULL,
+		prompt_version TEXT NOT NULL,
+		input_tokens INTEGER NOT NULL,
+		output_tokens INTEGER NOT NULL,
+		cache_read_tokens INTEGER NOT NULL,
+		cache_creation_tokens INTEGER NOT NULL,
+		reasoning_tokens INTEGER NOT NULL,
+		total_tokens INTEGER NOT NULL,
+		cost_nano INTEGER NOT NULL,
+		cost_source TEXT NOT NULL,
+		llm INTEGER NOT NULL,
+		session_id TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		tenant_id TEXT NOT NULL,
+		conversation_id TEXT NOT NULL,
+		environment TEXT NOT NULL,
+		service_name TEXT NOT NULL,
+		scope_name TEXT NOT NULL,
+		tags TEXT NOT NULL,
+		attributes TEXT NOT NULL,
+		resource TEXT NOT NULL,
+		events TEXT NOT NULL
+	)`,
+	`CREATE UNIQUE INDEX spans_trace ON spans (trace_id, span_id)`,
+	`CREATE INDEX spans_start ON spans (start_ns, trace_id, span_id)`,
+	`CREATE INDEX spans_session ON spans (session_id, start_ns) WHERE session_id != ''`,
+	`CREATE INDEX spans_tenant ON spans (tenant_id, start_ns) WHERE tenant_id != ''`,
+	`CREATE TABLE span_tags (
+		tag TEXT NOT NULL,
+		span INTEGER NOT NULL,
+		PRIMARY KEY (tag, span)
+	) WITHOUT ROWID`,
+	`CREATE TABLE traces (
+		trace_id TEXT NOT NULL PRIMARY KEY,
+		name TEXT NOT NULL,
+		status INTEGER NOT NULL,
+		has_root INTEGER NOT NULL,
+		start_ns INTEGER NOT NULL,
+		end_ns INTEGER NOT NULL,
+		duration_ns INTEGER NOT NULL,
+		min_start_ns INTEGER NOT NULL,
+		max_end_ns INTEGER NOT NULL,
+		span_count INTEGER NOT NULL,
+		error_count INTEGER NOT NULL,
+		input_tokens INTEGER NOT NULL,
+		output_tokens INTEGER NOT NULL,
+		cache_read_tokens INTEGER NOT NULL,
+		cache_creation_tokens INTEGER NOT NULL,
+		reasoning_tokens INTEGER NOT NULL,
+		total_tokens INTEGER NOT NULL,
+		requests INTEGER NOT NULL,
+		cost_nano INTEGER NOT NULL,
+		models TEXT NOT NULL,
+		input TEXT NOT NULL,
+		output TEXT NOT NULL,
+		session_id TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		tenant_id TEXT NOT NULL,
+		environment TEXT NOT NULL,
+		tags TEXT NOT NULL
+	)`,
+	`CREATE INDEX traces_start ON traces (start_ns, trace_id)`,
+	`CREATE INDEX traces_tenant_start ON traces (tenant_id, start_ns, trace_id)`,
+	`CREATE INDEX traces_session ON traces (session_id, start_ns) WHERE session_id != ''`,
+	`CREATE INDEX traces_user ON traces (user_id, start_ns) WHERE user_id != ''`,
+	`CREATE INDEX traces_duration ON traces (duration_ns, trace_id)`,
+	`CREATE INDEX traces_tokens ON traces (total_tokens, trace_id)`,
+	`CREATE INDEX traces_cost ON traces (cost_nano, trace_id)`,
+	`CREATE INDEX traces_name ON traces (name, trace_id)`,
+	`CREATE TABLE trace_tags (
+		tag TEXT NOT NULL,
+		trace_id TEXT NOT NULL,
+		PRIMARY KEY (tag, trace_id)
+	) WITHOUT ROWID`,
+	`CREATE TABLE usage_session_hour (
+		session_id TEXT NOT NULL,
+		hour INTEGER NOT NULL,
+		tenant_id TEXT NOT NULL,
+		input_tokens INTEGER NOT NULL,
+		output_tokens INTEGER NOT NULL,
+		cache_read_tokens INTEGER NOT NULL,
+		cache_creation_tokens INTEGER NOT NULL,
+		reasoning_tokens INTEGER NOT NULL,
+		requests INTEGER NOT NULL,
+		cost_nano INTEGER NOT NULL,
+		spans INTEGER NOT NULL,
+		PRIMARY KEY (session_id, hour, tenant_id)
+	) WITHOUT ROWID`,
+	`CREATE TABLE usage_tenant_hour (
+		tenant_id TEXT NOT NULL,
+		hour INTEGER NOT NULL,
+		input_tokens INTEGER NOT NULL,
+		output_tokens INTEGER NOT NULL,
+		cache_read_tokens INTEGER NOT NULL,
+		cache_creation_tokens INTEGER NOT NULL,
+		reasoning_tokens INTEGER NOT NULL,
+		requests INTEGER NOT NULL,
+		cost_nano INTEGER NOT NULL,
+		spans INTEGER NOT NULL,
+		PRIMARY KEY (tenant_id, hour)
+	) WITHOUT ROWID`,
+	`CREATE TABLE tenant_session_hour (
+		tenant_id TEXT NOT NULL,
+		hour INTEGER NOT NULL,
+		session_id TEXT NOT NULL,
+		PRIMARY KEY (tenant_id, hour, session_id)
+	) WITHOUT ROWID`,
+}
