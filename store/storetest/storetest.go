@@ -391,16 +391,16 @@ func testUsageWindows(t *testing.T, st store.Store) {
 	}
 	type win struct{ start, end time.Time }
 	wins := []win{
-		{T0, T0.Add(12 * time.Hour)},                                      // whole hours only
-		{T0.Add(-time.Hour), T0.Add(13 * time.Hour)},                      // everything
-		{T0.Add(90 * time.Minute), T0.Add(150 * time.Minute)},             // inside... spans two partial hours, no whole
-		{T0.Add(61 * time.Minute), T0.Add(62 * time.Minute)},              // within one hour
-		{T0.Add(30 * time.Minute), T0.Add(5*time.Hour + 15*time.Minute)},  // partial both sides
-		{T0.Add(2 * time.Hour), T0.Add(5*time.Hour + time.Nanosecond)},    // partial end only
-		{T0.Add(2*time.Hour - time.Nanosecond), T0.Add(5 * time.Hour)},    // partial start only
-		{T0.Add(3 * time.Hour), T0.Add(3*time.Hour + time.Nanosecond)},    // one nanosecond
-		{T0.Add(time.Hour + time.Nanosecond), T0.Add(11*time.Hour - 1)},   // off by one both sides
-		{T0.Add(-48 * time.Hour), T0.Add(-47 * time.Hour)},                // before any data
+		{T0, T0.Add(12 * time.Hour)},                                     // whole hours only
+		{T0.Add(-time.Hour), T0.Add(13 * time.Hour)},                     // everything
+		{T0.Add(90 * time.Minute), T0.Add(150 * time.Minute)},            // inside... spans two partial hours, no whole
+		{T0.Add(61 * time.Minute), T0.Add(62 * time.Minute)},             // within one hour
+		{T0.Add(30 * time.Minute), T0.Add(5*time.Hour + 15*time.Minute)}, // partial both sides
+		{T0.Add(2 * time.Hour), T0.Add(5*time.Hour + time.Nanosecond)},   // partial end only
+		{T0.Add(2*time.Hour - time.Nanosecond), T0.Add(5 * time.Hour)},   // partial start only
+		{T0.Add(3 * time.Hour), T0.Add(3*time.Hour + time.Nanosecond)},   // one nanosecond
+		{T0.Add(time.Hour + time.Nanosecond), T0.Add(11*time.Hour - 1)},  // off by one both sides
+		{T0.Add(-48 * time.Hour), T0.Add(-47 * time.Hour)},               // before any data
 		{T0.Add(7*time.Hour + 59*time.Minute), T0.Add(8*time.Hour + 1*time.Minute)},
 	}
 	for i := 0; i < 60; i++ {
