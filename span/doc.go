@@ -1,0 +1,21 @@
+// Package span records one unit of work inside an agenttrace trace: a model
+// call, a tool call, a task, a retrieval step or any custom kind.
+//
+// A *Span wraps an OpenTelemetry span. Its methods encode what they are given
+// (strings verbatim, other values as JSON), pass it through the client's mask
+// function, truncate it at the client's limit with a visible marker, and set
+// the attribute keys of the OpenTelemetry GenAI semantic conventions (see
+// DESIGN.md section 3).
+//
+// Spans nest through context.Context: Start, StartLLM and the trace package's
+// Trace.Span, Trace.LLM and Trace.Tool start a child of the span the context
+// carries and return a context carrying the new span. Outside an agenttrace
+// trace (or with a disabled client) they return the context unchanged and a
+// nil *Span. Every method of a nil or ended *Span is a no-op, so callers never
+// need to check.
+//
+// Use defer s.End(): if a panic passes through it, End marks the span failed,
+// records the panic as an "exception" event with its stack, ends the span and
+// re-panics with the same value. The recovery only works when End itself is
+// the deferred call (defer s.End(), not defer func() { s.End() }()).
+package span

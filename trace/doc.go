@@ -1,0 +1,30 @@
+// Package trace is agenttrace's entry point: a Client that records agent and
+// LLM traces on OpenTelemetry and exports them over OTLP/HTTP, and the Trace
+// that a Client starts for one agent run.
+//
+//	client, err := trace.NewClient(ctx, trace.WithServiceName("support-bot"))
+//	if err != nil { ... }
+//	defer client.Shutdown(context.Background())
+//
+//	ctx, tr := client.Start(ctx, "support_agent",
+//		trace.WithUserID("cus_123"), trace.WithSessionID("s-9"))
+//	defer tr.End()
+//	tr.Message(llm.User, "Where is my order?")
+//	ctx, g := tr.LLM(ctx, "", llm.Model("gpt-4.1-mini"), llm.Provider("openai"))
+//	g.SetUsage(llm.Usage{InputTokens: 120, OutputTokens: 40})
+//	g.End()
+//
+// Nesting follows context.Context: a span started from a context that
+// carries a span is its child, in any goroutine. Code deep in the call stack
+// reaches the current trace with FromContext and starts spans with package
+// span. Trace-level fields (user, session, tenant, conversation, external id,
+// tags, environment and WithContext fields) are copied onto every span
+// started inside the trace, including spans that other OpenTelemetry
+// instrumentation starts with the client's TracerProvider: a span processor
+// does it in OnStart.
+//
+// The client never touches the global OpenTelemetry tracer provider. A
+// disabled client (WithDisabled, or AGENTTRACE_DISABLED=true) records
+// nothing and costs no allocation: its Start returns a nil *Trace, and every
+// method of a nil *Trace or nil *span.Span is a no-op.
+package trace

@@ -1,0 +1,186 @@
+package trace
+
+import (
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/agenttrace/agenttrace/exporter"
+	"github.com/agenttrace/agenttrace/llm"
+)
+
+// Option configures a Client (see NewClient).
+type Option func(*clientConfig)
+
+type clientConfig struct {
+	serviceName   string
+	exporterOpts  []exporter.Option
+	endpoint      string
+	sampler       sdktrace.Sampler
+	provider      *sdktrace.TracerProvider
+	providerSet   bool
+	exporter      sdktrace.SpanExporter
+	disabled      bool
+	mask          func(key, value string) string
+	maxValueBytes int
+	prices        *llm.PriceTable
+}
+
+// WithServiceName sets the service.name resource attribute of the client's
+// own TracerProvider. Without it, OTEL_SERVICE_NAME or the OpenTelemetry
+// default ("unknown_service:<program>") applies.
+func WithServiceName(name string) Option {
+	return func(c *clientConfig) { c.serviceName = name }
+}
+
+// WithEndpoint sets the OTLP/HTTP endpoint's base URL, such as
+// "http://127.0.0.1:4318"; spans go to its /v1/traces path (a URL already
+// ending in /v1/traces is used as is). It overrides
+// OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_TRACES_ENDPOINT. A
+// malformed URL makes NewClient fail with an error wrapping
+// exporter.ErrInvalidEndpoint.
+func WithEndpoint(url string) Option {
+	return func(c *clientConfig) {
+		c.endpoint = url
+		c.exporterOpts = append(c.exporterOpts, exporter.WithEndpoint(url))
+	}
+}
+
+// WithHeaders adds HTTP headers to every export request; they override
+// headers of the same name from OTEL_EXPORTER_OTLP_HEADERS.
+func WithHeaders(headers map[string]string) Option {
+	return func(c *clientConfig) { c.exporterOpts = append(c.exporterOpts, exporter.WithHeaders(headers)) }
+}
+
+// WithAPIKey sends "Authorization: Bearer key" with every export request.
+func WithAPIKey(key string) Option {
+	return func(c *clientConfig) { c.exporterOpts = append(c.exporterOpts, exporter.WithAPIKey(key)) }
+}
+
+// WithExporterOptions passes further options to exporter.New when the
+// client builds its OTLP/HTTP exporter.
+func WithExporterOptions(opts ...exporter.Option) Option {
+	return func(c *clientConfig) { c.exporterOpts = append(c.exporterOpts, opts...) }
+}
+
+// WithExporter makes the client export through exp instead of building an
+// OTLP/HTTP exporter (for example exporter.NewConsole, or the SDK's
+// in-memory tracetest exporter in tests). The client shuts exp down with
+// itself.
+func WithExporter(exp sdktrace.SpanExporter) Option {
+	return func(c *clientConfig) { c.exporter = exp }
+}
+
+// WithSampler sets the sampler of the client's own TracerProvider (the
+// default samples everything, following the parent's decision). It cannot be
+// combined with WithTracerProvider.
+func WithSampler(s sdktrace.Sampler) Option {
+	return func(c *clientConfig) { c.sampler = s }
+}
+
+// WithTracerProvider attaches the client to a TracerProvider the program
+// already has instead of building its own. The client registers two span
+// processors on tp: the one that stamps trace-level fields on every span
+// started inside a trace, and its export pipeline (to the endpoint, or the
+// exporter given with WithExporter). Client.Shutdown unregisters and shuts
+// down those two and leaves tp running; it never becomes the global
+// provider.
+func WithTracerProvider(tp *sdktrace.TracerProvider) Option {
+	return func(c *clientConfig) { c.provider, c.providerSet = tp, true }
+}
+
+// WithDisabled makes a client that records nothing and allocates nothing on
+// the hot path. AGENTTRACE_DISABLED=true in the environment does the same.
+func WithDisabled() Option {
+	return func(c *clientConfig) { c.disabled = true }
+}
+
+// WithMask sets a function that rewrites every recorded value before it is
+// truncated and recorded: span inputs and outputs, LLM messages, tool
+// arguments and results, message content, feedback comments and error
+// messages. key is the attribute key the value is recorded under (for
+// message content, "content"), value its text (JSON for structured values).
+// Use it to redact secrets or personal data.
+func WithMask(mask func(key, value string) string) Option {
+	return func(c *clientConfig) { c.mask = mask }
+}
+
+// WithMaxValueBytes sets the limit of one recorded value in bytes (default
+// 32 KiB, also for 0). A longer value is cut and ends with
+// "…[truncated N bytes]". A negative limit makes NewClient fail.
+func WithMaxValueBytes(n int) Option {
+	return func(c *clientConfig) { c.maxValueBytes = n }
+}
+
+// WithPriceTable sets the table that prices LLM usage reported without a
+// cost (default llm.DefaultPrices()). A nil table turns cost computation
+// off.
+func WithPriceTable(t *llm.PriceTable) Option {
+	return func(c *clientConfig) { c.prices = t }
+}
+
+// StartOption configures a trace (see Client.Start). Options are small
+// values rather than closures, so that passing them costs nothing when the
+// client is disabled.
+type StartOption struct {
+	kind startKind
+	s    string
+	ss   []string
+	kv   []attribute.KeyValue
+	m    map[string]any
+}
+
+type startKind uint8
+
+const (
+	startNone startKind = iota
+	startUser
+	startSession
+	startTenant
+	startConversation
+	startExternal
+	startTags
+	startEnvironment
+	startAttributes
+	startContext
+)
+
+// WithUserID associates the trace with an end user (user.id on every span).
+func WithUserID(id string) StartOption { return StartOption{kind: startUser, s: id} }
+
+// WithSessionID groups traces into a session (session.id on every span).
+func WithSessionID(id string) StartOption { return StartOption{kind: startSession, s: id} }
+
+// WithTenantID attributes the trace to a tenant, a customer organisation or
+// account (agenttrace.tenant.id on every span).
+func WithTenantID(id string) StartOption { return StartOption{kind: startTenant, s: id} }
+
+// WithConversationID ties the turns of a multi-turn conversation together
+// (gen_ai.conversation.id on every span).
+func WithConversationID(id string) StartOption {
+	return StartOption{kind: startConversation, s: id}
+}
+
+// WithExternalID correlates the trace with an id from your own system
+// (agenttrace.external_trace_id on every span).
+func WithExternalID(id string) StartOption { return StartOption{kind: startExternal, s: id} }
+
+// WithTags labels the trace (agenttrace.tags, a string array, on every
+// span). Empty tags are dropped; repeated options add up.
+func WithTags(tags ...string) StartOption { return StartOption{kind: startTags, ss: tags} }
+
+// WithEnvironment names the deployment environment, such as "production"
+// (deployment.environment.name on every span).
+func WithEnvironment(env string) StartOption { return StartOption{kind: startEnvironment, s: env} }
+
+// WithAttributes sets attributes on the trace's root span only.
+func WithAttributes(kv ...attribute.KeyValue) StartOption {
+	return StartOption{kind: startAttributes, kv: kv}
+}
+
+// WithContext merges fields onto every span of the trace, each as the
+// attribute "agenttrace.context.<key>". Strings, booleans, integers, floats
+// and slices of those keep their type; other values are recorded as JSON
+// text. Repeated options merge, later keys winning.
+func WithContext(fields map[string]any) StartOption {
+	return StartOption{kind: startContext, m: fields}
+}
