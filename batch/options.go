@@ -1,0 +1,269 @@
+package batch
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Defaults. Each can be changed with an option; the ones marked "env" also
+// with the standard OpenTelemetry variable (an explicit option wins over the
+// variable, the variable over the default).
+const (
+	// DefaultMaxQueueSpans bounds the number of queued spans.
+	// env: OTEL_BSP_MAX_QUEUE_SIZE.
+	DefaultMaxQueueSpans = 16384
+	// DefaultMaxQueueBytes bounds the estimated encoded size of queued spans
+	// (64 MiB).
+	DefaultMaxQueueBytes = 64 << 20
+	// DefaultMaxBatchSpans is the most spans in one export request.
+	// env: OTEL_BSP_MAX_EXPORT_BATCH_SIZE.
+	DefaultMaxBatchSpans = 512
+	// DefaultMaxBatchBytes is the maximum request size: the largest estimated
+	// encoded (uncompressed protobuf) size of one export request (4 MiB).
+	DefaultMaxBatchBytes = 4 << 20
+	// DefaultInterval is the longest a span waits in the queue before it is
+	// sent in a (possibly partial) batch. env: OTEL_BSP_SCHEDULE_DELAY
+	// (milliseconds).
+	DefaultInterval = time.Second
+	// DefaultExportTimeout bounds one ExportSpans call, the exporter's retries
+	// included. env: OTEL_BSP_EXPORT_TIMEOUT (milliseconds; 0 means none).
+	DefaultExportTimeout = 30 * time.Second
+	// DefaultMaxInFlight is the number of ExportSpans calls that may run at
+	// the same time.
+	DefaultMaxInFlight = 8
+)
+
+// Environment variables read by [New].
+const (
+	EnvMaxQueueSize       = "OTEL_BSP_MAX_QUEUE_SIZE"
+	EnvScheduleDelay      = "OTEL_BSP_SCHEDULE_DELAY"
+	EnvExportTimeout      = "OTEL_BSP_EXPORT_TIMEOUT"
+	EnvMaxExportBatchSize = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"
+)
+
+// warnEvery is the shortest time between two drop warnings in the log.
+const warnEvery = 10 * time.Second
+
+// Option configures a Processor. Options are applied in order; the last one of
+// a kind wins.
+type Option func(*config)
+
+type config struct {
+	maxQueueSpans int
+	maxQueueBytes int
+	maxBatchSpans int
+	maxBatchBytes int
+	interval      time.Duration
+	exportTimeout time.Duration
+	maxInFlight   int
+	blocking      bool
+	blockTimeout  time.Duration
+	onDrop        func(DropReason, int)
+	logger        *slog.Logger
+
+	set  map[string]bool // options given explicitly
+	errs []error
+}
+
+func (c *config) invalid(opt string, format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%w: %s: %s", ErrInvalidOption, opt, fmt.Sprintf(format, args...)))
+}
+
+func (c *config) mark(opt string) {
+	if c.set == nil {
+		c.set = make(map[string]bool)
+	}
+	c.set[opt] = true
+}
+
+// WithMaxQueueSpans bounds the number of spans waiting in the queue (default
+// [DefaultMaxQueueSpans]). When the queue is full a new span is dropped with
+// [QueueFull] (or, with [WithBlocking], waits). n must be positive.
+func WithMaxQueueSpans(n int) Option {
+	return func(c *config) {
+		c.mark("WithMaxQueueSpans")
+		if n <= 0 {
+			c.invalid("WithMaxQueueSpans", "%d is not positive", n)
+			return
+		}
+		c.maxQueueSpans = n
+	}
+}
+
+// WithMaxQueueBytes bounds the estimated encoded size of the spans waiting in
+// the queue (default [DefaultMaxQueueBytes]). n must be positive.
+func WithMaxQueueBytes(n int) Option {
+	return func(c *config) {
+		c.mark("WithMaxQueueBytes")
+		if n <= 0 {
+			c.invalid("WithMaxQueueBytes", "%d is not positive", n)
+			return
+		}
+		c.maxQueueBytes = n
+	}
+}
+
+// WithMaxBatchSpans sets the most spans sent in one export request (default
+// [DefaultMaxBatchSpans]); a batch is also sent as soon as this many spans are
+// queued. n must be positive; it is lowered to the queue bound if larger.
+func WithMaxBatchSpans(n int) Option {
+	return func(c *config) {
+		c.mark("WithMaxBatchSpans")
+		if n <= 0 {
+			c.invalid("WithMaxBatchSpans", "%d is not positive", n)
+			return
+		}
+		c.maxBatchSpans = n
+	}
+}
+
+// WithMaxBatchBytes sets the maximum request size: the largest estimated
+// encoded size (uncompressed OTLP protobuf, resource and scope included) of one
+// export request (default [DefaultMaxBatchBytes]). Batches are split so that
+// none exceeds it, and a span that alone exceeds it is dropped with
+// [TooLarge]. Set it at or below the collector's request body limit. n must be
+// positive; it is lowered to the queue byte bound if larger.
+func WithMaxBatchBytes(n int) Option {
+	return func(c *config) {
+		c.mark("WithMaxBatchBytes")
+		if n <= 0 {
+			c.invalid("WithMaxBatchBytes", "%d is not positive", n)
+			return
+		}
+		c.maxBatchBytes = n
+	}
+}
+
+// WithInterval sets the longest a span waits before it is sent in a possibly
+// partial batch (default [DefaultInterval]). d must be positive.
+func WithInterval(d time.Duration) Option {
+	return func(c *config) {
+		c.mark("WithInterval")
+		if d <= 0 {
+			c.invalid("WithInterval", "%v is not positive", d)
+			return
+		}
+		c.interval = d
+	}
+}
+
+// WithExportTimeout bounds each ExportSpans call, including the exporter's
+// own retries (default [DefaultExportTimeout]). 0 means no bound; negative is
+// an error.
+func WithExportTimeout(d time.Duration) Option {
+	return func(c *config) {
+		c.mark("WithExportTimeout")
+		if d < 0 {
+			c.invalid("WithExportTimeout", "%v is negative", d)
+			return
+		}
+		c.exportTimeout = d
+	}
+}
+
+// WithMaxInFlight sets how many ExportSpans calls may run at the same time
+// (default [DefaultMaxInFlight]), so a slow or retrying export does not stop
+// the queue from draining. n must be positive.
+func WithMaxInFlight(n int) Option {
+	return func(c *config) {
+		c.mark("WithMaxInFlight")
+		if n <= 0 {
+			c.invalid("WithMaxInFlight", "%d is not positive", n)
+			return
+		}
+		c.maxInFlight = n
+	}
+}
+
+// WithBlocking makes OnEnd wait, at most timeout, for room in a full queue
+// before dropping the span with [QueueFull]. By default OnEnd never blocks.
+// timeout must be positive.
+func WithBlocking(timeout time.Duration) Option {
+	return func(c *config) {
+		c.mark("WithBlocking")
+		if timeout <= 0 {
+			c.invalid("WithBlocking", "timeout %v is not positive", timeout)
+			return
+		}
+		c.blocking = true
+		c.blockTimeout = timeout
+	}
+}
+
+// WithOnDrop registers fn to be called each time spans are dropped, with the
+// reason and the number of spans. It is called synchronously, outside the
+// processor's lock, from the goroutine that dropped them (for queue_full,
+// too_large and after_shutdown usually the one calling span.End), so it must be
+// quick and must not block.
+func WithOnDrop(fn func(reason DropReason, n int)) Option {
+	return func(c *config) { c.onDrop = fn }
+}
+
+// WithLogger sets the logger for drop warnings (default slog.Default()).
+// Warnings are rate-limited to one every 10 seconds and carry the counts per
+// reason since the previous warning.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// newConfig applies defaults, then the OTEL_BSP_* variables, then opts.
+func newConfig(opts []Option) (config, error) {
+	c := config{
+		maxQueueSpans: DefaultMaxQueueSpans,
+		maxQueueBytes: DefaultMaxQueueBytes,
+		maxBatchSpans: DefaultMaxBatchSpans,
+		maxBatchBytes: DefaultMaxBatchBytes,
+		interval:      DefaultInterval,
+		exportTimeout: DefaultExportTimeout,
+		maxInFlight:   DefaultMaxInFlight,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	if len(c.errs) > 0 {
+		return c, errors.Join(c.errs...)
+	}
+	c.applyEnv()
+	c.maxBatchSpans = min(c.maxBatchSpans, c.maxQueueSpans)
+	c.maxBatchBytes = min(c.maxBatchBytes, c.maxQueueBytes)
+	return c, nil
+}
+
+// applyEnv reads the OTEL_BSP_* variables for the settings no option set. A
+// variable that is not an integer, or is out of range, is ignored with a
+// warning.
+func (c *config) applyEnv() {
+	envInt := func(key string, allowZero bool) (int, bool) {
+		v := os.Getenv(key)
+		if v == "" {
+			return 0, false
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || (n == 0 && !allowZero) {
+			c.logger.Warn("agenttrace/batch: ignoring invalid environment variable", "name", key, "value", v)
+			return 0, false
+		}
+		return n, true
+	}
+	if n, ok := envInt(EnvMaxQueueSize, false); ok && !c.set["WithMaxQueueSpans"] {
+		c.maxQueueSpans = n
+	}
+	if n, ok := envInt(EnvMaxExportBatchSize, false); ok && !c.set["WithMaxBatchSpans"] {
+		c.maxBatchSpans = n
+	}
+	if n, ok := envInt(EnvScheduleDelay, false); ok && !c.set["WithInterval"] {
+		c.interval = time.Duration(n) * time.Millisecond
+	}
+	if n, ok := envInt(EnvExportTimeout, true); ok && !c.set["WithExportTimeout"] {
+		c.exportTimeout = time.Duration(n) * time.Millisecond
+	}
+}
