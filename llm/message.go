@@ -23,12 +23,23 @@ const (
 	PartToolCall         PartType = "tool_call"
 	PartToolCallResponse PartType = "tool_call_response"
 	PartReasoning        PartType = "reasoning"
+	// PartURI is media referenced by URI (an image URL): Modality, URI and
+	// optionally MimeType are set.
+	PartURI PartType = "uri"
+	// PartBlob is inline media (base64 data). Only its MimeType and Modality
+	// are recorded, not the bytes.
+	PartBlob PartType = "blob"
+	// PartFile is media uploaded to the provider, referenced by FileID.
+	PartFile PartType = "file"
 )
 
 // Part is one piece of a message's content. Its JSON form is the GenAI
 // semantic conventions' part: {"type":"text","content":...},
-// {"type":"tool_call","id","name","arguments"} or
-// {"type":"tool_call_response","id","response"}.
+// {"type":"tool_call","id","name","arguments"},
+// {"type":"tool_call_response","id","response"},
+// {"type":"reasoning","content"}, or media: {"type":"uri","modality","uri"},
+// {"type":"blob","modality","mime_type"} (content not recorded) and
+// {"type":"file","modality","file_id"}.
 type Part struct {
 	Type      PartType        `json:"type"`
 	Content   string          `json:"content,omitempty"`
@@ -36,6 +47,15 @@ type Part struct {
 	Name      string          `json:"name,omitempty"`
 	Arguments json.RawMessage `json:"arguments,omitempty"`
 	Response  json.RawMessage `json:"response,omitempty"`
+	// Modality is the kind of media of a uri, blob or file part: "image",
+	// "audio" or "video" (empty for documents).
+	Modality string `json:"modality,omitempty"`
+	// MimeType is the media type of a uri, blob or file part, if known.
+	MimeType string `json:"mime_type,omitempty"`
+	// URI is the address of a uri part.
+	URI string `json:"uri,omitempty"`
+	// FileID is the provider's id of a file part.
+	FileID string `json:"file_id,omitempty"`
 }
 
 // ToolCall is a model's request to call a tool.

@@ -1,0 +1,534 @@
+package llmcall
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"hash/maphash"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	oteltrace "go.opentelemetry.io/otel/trace"
+
+	"github.com/agenttrace/agenttrace/internal/recording"
+	"github.com/agenttrace/agenttrace/llm"
+	"github.com/agenttrace/agenttrace/llm/internal/sse"
+	"github.com/agenttrace/agenttrace/span"
+)
+
+// Next sends a request: the option.MiddlewareNext of both SDKs.
+type Next = func(*http.Request) (*http.Response, error)
+
+// Request is what an Adapter learned from a request body.
+type Request struct {
+	Model     string
+	Operation string // empty means llm.DefaultOperation
+	// Input returns the request's messages; called only when content is
+	// recorded.
+	Input func() []llm.Message
+	// NewAccumulator returns the decoder of this request's response.
+	NewAccumulator func() Accumulator
+}
+
+// Accumulator decodes one response: a whole JSON body (Body) or the events
+// of a stream (Event), then reports what it learned (Result).
+type Accumulator interface {
+	Body(data []byte)
+	Event(typ string, data []byte)
+	Result() Result
+}
+
+// Adapter knows one provider's HTTP API.
+type Adapter interface {
+	// Provider is the gen_ai.provider.name of the calls.
+	Provider() string
+	// Request decodes a request that Match accepted; ok=false lets it pass
+	// unrecorded.
+	Request(req *http.Request, body []byte) (r Request, ok bool)
+	// Match reports whether req is a model call to record, from its method
+	// and URL alone (the body is not read otherwise).
+	Match(req *http.Request) bool
+}
+
+// Config tunes a Middleware.
+type Config struct {
+	// Provider overrides the adapter's provider name when not empty.
+	Provider string
+	// Content records input and output messages when true.
+	Content bool
+	// MaxRetryWait is how long a call whose attempt got a retryable error
+	// waits for the SDK's next attempt before its span ends with that error.
+	MaxRetryWait time.Duration
+	// MaxBodyBytes bounds the copy kept of a non-streamed response body to
+	// decode it; a bigger body is passed through unrecorded.
+	MaxBodyBytes int
+	// Options are added to every span's llm options.
+	Options []llm.Option
+	// SkipScope names the instrumentation scope of an SDK's own spans,
+	// which the LLM span is not parented to (see parentContext).
+	SkipScope string
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxRetryWait = 2 * time.Minute
+	DefaultMaxBodyBytes = 32 << 20
+	maxErrorBody        = 64 << 10
+)
+
+// Middleware instruments an SDK client. Each model call made inside an
+// agenttrace trace gets one LLM span, across the SDK's retries: the SDK runs
+// middleware once per attempt, so the first attempt starts the span, and an
+// attempt whose error response the SDK closes without reading (which it
+// does only to retry) leaves the span waiting for the next attempt, matched
+// by the X-Stainless-Retry-Count header, the request body and the parent
+// span. An error response the SDK reads ends the span with the error; a
+// transport error ends it at once (a retry after one starts a new span with
+// http.request.resend_count). Response bodies are observed as the
+// application reads them: nothing is buffered but a non-streamed body's
+// copy and the stream event being decoded.
+type Middleware struct {
+	a   Adapter
+	cfg Config
+
+	mu      sync.Mutex
+	waiting map[callKey][]*call
+}
+
+// New returns a Middleware for a.
+func New(a Adapter, cfg Config) *Middleware {
+	if cfg.MaxRetryWait <= 0 {
+		cfg.MaxRetryWait = DefaultMaxRetryWait
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Provider == "" {
+		cfg.Provider = a.Provider()
+	}
+	return &Middleware{a: a, cfg: cfg, waiting: make(map[callKey][]*call)}
+}
+
+// Waiting returns how many calls wait for a retry (for tests).
+func (m *Middleware) Waiting() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, cs := range m.waiting {
+		n += len(cs)
+	}
+	return n
+}
+
+type callKey struct {
+	parent oteltrace.SpanID
+	trace  oteltrace.TraceID
+	path   string
+	body   uint64
+}
+
+var seed = maphash.MakeSeed()
+
+// call is one logical model call: its span lives across attempts.
+type call struct {
+	m     *Middleware
+	key   callKey
+	span  *span.Span
+	acc   func() Accumulator
+	timer *time.Timer
+	last  error // the error of the attempt the call waits to retry
+	once  sync.Once
+}
+
+// end ends the call's span with err (nil: no error), once.
+func (c *call) end(err error) {
+	c.once.Do(func() {
+		c.span.Fail(err)
+		c.span.End()
+	})
+}
+
+// Handle is the middleware function: func(*http.Request, Next).
+func (m *Middleware) Handle(req *http.Request, next Next) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody || recording.NodeFrom(req.Context()) == nil || !m.a.Match(req) {
+		return next(req)
+	}
+	body, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		// Let the SDK see the same failure it would have seen.
+		req.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+		return next(req)
+	}
+	r, ok := m.a.Request(req, body)
+	if !ok {
+		return next(req)
+	}
+	retry, _ := strconv.Atoi(req.Header.Get("X-Stainless-Retry-Count"))
+	ctx := m.parentContext(req.Context())
+	parent := oteltrace.SpanContextFromContext(ctx)
+	key := callKey{parent: parent.SpanID(), trace: parent.TraceID(), path: req.URL.Path, body: maphash.Bytes(seed, body)}
+
+	var c *call
+	if retry > 0 {
+		c = m.claim(key)
+	}
+	if c == nil {
+		opts := make([]llm.Option, 0, 3+len(m.cfg.Options))
+		opts = append(opts, llm.Model(r.Model), llm.Provider(m.cfg.Provider))
+		if r.Operation != "" {
+			opts = append(opts, llm.Operation(r.Operation))
+		}
+		opts = append(opts, m.cfg.Options...)
+		_, s := span.StartLLM(ctx, "", opts...)
+		if !s.IsRecording() {
+			s.End()
+			return next(req)
+		}
+		c = &call{m: m, key: key, span: s, acc: r.NewAccumulator}
+		if m.cfg.Content && r.Input != nil {
+			s.RecordInputMessages(r.Input())
+		}
+		if retry > 0 {
+			s.SetAttributes(semconv.HTTPRequestResendCount(retry))
+		}
+	}
+	// Spans of the HTTP client's own instrumentation nest under the call.
+	req = req.WithContext(oteltrace.ContextWithSpan(ctx, c.span.OTelSpan()))
+	start := time.Now()
+	res, err := next(req)
+	if err != nil {
+		c.end(err)
+		return res, err
+	}
+	if res == nil || res.Body == nil {
+		c.end(nil)
+		return res, err
+	}
+	c.span.SetAttributes(semconv.HTTPResponseStatusCode(res.StatusCode))
+	switch {
+	case res.StatusCode >= 400:
+		res.Body = &errorBody{rc: res.Body, c: c, status: res.StatusCode, ctx: req.Context()}
+	case isEventStream(res.Header.Get("Content-Type")):
+		b := &streamBody{rc: res.Body, c: c, acc: c.acc(), start: start}
+		b.p.OnEvent = b.onEvent
+		res.Body = b
+	default:
+		res.Body = &jsonBody{rc: res.Body, c: c, max: m.cfg.MaxBodyBytes}
+	}
+	return res, nil
+}
+
+// parentContext returns ctx, or, when ctx's current OpenTelemetry span is
+// one of Config.SkipScope's (the Anthropic SDK's own span of the call), ctx
+// with the enclosing agenttrace span as current span instead: the LLM span
+// then sits in the agenttrace tree whether or not that span is exported to
+// the same place.
+func (m *Middleware) parentContext(ctx context.Context) context.Context {
+	if m.cfg.SkipScope == "" {
+		return ctx
+	}
+	ro, ok := oteltrace.SpanFromContext(ctx).(sdktrace.ReadOnlySpan)
+	if !ok || ro.InstrumentationScope().Name != m.cfg.SkipScope {
+		return ctx
+	}
+	n := recording.NodeFrom(ctx)
+	if n == nil {
+		return ctx
+	}
+	return oteltrace.ContextWithSpan(ctx, oteltrace.SpanFromContext(n.Context))
+}
+
+func isEventStream(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "text/event-stream"
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// claim takes the oldest call waiting for a retry under key.
+func (m *Middleware) claim(key callKey) *call {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cs := m.waiting[key]
+	if len(cs) == 0 {
+		return nil
+	}
+	c := cs[0]
+	if len(cs) == 1 {
+		delete(m.waiting, key)
+	} else {
+		m.waiting[key] = cs[1:]
+	}
+	c.timer.Stop()
+	return c
+}
+
+// wait parks c until the SDK's next attempt, or ends it with err after
+// MaxRetryWait.
+func (m *Middleware) wait(c *call, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c.last = err
+	m.waiting[c.key] = append(m.waiting[c.key], c)
+	c.timer = time.AfterFunc(m.cfg.MaxRetryWait, func() {
+		if m.remove(c) {
+			c.end(err)
+		}
+	})
+}
+
+func (m *Middleware) remove(c *call) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cs := m.waiting[c.key]
+	for i, x := range cs {
+		if x == c {
+			cs = append(cs[:i:i], cs[i+1:]...)
+			if len(cs) == 0 {
+				delete(m.waiting, c.key)
+			} else {
+				m.waiting[c.key] = cs
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// errorBody watches an error response: read, it ends the call with the
+// provider's error; closed unread, the SDK is about to retry.
+type errorBody struct {
+	rc     io.ReadCloser
+	c      *call
+	status int
+	ctx    context.Context
+
+	mu   sync.Mutex
+	read bool
+	buf  []byte
+	done bool
+}
+
+func (b *errorBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	b.read = true
+	if room := maxErrorBody - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(n, room)]...)
+	}
+	if err != nil && !b.done {
+		b.done = true
+		b.mu.Unlock()
+		b.finish(err)
+		return n, err
+	}
+	b.mu.Unlock()
+	return n, err
+}
+
+func (b *errorBody) Close() error {
+	err := b.rc.Close()
+	b.mu.Lock()
+	if b.done {
+		b.mu.Unlock()
+		return err
+	}
+	b.done = true
+	read := b.read
+	b.mu.Unlock()
+	if !read && b.ctx.Err() != context.Canceled {
+		b.c.m.wait(b.c, b.apiError())
+		return err
+	}
+	b.finish(io.EOF)
+	return err
+}
+
+func (b *errorBody) finish(readErr error) {
+	e := b.apiError()
+	if readErr != nil && readErr != io.EOF && e.Message == "" {
+		e.Message = readErr.Error()
+	}
+	b.c.end(e)
+	b.c.span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(b.status)))
+}
+
+// apiError decodes the error body of either provider:
+// {"error": {"message", "type", "code"}} (OpenAI) or
+// {"type": "error", "error": {"type", "message"}} (Anthropic).
+func (b *errorBody) apiError() *ProviderError {
+	e := &ProviderError{Status: b.status}
+	var body struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(b.buf, &body) == nil && len(body.Error) > 0 {
+		var d struct {
+			Message string          `json:"message"`
+			Type    string          `json:"type"`
+			Code    json.RawMessage `json:"code"`
+		}
+		if json.Unmarshal(body.Error, &d) == nil {
+			e.Message, e.Type = d.Message, d.Type
+			var code string
+			if json.Unmarshal(d.Code, &code) == nil {
+				e.Code = code
+			} else if len(d.Code) > 0 && string(d.Code) != "null" {
+				e.Code = string(d.Code)
+			}
+		} else {
+			var s string
+			_ = json.Unmarshal(body.Error, &s)
+			e.Message = s
+		}
+	}
+	if e.Message == "" && e.Type == "" {
+		e.Message = http.StatusText(b.status)
+	}
+	return e
+}
+
+// jsonBody copies a non-streamed response as the SDK reads it and decodes
+// it at the end.
+type jsonBody struct {
+	rc  io.ReadCloser
+	c   *call
+	max int
+
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	over bool
+	done bool
+}
+
+func (b *jsonBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	if !b.done {
+		if !b.over {
+			if b.buf.Len()+n > b.max {
+				b.over = true
+				b.buf = bytes.Buffer{}
+			} else {
+				b.buf.Write(p[:n])
+			}
+		}
+		if err != nil {
+			b.done = true
+			b.mu.Unlock()
+			b.finish(err)
+			return n, err
+		}
+	}
+	b.mu.Unlock()
+	return n, err
+}
+
+func (b *jsonBody) Close() error {
+	err := b.rc.Close()
+	b.mu.Lock()
+	if b.done {
+		b.mu.Unlock()
+		return err
+	}
+	b.done = true
+	b.buf = bytes.Buffer{}
+	b.mu.Unlock()
+	b.c.end(nil) // closed unread: nothing to record
+	return err
+}
+
+func (b *jsonBody) finish(readErr error) {
+	if readErr != io.EOF {
+		b.c.end(readErr)
+		return
+	}
+	if !b.over {
+		acc := b.c.acc()
+		acc.Body(b.buf.Bytes())
+		r := acc.Result()
+		r.Record(b.c.span, b.c.m.cfg.Content)
+	}
+	b.buf = bytes.Buffer{}
+	b.c.end(nil)
+}
+
+// streamBody decodes a server-sent event stream as the application reads
+// it, holding only the event being decoded.
+type streamBody struct {
+	rc    io.ReadCloser
+	c     *call
+	acc   Accumulator
+	start time.Time
+
+	mu    sync.Mutex
+	p     sse.Parser
+	first bool
+	done  bool
+}
+
+func (b *streamBody) onEvent(typ string, data []byte) {
+	if !b.first {
+		b.first = true
+		b.c.span.SetTimeToFirstChunk(time.Since(b.start))
+	}
+	b.acc.Event(typ, data)
+}
+
+func (b *streamBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	if !b.done {
+		_, _ = b.p.Write(p[:n])
+		if err != nil {
+			b.done = true
+			b.mu.Unlock()
+			b.finish(err)
+			return n, err
+		}
+	}
+	b.mu.Unlock()
+	return n, err
+}
+
+func (b *streamBody) Close() error {
+	err := b.rc.Close()
+	b.mu.Lock()
+	if b.done {
+		b.mu.Unlock()
+		return err
+	}
+	b.done = true
+	b.mu.Unlock()
+	b.finish(nil)
+	return err
+}
+
+// finish records what the stream told and ends the span. readErr is the
+// error that ended reading (io.EOF at a normal end) or nil when the
+// application closed the stream early.
+func (b *streamBody) finish(readErr error) {
+	r := b.acc.Result()
+	r.Record(b.c.span, b.c.m.cfg.Content)
+	var err error
+	if readErr != nil && readErr != io.EOF {
+		err = readErr
+	}
+	b.c.end(err)
+}
+
+// Buffered returns the bytes the stream decoder holds (for tests).
+func (b *streamBody) Buffered() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.p.Buffered()
+}

@@ -1,0 +1,131 @@
+// Package llmcall is the provider-independent part of the model-call
+// instrumentation in llm/openai and llm/anthropic: what a response tells
+// about a call (Result), text accumulation with a bound, and the HTTP
+// middleware that turns SDK requests into LLM spans (Middleware).
+package llmcall
+
+import (
+	"unicode/utf8"
+
+	"github.com/agenttrace/agenttrace/llm"
+	"github.com/agenttrace/agenttrace/span"
+)
+
+// Result is what a model response (a body or a finished stream) says about
+// the call.
+type Result struct {
+	ResponseID    string
+	ResponseModel string
+	Usage         llm.Usage
+	HasUsage      bool
+	Output        []llm.Message
+	FinishReasons []string
+	// Err is an error the provider reported inside a successful HTTP
+	// response (an error event in a stream, a failed response).
+	Err error
+}
+
+// Record writes r onto s: response id and model, usage, finish reasons, the
+// output messages when content is true, and Err. It does not end s.
+func (r *Result) Record(s *span.Span, content bool) {
+	if s == nil || r == nil {
+		return
+	}
+	s.SetResponseID(r.ResponseID)
+	s.SetResponseModel(r.ResponseModel)
+	if r.HasUsage {
+		s.SetUsage(r.Usage)
+	}
+	s.SetFinishReasons(r.FinishReasons...)
+	if content && r.Output != nil {
+		s.RecordOutputMessages(r.Output)
+	}
+	if r.Err != nil {
+		s.Fail(r.Err)
+	}
+}
+
+// ProviderError is an error a provider reported: in an HTTP error response
+// (Status is its code) or inside a stream or a result (Status 0).
+type ProviderError struct {
+	Status  int
+	Type    string
+	Code    string
+	Message string
+}
+
+func (e *ProviderError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = "no message"
+	}
+	kind := e.Type
+	if kind == "" {
+		kind = e.Code
+	}
+	switch {
+	case e.Status != 0 && kind != "":
+		return "HTTP " + itoa(e.Status) + " " + kind + ": " + msg
+	case e.Status != 0:
+		return "HTTP " + itoa(e.Status) + ": " + msg
+	case kind != "":
+		return kind + ": " + msg
+	}
+	return msg
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
+
+// MaxText bounds the text accumulated for one part of a streamed message;
+// spans truncate values well below it, so nothing visible is lost.
+const MaxText = 64 << 10
+
+// Text accumulates streamed text up to MaxText bytes, cut on a rune
+// boundary.
+type Text struct {
+	b    []byte
+	full bool
+}
+
+// Add appends s, or the part of it that fits.
+func (t *Text) Add(s string) {
+	if t.full || s == "" {
+		return
+	}
+	room := MaxText - len(t.b)
+	if len(s) > room {
+		cut := room
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+		t.full = true
+	}
+	t.b = append(t.b, s...)
+}
+
+// String returns the accumulated text.
+func (t *Text) String() string { return string(t.b) }
+
+// Len returns the accumulated length in bytes.
+func (t *Text) Len() int { return len(t.b) }
