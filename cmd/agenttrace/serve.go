@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agenttrace/agenttrace/server"
+	"github.com/agenttrace/agenttrace/store/sqlite"
+)
+
+// runServe is "agenttrace serve": flags, with AGENTTRACE_* environment
+// variables as defaults.
+func runServe(ctx context.Context, args []string, e env) error {
+	fs := flag.NewFlagSet("agenttrace serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	envOr := func(name, def string) string {
+		if v := strings.TrimSpace(e.getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	maxBody, err := envInt(e, "AGENTTRACE_MAX_BODY_BYTES", server.DefaultMaxBodyBytes)
+	if err != nil {
+		return usageError{err}
+	}
+	shutdown, err := envDuration(e, "AGENTTRACE_SHUTDOWN_TIMEOUT", server.DefaultShutdownTimeout)
+	if err != nil {
+		return usageError{err}
+	}
+	addr := fs.String("addr", envOr("AGENTTRACE_ADDR", server.DefaultAddr),
+		"`host:port` to listen on (env AGENTTRACE_ADDR); port 4318 is OTLP/HTTP's")
+	db := fs.String("db", envOr("AGENTTRACE_DB", "agenttrace.db"),
+		"SQLite database `file`, or :memory: (env AGENTTRACE_DB)")
+	org := fs.String("org", envOr("AGENTTRACE_ORG", server.DefaultOrganisation),
+		"organisation `id` reported by tenant usage (env AGENTTRACE_ORG)")
+	fs.Int64Var(&maxBody, "max-body-bytes", maxBody,
+		"request body limit in `bytes`, as sent and decompressed (env AGENTTRACE_MAX_BODY_BYTES)")
+	fs.DurationVar(&shutdown, "shutdown-timeout", shutdown,
+		"how long to let in-flight requests finish on SIGINT/SIGTERM (env AGENTTRACE_SHUTDOWN_TIMEOUT)")
+	logLevel := fs.String("log-level", envOr("AGENTTRACE_LOG_LEVEL", "info"), "debug, info, warn or error (env AGENTTRACE_LOG_LEVEL)")
+	var keys []server.APIKey
+	fs.Func("api-key", "API `KEY` (full access) or KEY=TENANT (one tenant); repeatable. "+
+		"Env AGENTTRACE_API_KEYS takes a comma-separated list (used when no --api-key is given; prefer it: "+
+		"flags show in process lists). Without keys the server is open and serves loopback only",
+		func(s string) error {
+			k, err := server.ParseAPIKey(s)
+			if err != nil {
+				return err
+			}
+			keys = append(keys, k)
+			return nil
+		})
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments: %q", fs.Args())}
+	}
+	if len(keys) == 0 {
+		for _, s := range strings.Split(e.getenv("AGENTTRACE_API_KEYS"), ",") {
+			if strings.TrimSpace(s) == "" {
+				continue
+			}
+			k, err := server.ParseAPIKey(s)
+			if err != nil {
+				return usageError{fmt.Errorf("AGENTTRACE_API_KEYS: %w", err)}
+			}
+			keys = append(keys, k)
+		}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usageError{fmt.Errorf("--log-level: %w", err)}
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return usageError{fmt.Errorf("--addr %q: %w", *addr, err)}
+	}
+	if len(keys) == 0 && !server.IsLoopbackHost(host) {
+		return fmt.Errorf("refusing to listen on %s with no API key: the server would be open to the network; "+
+			"bind a loopback address (127.0.0.1) or set --api-key / AGENTTRACE_API_KEYS", *addr)
+	}
+
+	st, err := sqlite.Open(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := server.New(st, server.WithAPIKeys(keys...), server.WithOrganisation(*org),
+		server.WithMaxBodyBytes(maxBody), server.WithLogger(log), server.WithShutdownTimeout(shutdown))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "agenttrace: listening on http://%s\n", ln.Addr())
+	log.Info("listening", "addr", ln.Addr().String(), "db", *db, "org", *org, "api_keys", len(keys), "max_body_bytes", maxBody)
+	if err := srv.Serve(ctx, ln); err != nil {
+		return err
+	}
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func envInt(e env, name string, def int64) (int64, error) {
+	s := strings.TrimSpace(e.getenv(name))
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive integer", name, s)
+	}
+	return n, nil
+}
+
+func envDuration(e env, name string, def time.Duration) (time.Duration, error) {
+	s := strings.TrimSpace(e.getenv(name))
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 30s", name, s)
+	}
+	return d, nil
+}

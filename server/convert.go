@@ -1,0 +1,311 @@
+package server
+
+import (
+	"cmp"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+
+	"github.com/agenttrace/agenttrace/internal/attr"
+	"github.com/agenttrace/agenttrace/store"
+)
+
+// llmOperations are the gen_ai.operation.name values of a model call: a
+// foreign span with one of them is an LLM span and counts as a request.
+var llmOperations = map[string]bool{
+	attr.OpChat: true,
+	semconv.GenAIOperationNameTextCompletion.Value.AsString():  true,
+	semconv.GenAIOperationNameGenerateContent.Value.AsString(): true,
+	semconv.GenAIOperationNameEmbeddings.Value.AsString():      true,
+}
+
+// spanType returns the agenttrace span type: agenttrace.span.type when set,
+// else one inferred from gen_ai.operation.name, else "span".
+func spanType(typ, op string) string {
+	if typ != "" {
+		return typ
+	}
+	switch {
+	case llmOperations[op]:
+		return attr.TypeLLM
+	case op == attr.OpExecuteTool:
+		return attr.TypeTool
+	case op == attr.OpRetrieval:
+		return attr.TypeRetrieval
+	}
+	return attr.TypeSpan
+}
+
+// fields are the attributes read into columns. Trace-level ones (session,
+// user, tenant, conversation, environment, tags, service) are read from
+// the resource first and overridden by the span's own.
+type fields struct {
+	typ, op, reqModel, respModel, provider, slug, version string
+	in, out, cacheRead, cacheCreation, reasoning, total   int64
+	cost                                                  float64
+	costSource                                            string
+	session, user, tenant, conversation, env, service     string
+	tags                                                  []string
+	input, output, inMsgs, outMsgs                        string
+}
+
+func (f *fields) read(k string, v pcommon.Value) {
+	switch k {
+	case string(attr.SpanType):
+		f.typ = v.AsString()
+	case string(attr.OperationName):
+		f.op = v.AsString()
+	case string(attr.RequestModel):
+		f.reqModel = v.AsString()
+	case string(attr.ResponseModel):
+		f.respModel = v.AsString()
+	case string(attr.ProviderName):
+		f.provider = v.AsString()
+	case string(attr.PromptSlug):
+		f.slug = v.AsString()
+	case string(attr.PromptVersion):
+		f.version = v.AsString()
+	case string(attr.InputTokens):
+		f.in = intValue(v)
+	case string(attr.OutputTokens):
+		f.out = intValue(v)
+	case string(attr.CacheReadTokens):
+		f.cacheRead = intValue(v)
+	case string(attr.CacheCreationTokens):
+		f.cacheCreation = intValue(v)
+	case string(attr.ReasoningTokens):
+		f.reasoning = intValue(v)
+	case string(attr.TotalTokens):
+		f.total = intValue(v)
+	case string(attr.CostUSD):
+		f.cost = floatValue(v)
+	case string(attr.CostSource):
+		f.costSource = v.AsString()
+	case string(attr.SessionID):
+		setStr(&f.session, v)
+	case string(attr.UserID):
+		setStr(&f.user, v)
+	case string(attr.TenantID):
+		setStr(&f.tenant, v)
+	case string(attr.ConversationID):
+		setStr(&f.conversation, v)
+	case string(attr.Environment):
+		setStr(&f.env, v)
+	case string(semconv.ServiceNameKey):
+		setStr(&f.service, v)
+	case string(attr.Tags):
+		if t := tagsValue(v); len(t) > 0 {
+			f.tags = t
+		}
+	case string(attr.Input):
+		f.input = previewValue(v)
+	case string(attr.Output):
+		f.output = previewValue(v)
+	case string(attr.InputMessages):
+		f.inMsgs = previewValue(v)
+	case string(attr.OutputMessages):
+		f.outMsgs = previewValue(v)
+	}
+}
+
+func setStr(dst *string, v pcommon.Value) {
+	if s := v.AsString(); s != "" {
+		*dst = s
+	}
+}
+
+// previewValue renders v as text, cut to a preview; big structured values
+// are only rendered up to the preview size.
+func previewValue(v pcommon.Value) string {
+	if v.Type() == pcommon.ValueTypeStr {
+		return store.Preview(v.Str())
+	}
+	return store.Preview(string(appendValue(nil, v, 0)))
+}
+
+// intValue reads a token count: ints, doubles and numeric strings are
+// accepted; negative, non-finite and unparsable values are 0.
+func intValue(v pcommon.Value) int64 {
+	var n int64
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		n = v.Int()
+	case pcommon.ValueTypeDouble:
+		if f := v.Double(); f >= 0 && f < math.MaxInt64 {
+			n = int64(f)
+		}
+	case pcommon.ValueTypeStr:
+		s := strings.TrimSpace(v.Str())
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			n = i
+		} else if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 && f < math.MaxInt64 {
+			n = int64(f)
+		}
+	}
+	return max(n, 0)
+}
+
+// floatValue reads a cost; negative, non-finite and unparsable values are 0.
+func floatValue(v pcommon.Value) float64 {
+	var f float64
+	switch v.Type() {
+	case pcommon.ValueTypeDouble:
+		f = v.Double()
+	case pcommon.ValueTypeInt:
+		f = float64(v.Int())
+	case pcommon.ValueTypeStr:
+		f, _ = strconv.ParseFloat(strings.TrimSpace(v.Str()), 64)
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		return 0
+	}
+	return f
+}
+
+// maxCostUSD keeps nano-USD within int64 with room for sums.
+const maxCostUSD = 1e6
+
+// nanoUSD converts dollars to integer nano-USD, rounding to nearest.
+func nanoUSD(usd float64) int64 {
+	return int64(math.Round(min(usd, maxCostUSD) * 1e9))
+}
+
+// maxTags bounds the tags read from one span.
+const maxTags = 64
+
+// tagsValue reads agenttrace.tags: a string array, or one string as a
+// single tag. Empty strings and duplicates are dropped.
+func tagsValue(v pcommon.Value) []string {
+	var out []string
+	add := func(s string) {
+		if s != "" && len(out) < maxTags && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeSlice:
+		s := v.Slice()
+		for i := 0; i < s.Len(); i++ {
+			add(s.At(i).AsString())
+		}
+	default:
+		add(v.AsString())
+	}
+	return out
+}
+
+var kinds = map[ptrace.SpanKind]string{
+	ptrace.SpanKindInternal: "internal",
+	ptrace.SpanKindServer:   "server",
+	ptrace.SpanKindClient:   "client",
+	ptrace.SpanKindProducer: "producer",
+	ptrace.SpanKindConsumer: "consumer",
+}
+
+// convertResult is what an OTLP request turns into.
+type convertResult struct {
+	spans []store.Span
+	// rejected counts spans dropped for missing ids; rejectMsg says why.
+	rejected  int64
+	rejectMsg string
+}
+
+// convert turns decoded OTLP traces into store spans, reading the
+// attributes of DESIGN section 3 into columns.
+func convert(td ptrace.Traces) convertResult {
+	var res convertResult
+	res.spans = make([]store.Span, 0, td.SpanCount())
+	var buf []byte
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		var rf fields
+		rattrs := rs.Resource().Attributes()
+		for k, v := range rattrs.All() {
+			rf.read(k, v)
+		}
+		resJSON := appendMap(nil, rattrs, 0)
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			scope := ss.Scope().Name()
+			spans := ss.Spans()
+			for k := 0; k < spans.Len(); k++ {
+				sp := spans.At(k)
+				tid, sid := sp.TraceID(), sp.SpanID()
+				if tid.IsEmpty() || sid.IsEmpty() {
+					res.rejected++
+					if res.rejectMsg == "" {
+						res.rejectMsg = fmt.Sprintf("span %q has an empty trace or span id", sp.Name())
+					}
+					continue
+				}
+				f := fields{session: rf.session, user: rf.user, tenant: rf.tenant, conversation: rf.conversation,
+					env: rf.env, service: rf.service, tags: rf.tags}
+				attrs := sp.Attributes()
+				for k, v := range attrs.All() {
+					f.read(k, v)
+				}
+				out := store.Span{
+					TraceID:        hex.EncodeToString(tid[:]),
+					SpanID:         hex.EncodeToString(sid[:]),
+					Name:           sp.Name(),
+					Kind:           kinds[sp.Kind()],
+					Type:           spanType(f.typ, f.op),
+					StatusMessage:  sp.Status().Message(),
+					Start:          toTime(sp.StartTimestamp()),
+					End:            toTime(sp.EndTimestamp()),
+					Operation:      f.op,
+					RequestModel:   f.reqModel,
+					ResponseModel:  f.respModel,
+					Provider:       f.provider,
+					PromptSlug:     f.slug,
+					PromptVersion:  f.version,
+					Tokens:         store.Tokens{InputTokens: f.in, OutputTokens: f.out, CacheReadTokens: f.cacheRead, CacheCreationTokens: f.cacheCreation, ReasoningTokens: f.reasoning},
+					TotalTokens:    f.total,
+					CostNanoUSD:    nanoUSD(f.cost),
+					CostSource:     f.costSource,
+					SessionID:      f.session,
+					UserID:         f.user,
+					TenantID:       f.tenant,
+					ConversationID: f.conversation,
+					Environment:    f.env,
+					ServiceName:    f.service,
+					ScopeName:      scope,
+					Tags:           f.tags,
+					Input:          cmp.Or(f.input, f.inMsgs),
+					Output:         cmp.Or(f.output, f.outMsgs),
+					Resource:       resJSON,
+				}
+				if out.TotalTokens == 0 {
+					out.TotalTokens = f.in + f.out
+				}
+				out.LLMRequest = out.Type == attr.TypeLLM
+				if p := sp.ParentSpanID(); !p.IsEmpty() {
+					out.ParentID = hex.EncodeToString(p[:])
+				}
+				switch sp.Status().Code() {
+				case ptrace.StatusCodeOk:
+					out.Status = store.StatusOK
+				case ptrace.StatusCodeError:
+					out.Status = store.StatusError
+				}
+				buf = appendMap(buf[:0], attrs, 0)
+				out.Attributes = slices.Clone(buf)
+				if sp.Events().Len() > 0 {
+					buf = appendEvents(buf[:0], sp.Events())
+					out.Events = slices.Clone(buf)
+				}
+				res.spans = append(res.spans, out)
+			}
+		}
+	}
+	return res
+}

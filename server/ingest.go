@@ -1,0 +1,176 @@
+package server
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/usage"
+)
+
+// OTLP/HTTP content types.
+const (
+	contentTypeProto = "application/x-protobuf"
+	contentTypeJSON  = "application/json"
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+var gzipPool sync.Pool // *gzip.Reader
+
+// errTooLarge marks a body over the limit.
+var errTooLarge = errors.New("body too large")
+
+// readBody reads a request body of at most limit bytes, decompressing gzip
+// (again at most limit bytes once decompressed) into buf.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf []byte) ([]byte, error) {
+	var gz bool
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		gz = true
+	default:
+		return nil, errorf(http.StatusUnsupportedMediaType, usage.CodeUnsupportedMedia,
+			"Content-Encoding %q is not supported (use gzip or none)", enc)
+	}
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
+	var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
+	if gz {
+		zr, _ := gzipPool.Get().(*gzip.Reader)
+		var err error
+		if zr == nil {
+			zr, err = gzip.NewReader(body)
+		} else {
+			err = zr.Reset(body)
+		}
+		if err != nil {
+			return nil, readError(err, limit)
+		}
+		defer gzipPool.Put(zr)
+		body = zr
+	}
+	out, over, err := readAll(body, limit, buf)
+	if over {
+		return nil, tooLarge(limit)
+	}
+	if err != nil {
+		return nil, readError(err, limit)
+	}
+	return out, nil
+}
+
+func tooLarge(limit int64) error {
+	return errorf(http.StatusRequestEntityTooLarge, usage.CodeTooLarge,
+		"request body exceeds %d bytes (as sent or decompressed)", limit)
+}
+
+func readError(err error, limit int64) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge(limit)
+	}
+	return errorf(http.StatusBadRequest, usage.CodeInvalidArgument, "cannot read request body: %v", err)
+}
+
+// decodeOTLP decodes an OTLP ExportTraceServiceRequest body.
+func decodeOTLP(body []byte, json bool) (ptraceotlp.ExportRequest, error) {
+	req := ptraceotlp.NewExportRequest()
+	var err error
+	if json {
+		err = req.UnmarshalJSON(body)
+	} else {
+		err = req.UnmarshalProto(body)
+	}
+	if err != nil {
+		kind := "protobuf"
+		if json {
+			kind = "JSON"
+		}
+		return req, errorf(http.StatusBadRequest, usage.CodeInvalidArgument, "cannot decode OTLP %s body: %v", kind, err)
+	}
+	return req, nil
+}
+
+// handleIngest is POST /v1/traces (OTLP/HTTP). It answers 200 only once
+// every accepted span is committed.
+func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p principal) error {
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	isJSON := ct == contentTypeJSON
+	if err != nil || (ct != contentTypeProto && !isJSON) {
+		return errorf(http.StatusUnsupportedMediaType, usage.CodeUnsupportedMedia,
+			"Content-Type %q is not supported (use %s or %s)", r.Header.Get("Content-Type"), contentTypeProto, contentTypeJSON)
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 4<<20 { // do not pin huge buffers
+			bufPool.Put(bp)
+		}
+	}()
+	body, err := readBody(w, r, s.maxBody, (*bp)[:0])
+	if err != nil {
+		return err
+	}
+	*bp = body
+	req, err := decodeOTLP(body, isJSON)
+	if err != nil {
+		return err
+	}
+	res := convert(req.Traces())
+	if p.tenant != "" {
+		for i := range res.spans {
+			sp := &res.spans[i]
+			switch sp.TenantID {
+			case "":
+				sp.TenantID = p.tenant
+			case p.tenant:
+			default:
+				return errorf(http.StatusForbidden, usage.CodePermissionDenied,
+					"span %s of trace %s is for tenant %q but the API key is scoped to tenant %q; nothing was stored",
+					sp.SpanID, sp.TraceID, sp.TenantID, p.tenant)
+			}
+		}
+	}
+	if len(res.spans) > 0 {
+		wr, err := s.st.WriteSpans(r.Context(), res.spans)
+		if err != nil {
+			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+				return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "request canceled")
+			}
+			if errors.Is(err, store.ErrInvalidSpan) {
+				return errorf(http.StatusBadRequest, usage.CodeInvalidArgument, "%v", err)
+			}
+			s.log.Warn("cannot store spans", "spans", len(res.spans), "err", err)
+			return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "cannot store spans now; retry")
+		}
+		s.log.Debug("ingested", "spans", len(res.spans), "new", wr.Inserted, "duplicates", wr.Duplicates)
+	}
+	resp := ptraceotlp.NewExportResponse()
+	if res.rejected > 0 {
+		resp.PartialSuccess().SetRejectedSpans(res.rejected)
+		resp.PartialSuccess().SetErrorMessage(res.rejectMsg)
+	}
+	var out []byte
+	if isJSON {
+		out, err = resp.MarshalJSON()
+	} else {
+		out, err = resp.MarshalProto()
+	}
+	if err != nil {
+		return fmt.Errorf("encode OTLP response: %w", err)
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
+	return nil
+}

@@ -1,0 +1,375 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/usage"
+)
+
+// scopeTenant applies a tenant-scoped key to a tenant filter: empty becomes
+// the key's tenant, another tenant is a 403.
+func scopeTenant(p principal, given string) (string, error) {
+	if p.tenant == "" {
+		return given, nil
+	}
+	if given != "" && given != p.tenant {
+		return "", errorf(http.StatusForbidden, usage.CodePermissionDenied,
+			"the API key is scoped to tenant %q and cannot read tenant %q", p.tenant, given)
+	}
+	return p.tenant, nil
+}
+
+// storeErr maps a store error on a read to an API error.
+func storeErr(err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errorf(http.StatusNotFound, usage.CodeNotFound, "%v", err)
+	case errors.Is(err, store.ErrInvalidQuery):
+		return errorf(http.StatusBadRequest, usage.CodeInvalidArgument, "%v", err)
+	case errors.Is(err, store.ErrClosed):
+		return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "the store is closed")
+	}
+	return err
+}
+
+func usd(nano int64) float64 { return float64(nano) / 1e9 }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func wireTokens(t store.Tokens) usage.Tokens {
+	return usage.Tokens{InputTokens: t.InputTokens, OutputTokens: t.OutputTokens, CacheReadTokens: t.CacheReadTokens,
+		CacheCreationTokens: t.CacheCreationTokens, ReasoningTokens: t.ReasoningTokens}
+}
+
+func wireStatus(s store.Status) string {
+	if s == store.StatusError {
+		return usage.StatusError
+	}
+	return usage.StatusOK
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func wireTrace(t *store.TraceSummary) usage.TraceSummary {
+	return usage.TraceSummary{
+		ID: t.TraceID, Name: t.Name, StartTime: t.Start, EndTime: t.End, DurationMS: ms(t.Duration),
+		Status: wireStatus(t.Status), HasRoot: t.HasRoot, SpanCount: t.SpanCount, ErrorCount: t.ErrorCount,
+		Models: nonNil(t.Models), Input: t.Input, Output: t.Output, TotalTokens: t.TotalTokens,
+		RequestCount: t.Requests, Tokens: wireTokens(t.Tokens), TotalCost: usd(t.CostNanoUSD),
+		TotalCostNanoUSD: t.CostNanoUSD, SessionID: t.SessionID, UserID: t.UserID, TenantID: t.TenantID,
+		Environment: t.Environment, Tags: nonNil(t.Tags),
+	}
+}
+
+func rawOr(b json.RawMessage, empty string) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage(empty)
+	}
+	return b
+}
+
+func wireSpan(sp *store.Span) (usage.Span, error) {
+	events := []usage.Event{}
+	if len(sp.Events) > 0 {
+		if err := json.Unmarshal(sp.Events, &events); err != nil {
+			return usage.Span{}, err
+		}
+	}
+	return usage.Span{
+		ID: sp.SpanID, ParentID: sp.ParentID, TraceID: sp.TraceID, Name: sp.Name, Type: sp.Type, Kind: sp.Kind,
+		StartTime: sp.Start, EndTime: sp.End, LatencyMS: ms(max(0, sp.End.Sub(sp.Start))),
+		Status: wireStatus(sp.Status), StatusMessage: sp.StatusMessage, Model: sp.Model(), RequestModel: sp.RequestModel,
+		Provider: sp.Provider, Operation: sp.Operation, PromptSlug: sp.PromptSlug, PromptVersion: sp.PromptVersion,
+		TotalTokens: sp.TotalTokens, Tokens: wireTokens(sp.Tokens), Cost: usd(sp.CostNanoUSD), CostNanoUSD: sp.CostNanoUSD,
+		CostSource: sp.CostSource, SessionID: sp.SessionID, UserID: sp.UserID, TenantID: sp.TenantID,
+		ConversationID: sp.ConversationID, Environment: sp.Environment, ServiceName: sp.ServiceName,
+		Tags: nonNil(sp.Tags), Attributes: rawOr(sp.Attributes, "{}"), ResourceAttributes: rawOr(sp.Resource, "{}"),
+		Events: events,
+	}, nil
+}
+
+// usageQuery parses the window of a usage endpoint.
+func usageQuery(rawQuery string) (store.UsageQuery, error) {
+	p, err := parseParams(rawQuery, usage.ParamStartTime, usage.ParamEndTime)
+	if err != nil {
+		return store.UsageQuery{}, err
+	}
+	start, end, err := p.window(true)
+	return store.UsageQuery{Start: start, End: end}, err
+}
+
+func (s *Server) handleSessionUsage(w http.ResponseWriter, r *http.Request, p principal) error {
+	id, err := pathString(r, "session_id")
+	if err != nil {
+		return err
+	}
+	q, err := usageQuery(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	// A tenant key sees only its own tenant's spans of the session.
+	q.SessionID, q.TenantID = id, p.tenant
+	u, err := s.st.SessionUsage(r.Context(), q)
+	if err != nil {
+		return storeErr(err)
+	}
+	writeJSON(w, http.StatusOK, usage.SessionUsage{
+		SessionID: id, StartTime: q.Start, EndTime: q.End, TokenCount: u.TokenCount(), RequestCount: u.Requests,
+		TotalCost: usd(u.CostNanoUSD), TotalCostNanoUSD: u.CostNanoUSD, Tokens: wireTokens(u.Tokens),
+	})
+	return nil
+}
+
+func (s *Server) handleTenantUsage(w http.ResponseWriter, r *http.Request, p principal) error {
+	id, err := pathString(r, "tenant_id")
+	if err != nil {
+		return err
+	}
+	if _, err := scopeTenant(p, id); err != nil {
+		return err
+	}
+	q, err := usageQuery(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	q.TenantID = id
+	u, err := s.st.TenantUsage(r.Context(), q)
+	if err != nil {
+		return storeErr(err)
+	}
+	writeJSON(w, http.StatusOK, usage.TenantUsage{
+		TenantID: id, OrganisationID: s.org, StartTime: q.Start, EndTime: q.End, TokenCount: u.TokenCount(),
+		RequestCount: u.Requests, SessionCount: u.Sessions, TotalCost: usd(u.CostNanoUSD),
+		TotalCostNanoUSD: u.CostNanoUSD, Tokens: wireTokens(u.Tokens),
+	})
+	return nil
+}
+
+// tracesQuery parses GET /v1/traces parameters for principal p. It returns
+// the store query and the filter hash cursors are bound to.
+func tracesQuery(rawQuery string, p principal) (store.TraceQuery, string, error) {
+	var q store.TraceQuery
+	ps, err := parseParams(rawQuery, usage.ParamStartTime, usage.ParamEndTime, usage.ParamTenantID, usage.ParamUserID,
+		usage.ParamSessionID, usage.ParamEnvironment, usage.ParamName, usage.ParamStatus, usage.ParamTags,
+		usage.ParamLimit, usage.ParamCursor, usage.ParamDirection, usage.ParamSortField, usage.ParamSortOrder,
+		usage.ParamOffset, usage.ParamIncludeTotal)
+	if err != nil {
+		return q, "", err
+	}
+	if q.Start, q.End, err = ps.window(true); err != nil {
+		return q, "", err
+	}
+	q.UserID, q.SessionID = ps.str(usage.ParamUserID), ps.str(usage.ParamSessionID)
+	q.Environment, q.Name = ps.str(usage.ParamEnvironment), ps.str(usage.ParamName)
+	if q.Status, err = ps.status(); err != nil {
+		return q, "", err
+	}
+	if q.Tags, err = ps.tags(); err != nil {
+		return q, "", err
+	}
+	if q.Limit, err = ps.limit(); err != nil {
+		return q, "", err
+	}
+	if q.Offset, err = ps.offset(); err != nil {
+		return q, "", err
+	}
+	if q.IncludeTotal, err = ps.boolean(usage.ParamIncludeTotal); err != nil {
+		return q, "", err
+	}
+	if q.Direction, err = ps.direction(); err != nil {
+		return q, "", err
+	}
+	if q.SortField, q.SortOrder, err = ps.sort(); err != nil {
+		return q, "", err
+	}
+	if q.TenantID, err = scopeTenant(p, ps.str(usage.ParamTenantID)); err != nil {
+		return q, "", err
+	}
+	kv := []string{timeKey(q.Start), timeKey(q.End), q.TenantID, q.UserID, q.SessionID, q.Environment, q.Name,
+		q.Status.String(), string(q.SortField), string(q.SortOrder)}
+	hash := filterHash("traces", append(kv, q.Tags...)...)
+	if q.Cursor, err = decodeCursor(ps.str(usage.ParamCursor), hash); err != nil {
+		return q, "", err
+	}
+	return q, hash, nil
+}
+
+// pageCursors returns the cursors of a page whose first and last items are
+// at first and last: next continues in dir, prev goes back.
+func pageCursors(hash string, dir store.Direction, first, last store.Position) (next, prev string) {
+	if dir == store.Up {
+		first, last = last, first
+	}
+	return encodeCursor(hash, last), encodeCursor(hash, first)
+}
+
+func (s *Server) handleListTraces(w http.ResponseWriter, r *http.Request, p principal) error {
+	q, hash, err := tracesQuery(r.URL.RawQuery, p)
+	if err != nil {
+		return err
+	}
+	page, err := s.st.ListTraces(r.Context(), q)
+	if err != nil {
+		return storeErr(err)
+	}
+	out := usage.TracesPage{Traces: make([]usage.TraceSummary, len(page.Traces)), HasNextPage: page.HasMore}
+	for i := range page.Traces {
+		out.Traces[i] = wireTrace(&page.Traces[i])
+	}
+	if n := len(page.Traces); n > 0 {
+		out.NextCursor, out.PrevCursor = pageCursors(hash, q.Direction,
+			page.Traces[0].Position(q.SortField), page.Traces[n-1].Position(q.SortField))
+	}
+	if q.IncludeTotal {
+		out.TotalCount = &page.Total
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// traceFor fetches a trace and checks p may read it.
+func (s *Server) traceFor(r *http.Request, p principal) (store.TraceSummary, error) {
+	id, err := pathTraceID(r)
+	if err != nil {
+		return store.TraceSummary{}, err
+	}
+	tr, err := s.st.GetTrace(r.Context(), id)
+	if err != nil {
+		return tr, storeErr(err)
+	}
+	if p.tenant != "" && tr.TenantID != p.tenant {
+		return tr, errorf(http.StatusForbidden, usage.CodePermissionDenied,
+			"trace %s does not belong to tenant %q", id, p.tenant)
+	}
+	return tr, nil
+}
+
+func (s *Server) handleGetTrace(w http.ResponseWriter, r *http.Request, p principal) error {
+	if _, err := parseParams(r.URL.RawQuery); err != nil {
+		return err
+	}
+	tr, err := s.traceFor(r, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wireTrace(&tr))
+	return nil
+}
+
+// traceSpansQuery parses GET /v1/traces/{trace_id}/spans parameters.
+func traceSpansQuery(traceID, rawQuery string, p principal) (store.TraceSpansQuery, string, error) {
+	q := store.TraceSpansQuery{TraceID: traceID, TenantID: p.tenant}
+	ps, err := parseParams(rawQuery, usage.ParamCursor, usage.ParamDirection, usage.ParamLimit, usage.ParamSpanName)
+	if err != nil {
+		return q, "", err
+	}
+	q.SpanName = ps.str(usage.ParamSpanName)
+	if q.Limit, err = ps.limit(); err != nil {
+		return q, "", err
+	}
+	if q.Direction, err = ps.direction(); err != nil {
+		return q, "", err
+	}
+	hash := filterHash("trace_spans", traceID, q.TenantID, q.SpanName)
+	if q.Cursor, err = decodeCursor(ps.str(usage.ParamCursor), hash); err != nil {
+		return q, "", err
+	}
+	if q.Cursor != nil && q.Cursor.SpanID == "" {
+		return q, "", badParam(usage.ParamCursor, "malformed cursor position")
+	}
+	return q, hash, nil
+}
+
+func (s *Server) writeSpans(w http.ResponseWriter, page store.SpanPage, hash string, dir store.Direction) error {
+	out := usage.SpansPage{Spans: make([]usage.Span, len(page.Spans)), HasNextPage: page.HasMore}
+	for i := range page.Spans {
+		sp, err := wireSpan(&page.Spans[i])
+		if err != nil {
+			return err
+		}
+		out.Spans[i] = sp
+	}
+	if n := len(page.Spans); n > 0 {
+		out.NextCursor, out.PrevCursor = pageCursors(hash, dir, page.Spans[0].Position(), page.Spans[n-1].Position())
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleTraceSpans(w http.ResponseWriter, r *http.Request, p principal) error {
+	tr, err := s.traceFor(r, p)
+	if err != nil {
+		return err
+	}
+	q, hash, err := traceSpansQuery(tr.TraceID, r.URL.RawQuery, p)
+	if err != nil {
+		return err
+	}
+	page, err := s.st.ListSpansByTrace(r.Context(), q)
+	if err != nil {
+		return storeErr(err)
+	}
+	return s.writeSpans(w, page, hash, q.Direction)
+}
+
+// spansQuery parses GET /v1/spans parameters.
+func spansQuery(rawQuery string, p principal) (store.SpanQuery, string, error) {
+	var q store.SpanQuery
+	ps, err := parseParams(rawQuery, usage.ParamStartTime, usage.ParamEndTime, usage.ParamStatus, usage.ParamType,
+		usage.ParamTenantID, usage.ParamUserID, usage.ParamSessionID, usage.ParamModel, usage.ParamPromptSlug,
+		usage.ParamTags, usage.ParamName, usage.ParamLimit, usage.ParamCursor, usage.ParamDirection)
+	if err != nil {
+		return q, "", err
+	}
+	if q.Start, q.End, err = ps.window(false); err != nil {
+		return q, "", err
+	}
+	if q.Status, err = ps.status(); err != nil {
+		return q, "", err
+	}
+	if q.Tags, err = ps.tags(); err != nil {
+		return q, "", err
+	}
+	if q.Limit, err = ps.limit(); err != nil {
+		return q, "", err
+	}
+	if q.Direction, err = ps.direction(); err != nil {
+		return q, "", err
+	}
+	if q.TenantID, err = scopeTenant(p, ps.str(usage.ParamTenantID)); err != nil {
+		return q, "", err
+	}
+	q.Type, q.UserID, q.SessionID = ps.str(usage.ParamType), ps.str(usage.ParamUserID), ps.str(usage.ParamSessionID)
+	q.Model, q.PromptSlug, q.Name = ps.str(usage.ParamModel), ps.str(usage.ParamPromptSlug), ps.str(usage.ParamName)
+	kv := []string{timeKey(q.Start), timeKey(q.End), q.Status.String(), q.Type, q.TenantID, q.UserID, q.SessionID,
+		q.Model, q.PromptSlug, q.Name}
+	hash := filterHash("spans", append(kv, q.Tags...)...)
+	if q.Cursor, err = decodeCursor(ps.str(usage.ParamCursor), hash); err != nil {
+		return q, "", err
+	}
+	if q.Cursor != nil && q.Cursor.SpanID == "" {
+		return q, "", badParam(usage.ParamCursor, "malformed cursor position")
+	}
+	return q, hash, nil
+}
+
+func (s *Server) handleListSpans(w http.ResponseWriter, r *http.Request, p principal) error {
+	q, hash, err := spansQuery(r.URL.RawQuery, p)
+	if err != nil {
+		return err
+	}
+	page, err := s.st.ListSpans(r.Context(), q)
+	if err != nil {
+		return storeErr(err)
+	}
+	return s.writeSpans(w, page, hash, q.Direction)
+}

@@ -1,0 +1,359 @@
+// Package server is the HTTP side of agenttrace serve: the OTLP/HTTP trace
+// receiver (POST /v1/traces) and the usage and query API of DESIGN.md
+// section 5, with API-key auth, tenant scoping, body limits and JSON
+// errors, on top of a store.Store.
+//
+// Routes (wire types and parameter names are in package usage):
+//
+//	POST /v1/traces                        OTLP/HTTP protobuf or JSON, gzip or not
+//	GET  /v1/traces                        list traces
+//	GET  /v1/traces/{trace_id}             one trace's summary
+//	GET  /v1/traces/{trace_id}/spans       spans of a trace
+//	GET  /v1/spans                         spans across traces
+//	GET  /v1/usage/sessions/{session_id}   session usage
+//	GET  /v1/usage/tenants/{tenant_id}     tenant usage
+//	GET  /healthz                          liveness, no auth
+//
+// Auth: with no API key configured the server is open and serves loopback
+// clients only (Serve refuses a non-loopback listener). With keys, every
+// request but /healthz needs one, as "Authorization: Bearer KEY" or
+// "x-api-key: KEY". A key scoped to a tenant reads only that tenant's data
+// (other tenants are 403, lists are forced to it) and writes only into it:
+// spans without a tenant are stamped with the key's tenant, and a request
+// holding any span of another tenant is rejected whole with 403.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/usage"
+)
+
+// Defaults.
+const (
+	// DefaultAddr is the OTLP/HTTP port on loopback, so SDKs' default
+	// endpoint reaches the server.
+	DefaultAddr = "127.0.0.1:4318"
+	// DefaultOrganisation is reported by tenant usage unless set.
+	DefaultOrganisation = "default"
+	// DefaultMaxBodyBytes limits a request body, both as sent and after
+	// gzip decompression.
+	DefaultMaxBodyBytes = 16 << 20
+	// DefaultShutdownTimeout bounds how long Serve waits for in-flight
+	// requests once its context is done.
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// ErrOpenNonLoopback is returned by Serve for a listener that is not on
+// loopback when no API key is configured.
+var ErrOpenNonLoopback = errors.New("server: no API keys configured: refusing to serve a non-loopback address")
+
+// APIKey is a key clients present. An empty Tenant grants full access;
+// otherwise the key is scoped to that tenant.
+type APIKey struct {
+	Key    string
+	Tenant string
+}
+
+// ParseAPIKey parses "KEY" (full access) or "KEY=TENANT" (one tenant).
+func ParseAPIKey(s string) (APIKey, error) {
+	key, tenant, scoped := strings.Cut(s, "=")
+	key = strings.TrimSpace(key)
+	tenant = strings.TrimSpace(tenant)
+	if key == "" {
+		return APIKey{}, errors.New("empty API key")
+	}
+	if scoped && tenant == "" {
+		return APIKey{}, fmt.Errorf("API key %s...: empty tenant after '='", key[:min(4, len(key))])
+	}
+	return APIKey{Key: key, Tenant: tenant}, nil
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithAPIKeys adds API keys. Without any the server is open to loopback.
+func WithAPIKeys(keys ...APIKey) Option {
+	return func(s *Server) { s.pendingKeys = append(s.pendingKeys, keys...) }
+}
+
+// WithOrganisation sets the organisation id tenant usage reports.
+func WithOrganisation(id string) Option {
+	return func(s *Server) {
+		if id != "" {
+			s.org = id
+		}
+	}
+}
+
+// WithMaxBodyBytes sets the request body limit (as sent and decompressed).
+func WithMaxBodyBytes(n int64) Option {
+	return func(s *Server) {
+		if n > 0 {
+			s.maxBody = n
+		}
+	}
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Server) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
+// WithShutdownTimeout bounds the wait for in-flight requests in Serve.
+func WithShutdownTimeout(d time.Duration) Option {
+	return func(s *Server) {
+		if d > 0 {
+			s.shutdownTimeout = d
+		}
+	}
+}
+
+// Server serves the agenttrace HTTP API over a store. Make one with New.
+type Server struct {
+	st              store.Store
+	org             string
+	maxBody         int64
+	log             *slog.Logger
+	shutdownTimeout time.Duration
+	pendingKeys     []APIKey
+	keys            map[[32]byte]principal
+	handler         http.Handler
+}
+
+// principal is who a request acts as.
+type principal struct {
+	// tenant is the key's tenant; empty means every tenant.
+	tenant string
+}
+
+// New returns a Server over st. The Server does not close st.
+func New(st store.Store, opts ...Option) (*Server, error) {
+	if st == nil {
+		return nil, errors.New("server: nil store")
+	}
+	s := &Server{
+		st:              st,
+		org:             DefaultOrganisation,
+		maxBody:         DefaultMaxBodyBytes,
+		log:             slog.Default(),
+		shutdownTimeout: DefaultShutdownTimeout,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.keys = map[[32]byte]principal{}
+	for _, k := range s.pendingKeys {
+		if k.Key == "" {
+			return nil, errors.New("server: empty API key")
+		}
+		h := sha256.Sum256([]byte(k.Key))
+		if p, dup := s.keys[h]; dup && p.tenant != k.Tenant {
+			return nil, errors.New("server: the same API key is given for two tenants")
+		}
+		s.keys[h] = principal{tenant: k.Tenant}
+	}
+	s.pendingKeys = nil
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Open reports whether the server has no API keys (and so serves loopback
+// clients only).
+func (s *Server) Open() bool { return len(s.keys) == 0 }
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves HTTP on ln until ctx is done, then shuts down gracefully:
+// it stops accepting, lets in-flight requests finish (bounded by the
+// shutdown timeout) and returns. It closes ln. It returns nil after a clean
+// shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.Open() && !isLoopbackAddr(ln.Addr()) {
+		ln.Close()
+		return fmt.Errorf("%w %s (bind 127.0.0.1 or configure API keys)", ErrOpenNonLoopback, ln.Addr())
+	}
+	if s.Open() {
+		s.log.Warn("no API keys configured: the server is open and serves loopback clients only", "addr", ln.Addr().String())
+	}
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: finishing in-flight requests", "timeout", s.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		hs.Close()
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	return nil
+}
+
+func isLoopbackAddr(a net.Addr) bool {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case *net.UnixAddr:
+		return true
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return false
+	}
+	return IsLoopbackHost(host)
+}
+
+// IsLoopbackHost reports whether host (a name or IP, as in an --addr) is
+// a loopback address. An empty host means every interface: false.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// route is one path's handlers by method.
+type route map[string]func(http.ResponseWriter, *http.Request, principal) error
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, rt route) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			h := rt[r.Method]
+			if h == nil {
+				allow := make([]string, 0, len(rt))
+				for m := range rt {
+					allow = append(allow, m)
+				}
+				w.Header().Set("Allow", strings.Join(allow, ", "))
+				s.writeError(w, r, errorf(http.StatusMethodNotAllowed, usage.CodeMethodNotAllowed,
+					"method %s not allowed on %s", r.Method, r.URL.Path))
+				return
+			}
+			p, err := s.authenticate(r)
+			if err == nil {
+				err = h(w, r, p)
+			}
+			if err != nil {
+				s.writeError(w, r, err)
+			}
+		})
+	}
+	handle("/v1/traces", route{http.MethodPost: s.handleIngest, http.MethodGet: s.handleListTraces})
+	handle("/v1/traces/{trace_id}", route{http.MethodGet: s.handleGetTrace})
+	handle("/v1/traces/{trace_id}/spans", route{http.MethodGet: s.handleTraceSpans})
+	handle("/v1/spans", route{http.MethodGet: s.handleListSpans})
+	handle("/v1/usage/sessions/{session_id}", route{http.MethodGet: s.handleSessionUsage})
+	handle("/v1/usage/tenants/{tenant_id}", route{http.MethodGet: s.handleTenantUsage})
+	mux.HandleFunc(usage.PathHealth, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			s.writeError(w, r, errorf(http.StatusMethodNotAllowed, usage.CodeMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errorf(http.StatusNotFound, usage.CodeNotFound, "no route for %s", r.URL.Path))
+	})
+	return s.recoverer(mux)
+}
+
+// recoverer turns a panic in a handler into a logged 500.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.writeError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate finds the request's principal.
+func (s *Server) authenticate(r *http.Request) (principal, error) {
+	if s.Open() {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil || !IsLoopbackHost(host) {
+			return principal{}, errorf(http.StatusForbidden, usage.CodePermissionDenied,
+				"the server has no API keys and serves loopback clients only")
+		}
+		return principal{}, nil
+	}
+	key := r.Header.Get("x-api-key")
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		scheme, token, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return principal{}, errorf(http.StatusUnauthorized, usage.CodeUnauthenticated,
+				"Authorization must be \"Bearer KEY\"")
+		}
+		key = strings.TrimSpace(token)
+	}
+	if key == "" {
+		return principal{}, errorf(http.StatusUnauthorized, usage.CodeUnauthenticated,
+			"an API key is required (Authorization: Bearer KEY or x-api-key: KEY)")
+	}
+	p, ok := s.keys[sha256.Sum256([]byte(key))]
+	if !ok {
+		return principal{}, errorf(http.StatusUnauthorized, usage.CodeUnauthenticated, "unknown API key")
+	}
+	return p, nil
+}
+
+// readAll reads r up to limit bytes, reporting whether it was longer.
+func readAll(r io.Reader, limit int64, buf []byte) ([]byte, bool, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return buf, true, nil
+		}
+		if err == io.EOF {
+			return buf, false, nil
+		}
+		if err != nil {
+			return buf, false, err
+		}
+	}
+}

@@ -1,0 +1,264 @@
+package usage
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Paths of the server's HTTP API. Paths with an {id} take it as the last
+// (or, for spans of a trace, the middle) path segment, path-escaped.
+const (
+	// PathTraces is POST for OTLP/HTTP ingest and GET to list traces.
+	PathTraces = "/v1/traces"
+	// PathTrace is the prefix of GET /v1/traces/{trace_id} and of
+	// GET /v1/traces/{trace_id}/spans.
+	PathTrace = "/v1/traces/"
+	// PathSpans lists spans across traces.
+	PathSpans = "/v1/spans"
+	// PathSessionUsage is the prefix of GET /v1/usage/sessions/{session_id}.
+	PathSessionUsage = "/v1/usage/sessions/"
+	// PathTenantUsage is the prefix of GET /v1/usage/tenants/{tenant_id}.
+	PathTenantUsage = "/v1/usage/tenants/"
+	// PathHealth answers 200 {"status":"ok"} without authentication.
+	PathHealth = "/healthz"
+)
+
+// Query parameter names.
+const (
+	// ParamStartTime and ParamEndTime bound a window: RFC 3339 times,
+	// start inclusive, end exclusive. Required on usage and trace lists,
+	// optional on span lists.
+	ParamStartTime = "start_time"
+	ParamEndTime   = "end_time"
+	ParamTenantID  = "tenant_id"
+	ParamUserID    = "user_id"
+	ParamSessionID = "session_id"
+	// ParamEnvironment filters on deployment.environment.name.
+	ParamEnvironment = "environment"
+	// ParamName filters traces by root span name and spans by span name.
+	ParamName = "name"
+	// ParamStatus is "ok" (ok or unset) or "error".
+	ParamStatus = "status"
+	// ParamTags is a comma-separated list; every tag must be present.
+	ParamTags = "tags"
+	// ParamLimit is the page size, 1 to MaxLimit, default DefaultLimit.
+	ParamLimit = "limit"
+	// ParamCursor is an opaque cursor from a previous page. It is bound to
+	// the filters and sort it was made with; reusing it with others is a
+	// 400.
+	ParamCursor = "cursor"
+	// ParamDirection is DirectionDown (default) or DirectionUp.
+	ParamDirection = "direction"
+	// ParamSortField is one of the SortXxx values; default SortStartTime.
+	ParamSortField = "sort_field"
+	// ParamSortOrder is OrderAsc or OrderDesc; default OrderDesc.
+	ParamSortOrder = "sort_order"
+	// ParamOffset skips that many traces (after the cursor, if any).
+	ParamOffset = "offset"
+	// ParamIncludeTotal=true adds total_count to a traces page.
+	ParamIncludeTotal = "include_total"
+	// ParamSpanName filters the spans of one trace by name.
+	ParamSpanName = "span_name"
+	// ParamType filters spans by agenttrace span type (llm, tool, ...).
+	ParamType = "type"
+	// ParamModel matches a span's request or response model.
+	ParamModel = "model"
+	// ParamPromptSlug filters spans by agenttrace.prompt.slug.
+	ParamPromptSlug = "prompt_slug"
+)
+
+// Values of ParamDirection, ParamSortOrder, ParamSortField and ParamStatus.
+const (
+	DirectionDown = "down"
+	DirectionUp   = "up"
+
+	OrderAsc  = "asc"
+	OrderDesc = "desc"
+
+	SortStartTime   = "start_time"
+	SortDuration    = "duration_ms"
+	SortTotalTokens = "total_tokens"
+	SortTotalCost   = "total_cost"
+	SortName        = "name"
+
+	StatusOK    = "ok"
+	StatusError = "error"
+)
+
+// Page sizes.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 1000
+)
+
+// Tokens is a token breakdown. Cache tokens are included in InputTokens,
+// reasoning tokens in OutputTokens.
+type Tokens struct {
+	InputTokens         int64 `json:"input_tokens"`
+	OutputTokens        int64 `json:"output_tokens"`
+	CacheReadTokens     int64 `json:"cache_read_tokens"`
+	CacheCreationTokens int64 `json:"cache_creation_tokens"`
+	ReasoningTokens     int64 `json:"reasoning_tokens"`
+}
+
+// SessionUsage answers GET /v1/usage/sessions/{session_id}.
+type SessionUsage struct {
+	SessionID string    `json:"session_id"`
+	StartTime time.Time `json:"start_time"`
+	EndTime   time.Time `json:"end_time"`
+	// TokenCount is input + output tokens.
+	TokenCount int64 `json:"token_count"`
+	// RequestCount counts LLM calls.
+	RequestCount int64 `json:"request_count"`
+	// TotalCost is in US dollars; TotalCostNanoUSD is the exact integer
+	// it comes from.
+	TotalCost        float64 `json:"total_cost"`
+	TotalCostNanoUSD int64   `json:"total_cost_nano_usd"`
+	Tokens
+}
+
+// TenantUsage answers GET /v1/usage/tenants/{tenant_id}.
+type TenantUsage struct {
+	TenantID       string    `json:"tenant_id"`
+	OrganisationID string    `json:"organisation_id"`
+	StartTime      time.Time `json:"start_time"`
+	EndTime        time.Time `json:"end_time"`
+	TokenCount     int64     `json:"token_count"`
+	RequestCount   int64     `json:"request_count"`
+	// SessionCount counts distinct sessions with spans in the window.
+	SessionCount     int64   `json:"session_count"`
+	TotalCost        float64 `json:"total_cost"`
+	TotalCostNanoUSD int64   `json:"total_cost_nano_usd"`
+	Tokens
+}
+
+// TraceSummary is one trace in a list, and the answer of
+// GET /v1/traces/{trace_id}. Name, status, times and previews come from the
+// root span; until it arrives they are provisional (has_root false).
+type TraceSummary struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	StartTime  time.Time `json:"start_time"`
+	EndTime    time.Time `json:"end_time"`
+	DurationMS float64   `json:"duration_ms"`
+	// Status is "ok" or "error".
+	Status     string   `json:"status"`
+	HasRoot    bool     `json:"has_root"`
+	SpanCount  int64    `json:"span_count"`
+	ErrorCount int64    `json:"error_count"`
+	Models     []string `json:"models"`
+	// Input and Output are previews (at most 1 KiB) of the root's input
+	// and output.
+	Input        string `json:"input"`
+	Output       string `json:"output"`
+	TotalTokens  int64  `json:"total_tokens"`
+	RequestCount int64  `json:"request_count"`
+	Tokens
+	TotalCost        float64  `json:"total_cost"`
+	TotalCostNanoUSD int64    `json:"total_cost_nano_usd"`
+	SessionID        string   `json:"session_id"`
+	UserID           string   `json:"user_id"`
+	TenantID         string   `json:"tenant_id"`
+	Environment      string   `json:"environment"`
+	Tags             []string `json:"tags"`
+}
+
+// TracesPage answers GET /v1/traces.
+//
+// Traces are listed in the sort order whatever the direction. NextCursor
+// continues in the direction asked for (pass it back with the same
+// direction) and HasNextPage tells whether anything lies that way;
+// PrevCursor goes the other way (pass it with the opposite direction).
+type TracesPage struct {
+	Traces      []TraceSummary `json:"traces"`
+	HasNextPage bool           `json:"has_next_page"`
+	NextCursor  string         `json:"next_cursor,omitempty"`
+	PrevCursor  string         `json:"prev_cursor,omitempty"`
+	// TotalCount is present with include_total=true.
+	TotalCount *int64 `json:"total_count,omitempty"`
+}
+
+// Span is one span in a page.
+type Span struct {
+	ID       string `json:"id"`
+	ParentID string `json:"parent_id"`
+	TraceID  string `json:"trace_id"`
+	Name     string `json:"name"`
+	// Type is the agenttrace span type (trace, llm, tool, task,
+	// retrieval, span or custom); Kind the OTel span kind.
+	Type          string    `json:"type"`
+	Kind          string    `json:"kind"`
+	StartTime     time.Time `json:"start_time"`
+	EndTime       time.Time `json:"end_time"`
+	LatencyMS     float64   `json:"latency_ms"`
+	Status        string    `json:"status"`
+	StatusMessage string    `json:"status_message,omitempty"`
+	// Model is the response model, else the request model.
+	Model         string `json:"model"`
+	RequestModel  string `json:"request_model"`
+	Provider      string `json:"provider"`
+	Operation     string `json:"operation"`
+	PromptSlug    string `json:"prompt_slug"`
+	PromptVersion string `json:"prompt_version"`
+	TotalTokens   int64  `json:"total_tokens"`
+	Tokens
+	Cost           float64  `json:"cost"`
+	CostNanoUSD    int64    `json:"cost_nano_usd"`
+	CostSource     string   `json:"cost_source"`
+	SessionID      string   `json:"session_id"`
+	UserID         string   `json:"user_id"`
+	TenantID       string   `json:"tenant_id"`
+	ConversationID string   `json:"conversation_id"`
+	Environment    string   `json:"environment"`
+	ServiceName    string   `json:"service_name"`
+	Tags           []string `json:"tags"`
+	// Attributes and ResourceAttributes are JSON objects of the span's and
+	// its resource's OTLP attributes (arrays and maps nested, bytes as
+	// base64).
+	Attributes         json.RawMessage `json:"attributes"`
+	ResourceAttributes json.RawMessage `json:"resource_attributes"`
+	Events             []Event         `json:"events"`
+}
+
+// Event is a span event.
+type Event struct {
+	Name       string          `json:"name"`
+	Time       time.Time       `json:"time"`
+	Attributes json.RawMessage `json:"attributes"`
+}
+
+// SpansPage answers GET /v1/traces/{trace_id}/spans (start time order) and
+// GET /v1/spans (newest first). Cursors work as in TracesPage.
+type SpansPage struct {
+	Spans       []Span `json:"spans"`
+	HasNextPage bool   `json:"has_next_page"`
+	NextCursor  string `json:"next_cursor,omitempty"`
+	PrevCursor  string `json:"prev_cursor,omitempty"`
+}
+
+// ErrorBody is the body of every error answer:
+// {"error":{"code":"invalid_argument","message":"..."}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of an ErrorBody. Param names the offending
+// query parameter of a 400, when there is one.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Param   string `json:"param,omitempty"`
+}
+
+// Error codes and their HTTP statuses.
+const (
+	CodeInvalidArgument  = "invalid_argument"   // 400
+	CodeUnauthenticated  = "unauthenticated"    // 401
+	CodePermissionDenied = "permission_denied"  // 403
+	CodeNotFound         = "not_found"          // 404
+	CodeMethodNotAllowed = "method_not_allowed" // 405
+	CodeTooLarge         = "payload_too_large"  // 413
+	CodeUnsupportedMedia = "unsupported_media"  // 415
+	CodeUnavailable      = "unavailable"        // 503
+	CodeInternal         = "internal"           // 500
+)
