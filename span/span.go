@@ -464,11 +464,22 @@ func (s *Span) finish() {
 	u, req, resp := s.usage, s.requestModel, s.responseModel
 	s.mu.Unlock()
 
-	var buf [usageAttrMax]attribute.KeyValue
-	s.otel.SetAttributes(usageAttributes(buf[:0], u, req, resp, s.settings.Prices)...)
+	n := 3 + positive(u.CacheReadTokens, u.CacheCreationTokens, u.ReasoningTokens, u.ContextWindowTokens, u.ContextUsedTokens)
+	if u.HasCost() || s.settings.Prices != nil {
+		n += 3
+	}
+	s.otel.SetAttributes(usageAttributes(make([]attribute.KeyValue, 0, n), u, req, resp, s.settings.Prices)...)
 }
 
-const usageAttrMax = 12
+func positive(vs ...int64) int {
+	n := 0
+	for _, v := range vs {
+		if v > 0 {
+			n++
+		}
+	}
+	return n
+}
 
 // usageAttributes appends the attributes of u to kv.
 func usageAttributes(kv []attribute.KeyValue, u llm.Usage, requestModel, responseModel string, prices *llm.PriceTable) []attribute.KeyValue {

@@ -120,11 +120,11 @@ func Truncate(s string, limit int) string {
 		return s
 	}
 	// The marker's length depends on N, which depends on the cut: start from
-	// the longest possible N (len(s)) and cut accordingly.
-	mlen := markerLen(len(s))
-	keep := limit - mlen
-	if keep < 0 {
-		keep = 0
+	// the longest possible N (len(s)).
+	keep := max(limit-markerLen(len(s)), 0)
+	// Cutting more leaves a shorter count in the marker: keep what fits.
+	for keep+1 < len(s) && keep+1+markerLen(len(s)-keep-1) <= limit {
+		keep++
 	}
 	for keep > 0 && !utf8.RuneStart(s[keep]) {
 		keep--
