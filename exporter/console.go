@@ -2,8 +2,8 @@ package exporter
 
 import (
 	"context"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"slices"
