@@ -1,0 +1,148 @@
+package trace_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/agenttrace/agenttrace/exporter"
+	"github.com/agenttrace/agenttrace/llm"
+	"github.com/agenttrace/agenttrace/span"
+	"github.com/agenttrace/agenttrace/trace"
+)
+
+// consoleClient returns a client printing to stdout without ids and
+// durations, so that examples have stable output. Real programs use
+// trace.WithEndpoint (or the OTEL_EXPORTER_OTLP_* variables) instead.
+func consoleClient() *trace.Client {
+	client, err := trace.NewClient(context.Background(),
+		trace.WithServiceName("support-bot"),
+		trace.WithExporter(exporter.NewConsole(os.Stdout, exporter.HideIDs(), exporter.HideDurations())))
+	if err != nil {
+		panic(err)
+	}
+	return client
+}
+
+// The support-agent scenario: a user message, a task with a model call and
+// a tool call, and the assistant's answer.
+func ExampleNewClient() {
+	ctx := context.Background()
+	client, err := trace.NewClient(ctx,
+		trace.WithServiceName("support-bot"),
+		// Printing here; use trace.WithEndpoint("http://127.0.0.1:4318") to
+		// send to agenttrace serve or any OTLP/HTTP collector.
+		trace.WithExporter(exporter.NewConsole(os.Stdout, exporter.HideIDs(), exporter.HideDurations())))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Shutdown(context.Background()) // flushes
+
+	ctx, tr := client.Start(ctx, "support_agent",
+		trace.WithUserID("cus_123"), trace.WithSessionID("s-9"), trace.WithTenantID("AceTech"))
+	defer tr.End()
+	tr.Message(llm.User, "Where is my order?")
+
+	_ = trace.Task(ctx, "resolve_ticket", func(ctx context.Context, task *span.Span) error {
+		task.RecordInput(map[string]string{"ticket": "T-42"})
+		ctx, g := tr.LLM(ctx, "", llm.Model("gpt-4.1-mini"), llm.Provider("openai"))
+		g.SetUsage(llm.Usage{InputTokens: 1200, OutputTokens: 80})
+		_, call := tr.Tool(ctx, "lookup_order", span.Arguments(map[string]string{"order": "4421"}))
+		call.RecordOutput(map[string]string{"status": "shipped"})
+		call.End()
+		g.End()
+		return nil
+	})
+	tr.Message(llm.Assistant, "Your order has shipped.")
+	// Output:
+	// trace
+	// └─ support_agent [trace]  session=s-9 user=cus_123 tenant=AceTech
+	//    │  · user: Where is my order?
+	//    │  · assistant: Your order has shipped.
+	//    └─ resolve_ticket [task]  input={"ticket":"T-42"}
+	//       └─ chat gpt-4.1-mini [llm]  model=gpt-4.1-mini tokens=1200+80 cost=$0.000608
+	//          └─ lookup_order [tool]  input={"order":"4421"} output={"status":"shipped"}
+}
+
+// Spans of any kind, messages, feedback and signals inside one trace.
+func ExampleClient_Start() {
+	client := consoleClient()
+	defer client.Shutdown(context.Background())
+
+	ctx, tr := client.Start(context.Background(), "support_agent",
+		trace.WithSessionID("s-9"),
+		trace.WithTags("beta", "refunds"),
+		trace.WithEnvironment("production"),
+		trace.WithAttributes(attribute.String("plan", "pro")),
+		trace.WithContext(map[string]any{"region": "eu"}))
+	tr.Message(llm.User, "Refund order 4421, please.")
+
+	_, s := tr.Span(ctx, span.Retrieval, "search_docs")
+	s.RecordInput(map[string]any{"query": "refund policy"})
+	s.RecordOutput(map[string]any{"hits": 3})
+	s.End()
+
+	tr.Feedback("helpful", 1, "resolved in one turn")
+	tr.Signal("refund_issued", attribute.String("order", "4421"))
+	tr.End()
+	// Output:
+	// trace
+	// └─ support_agent [trace]  session=s-9 environment=production tags=beta,refunds
+	//    │  · user: Refund order 4421, please.
+	//    │  · feedback helpful=1 resolved in one turn
+	//    │  · signal refund_issued
+	//    └─ search_docs [retrieval]  input={"query":"refund policy"} output={"hits":3}
+}
+
+// Task runs a function in a task span; its error marks the span failed.
+func ExampleTask() {
+	client := consoleClient()
+	defer client.Shutdown(context.Background())
+	ctx, tr := client.Start(context.Background(), "nightly_sync")
+	defer tr.End()
+
+	err := trace.Task(ctx, "fetch_tickets", func(ctx context.Context, s *span.Span) error {
+		return errors.New("helpdesk API unavailable")
+	})
+	fmt.Println("task error:", err)
+	// Output:
+	// task error: helpdesk API unavailable
+	// trace
+	// └─ nightly_sync [trace]
+	//    └─ fetch_tickets [task]  ERROR=helpdesk API unavailable
+	//          · exception *errors.errorString: helpdesk API unavailable
+}
+
+// FromContext reaches the current trace deep in the call stack.
+func ExampleFromContext() {
+	client := consoleClient()
+	defer client.Shutdown(context.Background())
+	ctx, tr := client.Start(context.Background(), "support_agent")
+	defer tr.End()
+
+	escalate(ctx)
+	// Output:
+	// trace
+	// └─ support_agent [trace]
+	//       · signal escalated
+}
+
+func escalate(ctx context.Context) {
+	trace.FromContext(ctx).Signal("escalated", attribute.String("to", "tier2"))
+}
+
+// A disabled client records nothing; the same code runs unchanged.
+func ExampleWithDisabled() {
+	client, _ := trace.NewClient(context.Background(), trace.WithDisabled())
+	ctx, tr := client.Start(context.Background(), "support_agent")
+	_, g := tr.LLM(ctx, "", llm.Model("gpt-4.1-mini"))
+	g.SetUsage(llm.Usage{InputTokens: 10})
+	g.End()
+	tr.End()
+	fmt.Println(tr == nil, g == nil)
+	// Output: true true
+}
