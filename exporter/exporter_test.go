@@ -2,6 +2,8 @@ package exporter_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -219,4 +221,23 @@ func FuzzParseHeaders(f *testing.F) {
 			require.True(t, strings.Contains(s, name), "name %q comes from the input", name)
 		}
 	})
+}
+
+// New builds the OTLP/HTTP exporter; trace.NewClient calls it for you, so
+// use it directly only to give the exporter to your own TracerProvider.
+func ExampleNew() {
+	exp, err := exporter.New(context.Background(),
+		exporter.WithEndpoint("http://127.0.0.1:4318"), // spans go to /v1/traces
+		exporter.WithAPIKey("my-key"),
+		exporter.WithTimeout(5*time.Second))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp))
+	defer tp.Shutdown(context.Background())
+
+	_, err = exporter.New(context.Background(), exporter.WithEndpoint("localhost:4318"))
+	fmt.Println(errors.Is(err, exporter.ErrInvalidEndpoint))
+	// Output: true
 }

@@ -88,7 +88,6 @@ func TestStructure(t *testing.T) {
 // TestDefaultNames covers empty trace, LLM and tool names and a nil ctx.
 func TestDefaultNames(t *testing.T) {
 	r := newRecorder(t)
-	//nolint:staticcheck // a nil context is documented input
 	ctx, tr := r.client.Start(nil, "") //lint:ignore SA1012 nil ctx is part of the contract
 	_, a := tr.LLM(ctx, "")
 	a.End()
