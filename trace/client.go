@@ -88,9 +88,13 @@ func NewClient(ctx context.Context, opts ...Option) (*Client, error) {
 			return nil, fmt.Errorf("agenttrace: %w", err)
 		}
 	}
+	proc, err := newExportProcessor(exp)
+	if err != nil {
+		return nil, fmt.Errorf("agenttrace: export processor: %w", err)
+	}
 	c := &Client{
 		stamper: recording.NewStamper(),
-		proc:    &detachable{SpanProcessor: newExportProcessor(exp)},
+		proc:    &detachable{SpanProcessor: proc},
 	}
 	if cfg.provider != nil {
 		c.tp = cfg.provider
@@ -145,9 +149,9 @@ func (cfg *clientConfig) validate() error {
 
 // newExportProcessor builds the processor that batches ended spans to exp.
 // It is the one place to change when the batch package replaces the SDK's
-// BatchSpanProcessor.
-func newExportProcessor(exp sdktrace.SpanExporter) sdktrace.SpanProcessor {
-	return sdktrace.NewBatchSpanProcessor(exp)
+// BatchSpanProcessor (batch.New(exp) has the same shape).
+func newExportProcessor(exp sdktrace.SpanExporter) (sdktrace.SpanProcessor, error) {
+	return sdktrace.NewBatchSpanProcessor(exp), nil
 }
 
 func newResource(serviceName string) (*resource.Resource, error) {
