@@ -90,7 +90,7 @@ func NewClient(ctx context.Context, opts ...Option) (*Client, error) {
 	}
 	proc, err := newExportProcessor(exp)
 	if err != nil {
-		return nil, fmt.Errorf("agenttrace: export processor: %w", err)
+		return nil, errors.Join(fmt.Errorf("agenttrace: export processor: %w", err), exp.Shutdown(ctx))
 	}
 	c := &Client{
 		stamper: recording.NewStamper(),
