@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
@@ -142,7 +143,10 @@ func start(ctx context.Context, st *recording.TraceState, kind Kind, name string
 	}
 
 	sctx, os := st.Settings.Tracer.Start(ctx, name, oteltrace.WithAttributes(kv...))
-	s := &Span{otel: os, settings: st.Settings, kind: kind, recording: os.IsRecording()}
+	// A span the SDK records is a ReadWriteSpan; a sampled-out one is not.
+	// (Cheaper than IsRecording, which takes the span's lock.)
+	_, rec := os.(sdktrace.ReadWriteSpan)
+	s := &Span{otel: os, settings: st.Settings, kind: kind, recording: rec && os.SpanContext().IsValid()}
 	s.node = recording.Node{Context: sctx, State: st, Owner: s}
 	if lc != nil {
 		s.requestModel = lc.Model
