@@ -142,7 +142,16 @@ func start(ctx context.Context, st *recording.TraceState, kind Kind, name string
 		kv = append(kv, c.attrs...)
 	}
 
-	sctx, os := st.Settings.Tracer.Start(ctx, name, oteltrace.WithAttributes(kv...))
+	var sctx context.Context
+	var os oteltrace.Span
+	if st.Settings.AttributesAtStart {
+		sctx, os = st.Settings.Tracer.Start(ctx, name, oteltrace.WithAttributes(kv...))
+	} else {
+		// Without a sampler that may read them, setting the attributes right
+		// after the start saves the two allocations of the start option.
+		sctx, os = st.Settings.Tracer.Start(ctx, name)
+		os.SetAttributes(kv...)
+	}
 	// A span the SDK records is a ReadWriteSpan; a sampled-out one is not.
 	// (Cheaper than IsRecording, which takes the span's lock.)
 	_, rec := os.(sdktrace.ReadWriteSpan)

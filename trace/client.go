@@ -124,6 +124,9 @@ func NewClient(ctx context.Context, opts ...Option) (*Client, error) {
 		Mask:          cfg.mask,
 		MaxValueBytes: maxBytes,
 		Prices:        cfg.prices,
+		// A custom sampler, or the unknown one of a user's provider, may
+		// sample on attributes: give them to it at the start.
+		AttributesAtStart: cfg.sampler != nil || cfg.provider != nil,
 	}
 	return c, nil
 }

@@ -71,8 +71,10 @@ func WithExporter(exp sdktrace.SpanExporter) Option {
 }
 
 // WithSampler sets the sampler of the client's own TracerProvider (the
-// default samples everything, following the parent's decision). It cannot be
-// combined with WithTracerProvider.
+// default samples everything, following the parent's decision). The sampler
+// sees the attributes agenttrace sets when a span starts
+// (agenttrace.span.type, gen_ai.request.model, ...). It cannot be combined
+// with WithTracerProvider.
 func WithSampler(s sdktrace.Sampler) Option {
 	return func(c *clientConfig) { c.sampler = s }
 }

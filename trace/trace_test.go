@@ -839,3 +839,31 @@ func TestSpanContextIDs(t *testing.T) {
 	assert.Equal(t, span.Root, tr.Root().Kind())
 	tr.End()
 }
+
+// dropRetrieval is a sampler that drops retrieval spans by their attributes.
+type dropRetrieval struct{}
+
+func (dropRetrieval) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	for _, kv := range p.Attributes {
+		if kv.Key == attr.SpanType && kv.Value.AsString() == attr.TypeRetrieval {
+			return sdktrace.SamplingResult{Decision: sdktrace.Drop}
+		}
+	}
+	return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+}
+func (dropRetrieval) Description() string { return "dropRetrieval" }
+
+// TestSamplerSeesAttributes: a custom sampler can sample on the span type.
+func TestSamplerSeesAttributes(t *testing.T) {
+	r := newRecorder(t, trace.WithSampler(dropRetrieval{}))
+	ctx, tr := r.client.Start(context.Background(), "t")
+	_, ret := tr.Span(ctx, span.Retrieval, "search")
+	ret.End()
+	_, g := tr.LLM(ctx, "call", llm.Model("gpt-4.1-mini"))
+	g.End()
+	tr.End()
+	spans := r.spans()
+	assert.NotContains(t, spans, "search")
+	require.Contains(t, spans, "call")
+	assert.Equal(t, "gpt-4.1-mini", attrs(spans["call"].Attributes)[attr.RequestModel].AsString())
+}

@@ -30,6 +30,9 @@ type Settings struct {
 	Mask          MaskFunc
 	MaxValueBytes int // > 0
 	Prices        *llm.PriceTable
+	// AttributesAtStart passes a span's attributes to the tracer's Start,
+	// so that a sampler sees them; otherwise they are set just after.
+	AttributesAtStart bool
 }
 
 // Value returns the text of v to record under key: encoded (see
