@@ -1,0 +1,327 @@
+package usage
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Direction is the way a page goes from its cursor (ParamDirection).
+type Direction string
+
+// Page directions. Down (the default) continues in the sort order after the
+// cursor, or starts at the beginning without one; Up returns the page just
+// before the cursor, or the last page without one. A page's items are in the
+// sort order either way.
+const (
+	Down Direction = DirectionDown
+	Up   Direction = DirectionUp
+)
+
+// SortField is a field traces are sorted by: SortStartTime (the default),
+// SortDuration, SortTotalTokens, SortTotalCost or SortName.
+type SortField string
+
+// SortOrder is OrderDesc (the default) or OrderAsc.
+type SortOrder string
+
+// TraceQuery selects a page of traces (GET /v1/traces). Start and End are
+// required; every other field is optional and filters only when set.
+type TraceQuery struct {
+	// Start (inclusive) and End (exclusive) bound the traces' start time.
+	Start time.Time
+	End   time.Time
+
+	TenantID    string
+	UserID      string
+	SessionID   string
+	Environment string
+	// Name is the root span's name.
+	Name string
+	// Status is StatusOK (ok or unset) or StatusError.
+	Status string
+	// Tags must all be present on the trace. A tag may not be empty or
+	// hold a comma.
+	Tags []string
+
+	// Limit is the page size, 1 to MaxLimit; 0 means the server's
+	// default (DefaultLimit).
+	Limit int
+	// Cursor is NextCursor (with the same Direction) or PrevCursor (with
+	// the opposite one) of a page listed with the same filters and sort.
+	Cursor    string
+	Direction Direction
+	SortField SortField
+	SortOrder SortOrder
+	// Offset skips that many traces after the cursor.
+	Offset int
+	// IncludeTotal asks for TracesPage.TotalCount.
+	IncludeTotal bool
+}
+
+// SpanQuery selects a page of spans. ListSpans (GET /v1/spans) takes every
+// field, all optional. ListSpansByTraceID takes only Name, Limit, Cursor and
+// Direction; another field set there is an error.
+type SpanQuery struct {
+	// Start (inclusive) and End (exclusive) bound the spans' start time;
+	// a zero value leaves that side open.
+	Start time.Time
+	End   time.Time
+
+	// Status is StatusOK (ok or unset) or StatusError.
+	Status string
+	// Type is the agenttrace span type: llm, tool, task, retrieval, ...
+	Type string
+	// Model matches the request or the response model.
+	Model      string
+	PromptSlug string
+	TenantID   string
+	UserID     string
+	SessionID  string
+	// Name is the span's name.
+	Name string
+	// Tags must all be present on the span.
+	Tags []string
+
+	// Limit, Cursor and Direction page as in TraceQuery.
+	Limit     int
+	Cursor    string
+	Direction Direction
+}
+
+// Times the server can store: [1970, 2262).
+var (
+	minTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// checkID rejects an empty or blank path id.
+func checkID(field, id string) error {
+	if strings.TrimSpace(id) == "" {
+		return invalid(field, "empty")
+	}
+	return nil
+}
+
+// checkTraceID accepts 32 hex digits and returns them in lower case.
+func checkTraceID(id string) (string, error) {
+	if len(id) != 32 {
+		return "", invalid("trace_id", "%q is not 32 hex digits", id)
+	}
+	b := []byte(id)
+	for i, c := range b {
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		case c >= 'A' && c <= 'F':
+			b[i] = c + ('a' - 'A')
+		default:
+			return "", invalid("trace_id", "%q is not 32 hex digits", id)
+		}
+	}
+	if string(b) == "00000000000000000000000000000000" {
+		return "", invalid("trace_id", "the all-zero trace id is invalid")
+	}
+	return string(b), nil
+}
+
+// setWindow checks a time window and adds it to v. A required window
+// needs both times; an optional one may leave either side zero. End must
+// be after start.
+func setWindow(v url.Values, start, end time.Time, required bool) error {
+	for _, p := range []struct {
+		name string
+		t    time.Time
+	}{{ParamStartTime, start}, {ParamEndTime, end}} {
+		if p.t.IsZero() {
+			if required {
+				return invalid(p.name, "required (a non-zero time)")
+			}
+			continue
+		}
+		if p.t.Before(minTime) || !p.t.Before(maxTime) {
+			return invalid(p.name, "%s is outside 1970 to 2261", formatTime(p.t))
+		}
+		v.Set(p.name, formatTime(p.t))
+	}
+	if !start.IsZero() && !end.IsZero() && !end.After(start) {
+		return invalid(ParamEndTime, "%s is not after start_time %s", formatTime(end), formatTime(start))
+	}
+	return nil
+}
+
+func setString(v url.Values, name, s string) {
+	if s != "" {
+		v.Set(name, s)
+	}
+}
+
+func setLimit(v url.Values, limit int) error {
+	if limit < 0 || limit > MaxLimit {
+		return invalid(ParamLimit, "%d is not from 1 to %d (0 for the default, %d)", limit, MaxLimit, DefaultLimit)
+	}
+	if limit > 0 {
+		v.Set(ParamLimit, strconv.Itoa(limit))
+	}
+	return nil
+}
+
+func setDirection(v url.Values, d Direction) error {
+	switch d {
+	case "":
+	case Down, Up:
+		v.Set(ParamDirection, string(d))
+	default:
+		return invalid(ParamDirection, "%q is not %q or %q", d, Down, Up)
+	}
+	return nil
+}
+
+func setStatus(v url.Values, s string) error {
+	switch s {
+	case "":
+	case StatusOK, StatusError:
+		v.Set(ParamStatus, s)
+	default:
+		return invalid(ParamStatus, "%q is not %q or %q", s, StatusOK, StatusError)
+	}
+	return nil
+}
+
+func setTags(v url.Values, tags []string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	for _, t := range tags {
+		if strings.TrimSpace(t) == "" {
+			return invalid(ParamTags, "empty tag")
+		}
+		if strings.Contains(t, ",") {
+			return invalid(ParamTags, "tag %q holds a comma", t)
+		}
+	}
+	v.Set(ParamTags, strings.Join(tags, ","))
+	return nil
+}
+
+func setCursor(v url.Values, c string) error {
+	if c != "" && strings.TrimSpace(c) == "" {
+		return invalid(ParamCursor, "blank cursor")
+	}
+	setString(v, ParamCursor, c)
+	return nil
+}
+
+// sortFields lists the valid SortField values.
+var sortFields = []SortField{SortStartTime, SortDuration, SortTotalTokens, SortTotalCost, SortName}
+
+// values checks q and returns its query parameters.
+func (q *TraceQuery) values() (url.Values, error) {
+	v := url.Values{}
+	if err := setWindow(v, q.Start, q.End, true); err != nil {
+		return nil, err
+	}
+	setString(v, ParamTenantID, q.TenantID)
+	setString(v, ParamUserID, q.UserID)
+	setString(v, ParamSessionID, q.SessionID)
+	setString(v, ParamEnvironment, q.Environment)
+	setString(v, ParamName, q.Name)
+	if err := setStatus(v, q.Status); err != nil {
+		return nil, err
+	}
+	if err := setTags(v, q.Tags); err != nil {
+		return nil, err
+	}
+	if err := setLimit(v, q.Limit); err != nil {
+		return nil, err
+	}
+	if err := setCursor(v, q.Cursor); err != nil {
+		return nil, err
+	}
+	if err := setDirection(v, q.Direction); err != nil {
+		return nil, err
+	}
+	if q.SortField != "" {
+		ok := false
+		for _, f := range sortFields {
+			ok = ok || q.SortField == f
+		}
+		if !ok {
+			return nil, invalid(ParamSortField, "%q is not one of %s, %s, %s, %s, %s", q.SortField,
+				SortStartTime, SortDuration, SortTotalTokens, SortTotalCost, SortName)
+		}
+		v.Set(ParamSortField, string(q.SortField))
+	}
+	switch q.SortOrder {
+	case "":
+	case OrderAsc, OrderDesc:
+		v.Set(ParamSortOrder, string(q.SortOrder))
+	default:
+		return nil, invalid(ParamSortOrder, "%q is not %q or %q", q.SortOrder, OrderAsc, OrderDesc)
+	}
+	if q.Offset < 0 {
+		return nil, invalid(ParamOffset, "%d is negative", q.Offset)
+	}
+	if q.Offset > 0 {
+		v.Set(ParamOffset, strconv.Itoa(q.Offset))
+	}
+	if q.IncludeTotal {
+		v.Set(ParamIncludeTotal, "true")
+	}
+	return v, nil
+}
+
+// values checks q for GET /v1/spans and returns its query parameters.
+func (q *SpanQuery) values() (url.Values, error) {
+	v := url.Values{}
+	if err := setWindow(v, q.Start, q.End, false); err != nil {
+		return nil, err
+	}
+	if err := setStatus(v, q.Status); err != nil {
+		return nil, err
+	}
+	setString(v, ParamType, q.Type)
+	setString(v, ParamModel, q.Model)
+	setString(v, ParamPromptSlug, q.PromptSlug)
+	setString(v, ParamTenantID, q.TenantID)
+	setString(v, ParamUserID, q.UserID)
+	setString(v, ParamSessionID, q.SessionID)
+	setString(v, ParamName, q.Name)
+	if err := setTags(v, q.Tags); err != nil {
+		return nil, err
+	}
+	return v, q.pageValues(v)
+}
+
+func (q *SpanQuery) pageValues(v url.Values) error {
+	if err := setLimit(v, q.Limit); err != nil {
+		return err
+	}
+	if err := setCursor(v, q.Cursor); err != nil {
+		return err
+	}
+	return setDirection(v, q.Direction)
+}
+
+// traceValues checks q for GET /v1/traces/{trace_id}/spans, which filters
+// only by span name.
+func (q *SpanQuery) traceValues() (url.Values, error) {
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{ParamStartTime, !q.Start.IsZero()}, {ParamEndTime, !q.End.IsZero()}, {ParamStatus, q.Status != ""},
+		{ParamType, q.Type != ""}, {ParamModel, q.Model != ""}, {ParamPromptSlug, q.PromptSlug != ""},
+		{ParamTenantID, q.TenantID != ""}, {ParamUserID, q.UserID != ""}, {ParamSessionID, q.SessionID != ""},
+		{ParamTags, len(q.Tags) > 0},
+	} {
+		if f.set {
+			return nil, invalid(f.name, "not a filter of the spans of one trace (only the name is; use ListSpans)")
+		}
+	}
+	v := url.Values{}
+	setString(v, ParamSpanName, q.Name)
+	return v, q.pageValues(v)
+}
