@@ -130,7 +130,7 @@ func chatMessageToLLM(m *chatMessage) llm.Message {
 	for _, tc := range m.ToolCalls {
 		msg.Parts = append(msg.Parts, chatToolCallPart(tc))
 	}
-	if m.FunctionCall != nil {
+	if m.FunctionCall != nil && m.FunctionCall.Name != "" {
 		msg.Parts = append(msg.Parts, llm.ToolCallPart(llm.ToolCall{Name: m.FunctionCall.Name, Arguments: toolArguments(m.FunctionCall.Arguments)}))
 	}
 	if msg.Parts == nil {

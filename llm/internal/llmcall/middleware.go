@@ -359,8 +359,12 @@ func (b *errorBody) finish(readErr error) {
 	if readErr != nil && readErr != io.EOF && e.Message == "" {
 		e.Message = readErr.Error()
 	}
-	b.c.end(e)
-	b.c.span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(b.status)))
+	b.c.once.Do(func() {
+		b.c.span.Fail(e)
+		// error.type of an HTTP error is its status code (HTTP semconv).
+		b.c.span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(b.status)))
+		b.c.span.End()
+	})
 }
 
 // apiError decodes the error body of either provider:
