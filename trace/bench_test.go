@@ -78,6 +78,36 @@ func BenchmarkLLMSpan(b *testing.B) {
 				s.End()
 			})
 		})
+		// The same, setting the start attributes just after Start as
+		// agenttrace does by default (no start option to allocate).
+		b.Run(fmt.Sprintf("impl=otel-late/goroutines=%d", g), func(b *testing.B) {
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sdktrace.NewBatchSpanProcessor(nopExporter{})))
+			defer tp.Shutdown(context.Background())
+			tracer := tp.Tracer("bench")
+			ctx, root := tracer.Start(context.Background(), "bench")
+			defer root.End()
+			cost, _ := llm.DefaultPrices().Cost("gpt-4.1-mini", benchUsage)
+			version := llm.DefaultPrices().Version()
+			run(b, g, func() {
+				_, s := tracer.Start(ctx, "openai.responses")
+				s.SetAttributes(
+					attr.SpanType.String(attr.TypeLLM),
+					attr.OperationName.String(attr.OpChat),
+					attr.RequestModel.String("gpt-4.1-mini"),
+					attr.ProviderName.String("openai"),
+				)
+				s.SetAttributes(
+					attr.InputTokens.Int64(benchUsage.InputTokens),
+					attr.OutputTokens.Int64(benchUsage.OutputTokens),
+					attr.TotalTokens.Int64(benchUsage.Total()),
+					attr.CacheReadTokens.Int64(benchUsage.CacheReadTokens),
+					attr.CostUSD.Float64(cost),
+					attr.CostSource.String(attr.CostSourceComputed),
+					attr.PriceTableVersion.String(version),
+				)
+				s.End()
+			})
+		})
 		b.Run(fmt.Sprintf("impl=agenttrace/goroutines=%d", g), func(b *testing.B) {
 			client, err := trace.NewClient(context.Background(), trace.WithExporter(nopExporter{}))
 			if err != nil {
