@@ -2,6 +2,7 @@ package usage
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"time"
 )
@@ -19,8 +20,12 @@ func (c *Client) GetSessionUsage(ctx context.Context, sessionID string, start, e
 		return nil, err
 	}
 	out := new(SessionUsage)
-	if err := c.get(ctx, PathSessionUsage+url.PathEscape(sessionID), v, out); err != nil {
+	path := PathSessionUsage + url.PathEscape(sessionID)
+	if err := c.get(ctx, path, v, out); err != nil {
 		return nil, err
+	}
+	if out.SessionID == "" {
+		return nil, missing(path, "session_id")
 	}
 	return out, nil
 }
@@ -37,8 +42,12 @@ func (c *Client) GetTenantUsage(ctx context.Context, tenantID string, start, end
 		return nil, err
 	}
 	out := new(TenantUsage)
-	if err := c.get(ctx, PathTenantUsage+url.PathEscape(tenantID), v, out); err != nil {
+	path := PathTenantUsage + url.PathEscape(tenantID)
+	if err := c.get(ctx, path, v, out); err != nil {
 		return nil, err
+	}
+	if out.TenantID == "" {
+		return nil, missing(path, "tenant_id")
 	}
 	return out, nil
 }
@@ -55,7 +64,7 @@ func (c *Client) ListTraces(ctx context.Context, q TraceQuery) (*TracesPage, err
 		return nil, err
 	}
 	if out.Traces == nil {
-		out.Traces = []TraceSummary{}
+		return nil, missing(PathTraces, "traces")
 	}
 	return out, nil
 }
@@ -70,6 +79,9 @@ func (c *Client) GetTrace(ctx context.Context, traceID string) (*TraceSummary, e
 	out := new(TraceSummary)
 	if err := c.get(ctx, PathTrace+id, nil, out); err != nil {
 		return nil, err
+	}
+	if out.ID == "" {
+		return nil, missing(PathTrace+id, "id")
 	}
 	return out, nil
 }
@@ -106,7 +118,14 @@ func (c *Client) spans(ctx context.Context, path string, v url.Values) (*SpansPa
 		return nil, err
 	}
 	if out.Spans == nil {
-		out.Spans = []Span{}
+		return nil, missing(path, "spans")
 	}
 	return out, nil
+}
+
+// missing is the error of a 2xx answer without a field every answer of
+// that kind has: the URL points at something other than an agenttrace
+// server, most likely.
+func missing(path, field string) error {
+	return fmt.Errorf("%w: GET %s: the answer has no %q (is the URL an agenttrace server's?)", ErrBadResponse, path, field)
 }

@@ -3,18 +3,18 @@ package usage
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -379,7 +379,9 @@ func (e *netError) Error() string { return "usage: " + e.err.Error() }
 func (e *netError) Unwrap() error { return e.err }
 
 // retryable reports whether a GET that failed with err may be retried: a
-// 429 or 503 answer, or a network error (not a TLS or URL mistake).
+// 429 or 503 answer, or a transport failure other than the caller's context
+// ending or a TLS certificate or handshake mismatch, which would fail the
+// same way again.
 func retryable(err error) bool {
 	var ae *APIError
 	if errors.As(err, &ae) {
@@ -389,15 +391,16 @@ func retryable(err error) bool {
 	if !errors.As(err, &ne) {
 		return false
 	}
-	inner := ne.err
-	var ue *url.Error
-	if errors.As(inner, &ue) {
-		inner = ue.Err
-	}
-	if errors.Is(inner, context.Canceled) || errors.Is(inner, context.DeadlineExceeded) {
+	if errors.Is(ne.err, context.Canceled) || errors.Is(ne.err, context.DeadlineExceeded) {
 		return false
 	}
-	var op *net.OpError
-	return errors.As(inner, &op) || errors.Is(inner, io.EOF) || errors.Is(inner, io.ErrUnexpectedEOF) ||
-		errors.Is(inner, syscall.ECONNRESET) || errors.Is(inner, syscall.ECONNREFUSED)
+	var (
+		cve *tls.CertificateVerificationError
+		rhe tls.RecordHeaderError
+		uae x509.UnknownAuthorityError
+		hne x509.HostnameError
+		cie x509.CertificateInvalidError
+	)
+	return !errors.As(ne.err, &cve) && !errors.As(ne.err, &rhe) && !errors.As(ne.err, &uae) &&
+		!errors.As(ne.err, &hne) && !errors.As(ne.err, &cie)
 }
