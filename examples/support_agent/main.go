@@ -2,7 +2,8 @@
 // a user asks about an order, the agent runs a task in which a (simulated)
 // model calls a refund tool, and the agent answers. No real model is called:
 // the model's answers and token counts are fixed, and the cost comes from
-// the embedded price table (gpt-4.1-mini).
+// the embedded price table (gpt-4.1-mini). The scenario itself lives in
+// package agent, which the interop tests run too.
 //
 //	go run ./examples/support_agent -endpoint http://127.0.0.1:4318 -session s-demo
 //
@@ -17,7 +18,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,9 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agenttrace/agenttrace/examples/support_agent/agent"
 	"github.com/agenttrace/agenttrace/exporter"
-	"github.com/agenttrace/agenttrace/llm"
-	"github.com/agenttrace/agenttrace/span"
 	"github.com/agenttrace/agenttrace/trace"
 )
 
@@ -103,118 +102,17 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		}
 	}()
 
+	acfg := agent.Config{Session: cfg.session, User: cfg.user, Tenant: cfg.tenant, Latency: cfg.latency}
 	for i := range cfg.traces {
 		if ctx.Err() != nil {
 			fmt.Fprintf(out, "interrupted after %d traces\n", i)
 			break
 		}
-		id := conversation(ctx, client, cfg, i)
+		id := agent.Conversation(ctx, client, acfg, i)
 		fmt.Fprintf(out, "trace_id=%s\n", id)
 	}
 	fmt.Fprintf(out, "session=%s user=%s tenant=%s\n", cfg.session, cfg.user, cfg.tenant)
 	return nil
-}
-
-// Fixed token counts of the two simulated model calls.
-var (
-	planUsage   = llm.Usage{InputTokens: 1200, CacheReadTokens: 1000, OutputTokens: 60}
-	answerUsage = llm.Usage{InputTokens: 1350, CacheReadTokens: 1200, OutputTokens: 40}
-)
-
-const model = "gpt-4.1-mini"
-
-// conversation records one support conversation and returns its trace id.
-func conversation(ctx context.Context, client *trace.Client, cfg config, n int) string {
-	order := fmt.Sprint(4421 + n)
-	ctx, tr := client.Start(ctx, "support_agent",
-		trace.WithUserID(cfg.user), trace.WithSessionID(cfg.session), trace.WithTenantID(cfg.tenant),
-		trace.WithConversationID(fmt.Sprintf("thread_%s_%d", cfg.session, n)),
-		trace.WithExternalID("order-"+order), trace.WithTags("demo", "refunds"),
-		trace.WithEnvironment("development"))
-	defer tr.End()
-
-	question := fmt.Sprintf("Where is my order #%s? I'd like a refund if it is late.", order)
-	tr.Message(llm.User, question)
-	tr.RecordInput(question)
-
-	var answer string
-	_ = trace.Task(ctx, "resolve_ticket", func(ctx context.Context, task *span.Span) error {
-		task.RecordInput(map[string]string{"ticket_id": fmt.Sprintf("T-%d", 42+n), "order": order})
-		history := []llm.Message{
-			llm.TextMessage(llm.System, "You are a support agent. Use tools to act on orders."),
-			llm.TextMessage(llm.User, question),
-		}
-
-		// 1. The model decides to issue a refund.
-		call := llm.ToolCall{ID: fmt.Sprintf("call_%d", n+1), Name: "issue_refund",
-			Arguments: json.RawMessage(fmt.Sprintf(`{"order":%q}`, order))}
-		modelCall(ctx, tr, "openai.responses", history,
-			llm.Message{Role: llm.Assistant, Parts: []llm.Part{llm.ToolCallPart(call)}, FinishReason: llm.FinishToolCall},
-			planUsage, cfg.latency)
-
-		// 2. The tool runs.
-		tctx, tool := tr.Tool(ctx, call.Name, span.Arguments(call.Arguments), span.ToolCallID(call.ID))
-		result := issueRefund(tctx, order, cfg.latency)
-		tool.RecordOutput(result)
-		tool.End()
-		resultJSON, _ := json.Marshal(result)
-		tr.Message(llm.Tool, string(resultJSON), llm.ToolCallID(call.ID))
-
-		// 3. The model answers.
-		answer = fmt.Sprintf("Your order #%s was late, so I issued a refund of $%.2f.", order, result.AmountUSD)
-		history = append(history,
-			llm.Message{Role: llm.Assistant, Parts: []llm.Part{llm.ToolCallPart(call)}},
-			llm.Message{Role: llm.Tool, Parts: []llm.Part{llm.ToolResultPart(call.ID, resultJSON)}})
-		modelCall(ctx, tr, "openai.responses", history,
-			llm.Message{Role: llm.Assistant, Parts: []llm.Part{llm.Text(answer)}, FinishReason: llm.FinishStop},
-			answerUsage, cfg.latency)
-
-		task.RecordOutput(map[string]any{"resolution": "refunded", "order": order})
-		return nil
-	})
-
-	tr.Message(llm.Assistant, answer)
-	tr.RecordOutput(answer)
-	tr.Feedback("helpful", 1, "resolved in one turn")
-	tr.Signal("refund_issued")
-	return tr.ID()
-}
-
-// modelCall records a simulated model call with a fixed answer and usage.
-func modelCall(ctx context.Context, tr *trace.Trace, name string, in []llm.Message, out llm.Message, u llm.Usage, latency time.Duration) {
-	ctx, s := tr.LLM(ctx, name, llm.Model(model), llm.Provider("openai"), llm.Prompt("support-triage", "v3"))
-	defer s.End()
-	s.RecordInput(in)
-	sleep(ctx, latency)
-	s.SetResponseModel(model)
-	s.SetResponseID("resp_" + randomHex(8))
-	s.SetFinishReasons(out.FinishReason)
-	s.RecordOutput(out)
-	s.SetUsage(u) // no cost given: computed from the price table
-}
-
-type refund struct {
-	Order     string  `json:"order"`
-	Refunded  bool    `json:"refunded"`
-	AmountUSD float64 `json:"amount_usd"`
-}
-
-func issueRefund(ctx context.Context, order string, latency time.Duration) refund {
-	sleep(ctx, latency)
-	return refund{Order: order, Refunded: true, AmountUSD: 42.50}
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
 
 func randomHex(n int) string {
