@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,8 +71,8 @@ type Config struct {
 	MaxBodyBytes int
 	// Options are added to every span's llm options.
 	Options []llm.Option
-	// SkipScope names the instrumentation scope of an SDK's own spans,
-	// which the LLM span is not parented to (see parentContext).
+	// SkipScope is the instrumentation scope (a prefix) of an SDK's own
+	// spans, which the LLM span is not parented to (see parentContext).
 	SkipScope string
 }
 
@@ -236,7 +237,7 @@ func (m *Middleware) parentContext(ctx context.Context) context.Context {
 		return ctx
 	}
 	ro, ok := oteltrace.SpanFromContext(ctx).(sdktrace.ReadOnlySpan)
-	if !ok || ro.InstrumentationScope().Name != m.cfg.SkipScope {
+	if !ok || !strings.HasPrefix(ro.InstrumentationScope().Name, m.cfg.SkipScope) {
 		return ctx
 	}
 	n := recording.NodeFrom(ctx)

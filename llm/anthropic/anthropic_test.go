@@ -1,0 +1,277 @@
+package anthropic_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	sdk "github.com/anthropics/anthropic-sdk-go"
+	"github.com/anthropics/anthropic-sdk-go/option"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+
+	"github.com/agenttrace/agenttrace/internal/attr"
+	"github.com/agenttrace/agenttrace/llm"
+	agentanthropic "github.com/agenttrace/agenttrace/llm/anthropic"
+)
+
+func TestUsageFromNormalisesCacheBuckets(t *testing.T) {
+	var m sdk.Message
+	require.NoError(t, json.Unmarshal([]byte(msgCached), &m))
+	want := llm.Usage{InputTokens: 1520, CacheReadTokens: 1000, CacheCreationTokens: 500, OutputTokens: 50, TotalTokens: 1570}
+	assert.Equal(t, want, agentanthropic.UsageFrom(&m))
+	assert.Equal(t, want, agentanthropic.UsageFrom(m.Usage))
+	cost, ok := llm.DefaultPrices().Cost(string(m.Model), want)
+	require.True(t, ok)
+	assert.InDelta(t, sonnetCachedCost, cost, 1e-12)
+
+	var u sdk.Usage
+	require.NoError(t, json.Unmarshal([]byte(`{"input_tokens":10,"cache_creation_input_tokens":300,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":200},"output_tokens":7,"output_tokens_details":{"thinking_tokens":5}}`), &u))
+	assert.Equal(t, llm.Usage{InputTokens: 310, CacheCreationTokens: 300, CacheCreation1hTokens: 200, OutputTokens: 7, ReasoningTokens: 5, TotalTokens: 317}, agentanthropic.UsageFrom(&u))
+
+	var bm sdk.BetaMessage
+	require.NoError(t, json.Unmarshal([]byte(msgCached), &bm))
+	assert.Equal(t, want, agentanthropic.UsageFrom(&bm))
+
+	assert.Zero(t, agentanthropic.UsageFrom((*sdk.Message)(nil)))
+	assert.Zero(t, agentanthropic.UsageFrom((*sdk.BetaMessage)(nil)))
+	assert.Zero(t, agentanthropic.UsageFrom((*sdk.MessageDeltaUsage)(nil)))
+	var d sdk.MessageDeltaUsage
+	require.NoError(t, json.Unmarshal([]byte(`{"output_tokens":50}`), &d))
+	assert.Equal(t, llm.Usage{OutputTokens: 50, TotalTokens: 50}, agentanthropic.UsageFrom(d))
+}
+
+func TestMiddlewareCacheWriteCall(t *testing.T) {
+	rec := newRecorder(t)
+	srv := newServer(t, jsonHandler(200, msgCached))
+	msg, err := srv.client().Messages.New(rec.start(), params("claude-sonnet-4-5"))
+	require.NoError(t, err)
+	require.Equal(t, "Hello!", msg.Content[0].Text)
+
+	s, a := rec.one()
+	assert.Equal(t, "chat claude-sonnet-4-5", s.Name)
+	assert.Equal(t, "anthropic", a[attr.ProviderName].AsString())
+	assert.Equal(t, "msg_1", a[attr.ResponseID].AsString())
+	assert.Equal(t, int64(1520), a[attr.InputTokens].AsInt64())
+	assert.Equal(t, int64(1000), a[attr.CacheReadTokens].AsInt64())
+	assert.Equal(t, int64(500), a[attr.CacheCreationTokens].AsInt64())
+	assert.Equal(t, int64(50), a[attr.OutputTokens].AsInt64())
+	assert.InDelta(t, sonnetCachedCost, a[attr.CostUSD].AsFloat64(), 1e-12)
+	assert.Equal(t, attr.CostSourceComputed, a[attr.CostSource].AsString())
+	assert.Equal(t, []string{llm.FinishStop}, a[attr.FinishReasons].AsStringSlice())
+	assert.Equal(t, int64(200), a[semconv.HTTPResponseStatusCodeKey].AsInt64())
+	assert.Equal(t, []llm.Message{llm.TextMessage(llm.System, "Be brief."), llm.TextMessage(llm.User, "Hi")}, messages(t, a[attr.InputMessages]))
+	assert.Equal(t, []llm.Message{{Role: llm.Assistant, Parts: []llm.Part{llm.Text("Hello!")}, FinishReason: llm.FinishStop}}, messages(t, a[attr.OutputMessages]))
+}
+
+func TestMiddlewareToolUseAndThinking(t *testing.T) {
+	rec := newRecorder(t)
+	srv := newServer(t, jsonHandler(200, msgToolUseThinking))
+	p := params("claude-haiku-4-5",
+		sdk.NewUserMessage(sdk.NewTextBlock("Weather in Oslo and Paris?")),
+		sdk.NewAssistantMessage(sdk.NewToolUseBlock("toolu_0", map[string]any{"city": "Oslo"}, "get_weather")),
+		sdk.NewUserMessage(sdk.NewToolResultBlock("toolu_0", "sunny", false), sdk.NewTextBlock("And Paris?")),
+	)
+	_, err := srv.client().Messages.New(rec.start(), p)
+	require.NoError(t, err)
+
+	_, a := rec.one()
+	assert.Equal(t, []llm.Message{
+		llm.TextMessage(llm.System, "Be brief."),
+		llm.TextMessage(llm.User, "Weather in Oslo and Paris?"),
+		{Role: llm.Assistant, Parts: []llm.Part{{Type: llm.PartToolCall, ID: "toolu_0", Name: "get_weather", Arguments: []byte(`{"city":"Oslo"}`)}}},
+		{Role: llm.Tool, Parts: []llm.Part{{Type: llm.PartToolCallResponse, ID: "toolu_0", Response: []byte(`"sunny"`)}}},
+		llm.TextMessage(llm.User, "And Paris?"),
+	}, messages(t, a[attr.InputMessages]))
+	assert.Equal(t, []llm.Message{{Role: llm.Assistant, FinishReason: llm.FinishToolCall, Parts: []llm.Part{
+		{Type: llm.PartReasoning, Content: "Need the weather."},
+		llm.Text("Let me check."),
+		{Type: llm.PartToolCall, ID: "toolu_1", Name: "get_weather", Arguments: []byte(`{"city":"Paris"}`)},
+	}}}, messages(t, a[attr.OutputMessages]))
+	assert.Equal(t, []string{llm.FinishToolCall}, a[attr.FinishReasons].AsStringSlice())
+	assert.Equal(t, int64(80), a[attr.ReasoningTokens].AsInt64())
+	// claude-haiku-4-5: 400*1 + 120*5 = 1000 per 1M; thinking is inside the 120.
+	assert.InDelta(t, 0.001, a[attr.CostUSD].AsFloat64(), 1e-12)
+}
+
+func TestMiddlewareStream(t *testing.T) {
+	rec := newRecorder(t)
+	srv := newServer(t, sseHandler(streamEvents...))
+	stream := srv.client().Messages.NewStreaming(rec.start(), params("claude-sonnet-4-5"))
+	var acc sdk.Message
+	n := 0
+	for stream.Next() {
+		n++
+		require.NoError(t, acc.Accumulate(stream.Current()))
+	}
+	require.NoError(t, stream.Err())
+	assert.Equal(t, 12, n, "ping is skipped by the SDK, every other event reaches the caller")
+	assert.Equal(t, "Hello!", acc.Content[0].Text)
+
+	_, a := rec.one()
+	assert.Equal(t, int64(1520), a[attr.InputTokens].AsInt64())
+	assert.Equal(t, int64(50), a[attr.OutputTokens].AsInt64(), "message_delta's cumulative count replaces message_start's")
+	assert.Equal(t, int64(500), a[attr.CacheCreationTokens].AsInt64())
+	assert.InDelta(t, streamCost, a[attr.CostUSD].AsFloat64(), 1e-12)
+	assert.Equal(t, "claude-sonnet-4-5-20250929", a[attr.ResponseModel].AsString())
+	assert.Equal(t, []string{llm.FinishToolCall}, a[attr.FinishReasons].AsStringSlice())
+	assert.Contains(t, a, attr.TimeToFirstChunk)
+	assert.Equal(t, []llm.Message{{Role: llm.Assistant, FinishReason: llm.FinishToolCall, Parts: []llm.Part{
+		llm.Text("Hello!"),
+		{Type: llm.PartToolCall, ID: "toolu_2", Name: "get_weather", Arguments: []byte(`{"city":"Paris"}`)},
+	}}}, messages(t, a[attr.OutputMessages]))
+}
+
+func TestWrapStreamAbandoned(t *testing.T) {
+	rec := newRecorder(t)
+	srv := newServer(t, sseHandler(streamEvents[:5]...))
+	p := params("claude-sonnet-4-5")
+	ctx, s := agentanthropic.StartSpan(rec.start(), p)
+	stream := agentanthropic.WrapStream(s, srv.bareClient().Messages.NewStreaming(ctx, p))
+	i := 0
+	for ev := range stream.All() {
+		i++
+		if ev.Type == "content_block_delta" {
+			break // abandon mid-stream
+		}
+	}
+	require.NoError(t, stream.Close())
+	assert.Equal(t, 3, i)
+
+	sp, a := rec.one()
+	assert.Equal(t, codes.Unset, sp.Status.Code)
+	assert.Equal(t, int64(1520), a[attr.InputTokens].AsInt64(), "input known from message_start")
+	assert.Equal(t, []llm.Message{{Role: llm.Assistant, Parts: []llm.Part{llm.Text("Hello")}}}, messages(t, a[attr.OutputMessages]))
+	_, hasFinish := a[attr.FinishReasons]
+	assert.False(t, hasFinish)
+}
+
+func TestWrapStreamComplete(t *testing.T) {
+	rec := newRecorder(t)
+	srv := newServer(t, sseHandler(streamEvents...))
+	p := params("claude-sonnet-4-5")
+	ctx, s := agentanthropic.StartSpan(rec.start(), p)
+	stream := agentanthropic.WrapStream(s, srv.bareClient().Messages.NewStreaming(ctx, p))
+	defer stream.Close()
+	for stream.Next() {
+	}
+	require.NoError(t, stream.Err())
+	_, a := rec.one()
+	assert.InDelta(t, streamCost, a[attr.CostUSD].AsFloat64(), 1e-12)
+	assert.Equal(t, []string{llm.FinishToolCall}, a[attr.FinishReasons].AsStringSlice())
+}
+
+func TestMiddlewareStreamErrorEvent(t *testing.T) {
+	rec := newRecorder(t)
+	srv := newServer(t, sseHandler(streamEvents[0],
+		event("error", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)))
+	stream := srv.client().Messages.NewStreaming(rec.start(), params("claude-sonnet-4-5"))
+	for stream.Next() {
+	}
+	require.Error(t, stream.Err())
+	sp, _ := rec.one()
+	assert.Equal(t, codes.Error, sp.Status.Code)
+	assert.Contains(t, sp.Status.Description, "Overloaded")
+}
+
+func TestMiddlewareOneSpanAcrossRetries(t *testing.T) {
+	rec := newRecorder(t)
+	fail := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("retry-after-ms", "10")
+		jsonHandler(529, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)(w, r)
+	}
+	srv := newServer(t, fail, jsonHandler(200, msgCached))
+	_, err := srv.client(option.WithMaxRetries(2)).Messages.New(rec.start(), params("claude-sonnet-4-5"))
+	require.NoError(t, err)
+	require.EqualValues(t, 2, srv.calls.Load())
+	sp, a := rec.one()
+	assert.Equal(t, codes.Unset, sp.Status.Code)
+	assert.Equal(t, int64(1520), a[attr.InputTokens].AsInt64())
+}
+
+func TestMiddlewareRetryAfter500ThenSuccess(t *testing.T) {
+	rec := newRecorder(t)
+	fail := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("retry-after-ms", "10")
+		jsonHandler(500, `{"type":"error","error":{"type":"api_error","message":"Internal server error"}}`)(w, r)
+	}
+	srv := newServer(t, fail, fail, jsonHandler(200, msgCached))
+	_, err := srv.client().Messages.New(rec.start(), params("claude-sonnet-4-5"))
+	require.NoError(t, err)
+	require.EqualValues(t, 3, srv.calls.Load())
+	rec.one()
+}
+
+func TestMiddlewareErrorNotRetried(t *testing.T) {
+	rec := newRecorder(t)
+	srv := newServer(t, jsonHandler(400, `{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: field required"}}`))
+	_, err := srv.client().Messages.New(rec.start(), params("claude-sonnet-4-5"))
+	require.Error(t, err)
+	sp, a := rec.one()
+	assert.Equal(t, codes.Error, sp.Status.Code)
+	assert.Contains(t, sp.Status.Description, "max_tokens: field required")
+	assert.Equal(t, "400", a[semconv.ErrorTypeKey].AsString())
+}
+
+func TestMiddlewarePassThrough(t *testing.T) {
+	rec := newRecorder(t)
+	srv := newServer(t, jsonHandler(200, `{"input_tokens":42}`))
+	client := srv.client()
+	n, err := client.Messages.CountTokens(rec.start(), sdk.MessageCountTokensParams{Model: "claude-sonnet-4-5", Messages: params("x").Messages})
+	require.NoError(t, err)
+	assert.EqualValues(t, 42, n.InputTokens)
+	srv2 := newServer(t, jsonHandler(200, msgCached))
+	_, err = srv2.client().Messages.New(context.Background(), params("claude-sonnet-4-5"))
+	require.NoError(t, err)
+	assert.Empty(t, rec.llmSpans(), "count_tokens and calls outside a trace are not recorded")
+}
+
+func TestRecordResponseAndNil(t *testing.T) {
+	rec := newRecorder(t)
+	srv := newServer(t, jsonHandler(200, msgCached))
+	p := params("claude-sonnet-4-5")
+	ctx, s := agentanthropic.StartSpan(rec.start(), p, llm.Prompt("greet", "3"))
+	msg, err := srv.bareClient().Messages.New(ctx, p)
+	require.NoError(t, err)
+	agentanthropic.RecordResponse(s, msg)
+	s.End()
+	_, a := rec.one()
+	assert.InDelta(t, sonnetCachedCost, a[attr.CostUSD].AsFloat64(), 1e-12)
+	assert.Equal(t, "greet", a[attr.PromptSlug].AsString())
+
+	agentanthropic.RecordResponse(s, (*sdk.Message)(nil))
+	agentanthropic.RecordResponse(nil, msg)
+	agentanthropic.RecordRequest(nil, p)
+	assert.Nil(t, agentanthropic.OutputMessages((*sdk.Message)(nil)))
+	st := agentanthropic.WrapStream[sdk.MessageStreamEventUnion](nil, nil)
+	assert.False(t, st.Next())
+	assert.NoError(t, st.Close())
+}
+
+func TestMessagesBothWaysWithMedia(t *testing.T) {
+	p := params("claude-sonnet-4-5", sdk.NewUserMessage(
+		sdk.NewImageBlockBase64("image/png", "iVBORw0KGgo="),
+		sdk.NewTextBlock("What is it?"),
+	))
+	got := agentanthropic.InputMessages(p)
+	require.Len(t, got, 2)
+	assert.Equal(t, []llm.Part{{Type: llm.PartBlob, Modality: "image", MimeType: "image/png"}, llm.Text("What is it?")}, got[1].Parts)
+
+	var m sdk.Message
+	require.NoError(t, json.Unmarshal([]byte(`{"id":"m","type":"message","role":"assistant","model":"claude-haiku-4-5","content":[{"type":"redacted_thinking","data":"xyz"},{"type":"text","text":"A cat."}],"stop_reason":"max_tokens","usage":{"input_tokens":1,"output_tokens":2}}`), &m))
+	assert.Equal(t, []llm.Message{{Role: llm.Assistant, FinishReason: llm.FinishLength, Parts: []llm.Part{{Type: llm.PartReasoning}, llm.Text("A cat.")}}}, agentanthropic.OutputMessages(&m))
+	assert.Equal(t, []string{llm.FinishLength}, agentanthropic.FinishReasons(&m))
+}
+
+func TestFinishReason(t *testing.T) {
+	for in, want := range map[string]string{
+		"end_turn": llm.FinishStop, "stop_sequence": llm.FinishStop, "max_tokens": llm.FinishLength,
+		"tool_use": llm.FinishToolCall, "refusal": llm.FinishContentFilter,
+		"model_context_window_exceeded": llm.FinishLength, "pause_turn": "pause_turn", "": "",
+	} {
+		assert.Equal(t, want, agentanthropic.FinishReason(in), in)
+	}
+}
