@@ -459,3 +459,40 @@ func TestMiddlewareCanceledContext(t *testing.T) {
 	s, _ := rec.one()
 	assert.Equal(t, codes.Error, s.Status.Code)
 }
+
+// Concurrent calls under one parent, each retried once, keep one span each.
+func TestMiddlewareConcurrentRetries(t *testing.T) {
+	rec := newRecorder(t)
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Stainless-Retry-Count") == "0" {
+			w.Header().Set("retry-after-ms", "10")
+			jsonHandler(500, `{"error":{"message":"flaky"}}`)(w, r)
+			return
+		}
+		jsonHandler(200, chatCachedReasoning)(w, r)
+	})
+	client := srv.client()
+	ctx := rec.start()
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := client.Chat.Completions.New(ctx, chatParams(fmt.Sprintf("gpt-4o-%d", i)))
+			errs <- err
+		}()
+	}
+	for range n {
+		require.NoError(t, <-errs)
+	}
+	require.EqualValues(t, 2*n, srv.calls.Load())
+	spans := rec.llmSpans()
+	require.Len(t, spans, n)
+	models := map[string]bool{}
+	for _, s := range spans {
+		a := attrs(s)
+		models[a[attr.RequestModel].AsString()] = true
+		assert.Equal(t, codes.Unset, s.Status.Code)
+		assert.Equal(t, int64(120), a[attr.InputTokens].AsInt64())
+	}
+	assert.Len(t, models, n)
+}

@@ -1,0 +1,195 @@
+package llmcall
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.uber.org/goleak"
+
+	"github.com/agenttrace/agenttrace/trace"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type stubAdapter struct{}
+
+func (stubAdapter) Provider() string         { return "stub" }
+func (stubAdapter) Match(*http.Request) bool { return true }
+func (stubAdapter) Request(_ *http.Request, body []byte) (Request, bool) {
+	return Request{Model: string(body), NewAccumulator: func() Accumulator { return &stubAcc{} }}, true
+}
+
+type stubAcc struct{ events int }
+
+func (a *stubAcc) Body([]byte)          {}
+func (a *stubAcc) Event(string, []byte) { a.events++ }
+func (a *stubAcc) Result() Result       { return Result{ResponseModel: "m"} }
+
+func newTrace(t *testing.T) (context.Context, *tracetest.InMemoryExporter, *trace.Client) {
+	mem := tracetest.NewInMemoryExporter()
+	c, err := trace.NewClient(context.Background(), trace.WithExporter(mem))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Shutdown(context.Background())) })
+	ctx, tr := c.Start(context.Background(), "t")
+	t.Cleanup(tr.End)
+	return ctx, mem, c
+}
+
+func request(ctx context.Context, body string, retry int) *http.Request {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://x/v1/m", strings.NewReader(body))
+	req.Header.Set("X-Stainless-Retry-Count", itoa(retry))
+	return req
+}
+
+func response(status int, ct, body string) *http.Response {
+	h := http.Header{}
+	h.Set("Content-Type", ct)
+	return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(body))}
+}
+
+// A call whose error the SDK closes unread waits for a retry; if none comes
+// its span ends with that error after MaxRetryWait.
+func TestWaitingCallEndsAfterMaxRetryWait(t *testing.T) {
+	ctx, mem, c := newTrace(t)
+	m := New(stubAdapter{}, Config{MaxRetryWait: 10 * time.Millisecond})
+	res, err := m.Handle(request(ctx, "model-a", 0), func(*http.Request) (*http.Response, error) {
+		return response(503, "application/json", `{"error":{"message":"busy"}}`), nil
+	})
+	require.NoError(t, err)
+	require.NoError(t, res.Body.Close()) // unread: the SDK would retry
+	assert.Equal(t, 1, m.Waiting())
+	for i := 0; i < 500 && m.Waiting() > 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Equal(t, 0, m.Waiting())
+	require.NoError(t, c.Flush(context.Background()))
+	var found bool
+	for _, s := range mem.GetSpans() {
+		if s.Name == "chat model-a" {
+			found = true
+			assert.Equal(t, codes.Error, s.Status.Code)
+			assert.Contains(t, s.Status.Description, "503", "the unread body's message is unknown; its status is not")
+		}
+	}
+	assert.True(t, found)
+}
+
+// Two identical calls retrying at once each get their own span.
+func TestRetriesOfIdenticalCalls(t *testing.T) {
+	ctx, mem, c := newTrace(t)
+	m := New(stubAdapter{}, Config{})
+	fail := func(*http.Request) (*http.Response, error) { return response(500, "application/json", `{}`), nil }
+	ok := func(*http.Request) (*http.Response, error) { return response(200, "application/json", `{}`), nil }
+	var bodies []io.ReadCloser
+	for range 2 {
+		res, err := m.Handle(request(ctx, "same", 0), fail)
+		require.NoError(t, err)
+		bodies = append(bodies, res.Body)
+	}
+	for _, b := range bodies {
+		require.NoError(t, b.Close())
+	}
+	require.Equal(t, 2, m.Waiting())
+	for range 2 {
+		res, err := m.Handle(request(ctx, "same", 1), ok)
+		require.NoError(t, err)
+		_, _ = io.ReadAll(res.Body)
+		require.NoError(t, res.Body.Close())
+	}
+	assert.Equal(t, 0, m.Waiting())
+	require.NoError(t, c.Flush(context.Background()))
+	n := 0
+	for _, s := range mem.GetSpans() {
+		if s.Name == "chat same" {
+			n++
+			assert.Equal(t, codes.Unset, s.Status.Code)
+		}
+	}
+	assert.Equal(t, 2, n)
+}
+
+// A retry that finds no waiting call (after a transport error ended the
+// first span) starts a span of its own, marked as a resend.
+func TestRetryWithoutWaitingCall(t *testing.T) {
+	ctx, mem, c := newTrace(t)
+	m := New(stubAdapter{}, Config{})
+	res, err := m.Handle(request(ctx, "x", 1), func(*http.Request) (*http.Response, error) {
+		return response(200, "application/json", `{}`), nil
+	})
+	require.NoError(t, err)
+	_, _ = io.ReadAll(res.Body)
+	require.NoError(t, c.Flush(context.Background()))
+	spans := mem.GetSpans()
+	require.Len(t, spans, 1)
+	var resend int64 = -1
+	for _, kv := range spans[0].Attributes {
+		if kv.Key == "http.request.resend_count" {
+			resend = kv.Value.AsInt64()
+		}
+	}
+	assert.Equal(t, int64(1), resend)
+}
+
+// The stream body never holds more than the event being decoded.
+func TestStreamBodyBounded(t *testing.T) {
+	ctx, _, _ := newTrace(t)
+	m := New(stubAdapter{}, Config{})
+	var buf bytes.Buffer
+	for range 5000 {
+		buf.WriteString("data: " + strings.Repeat("y", 200) + "\n\n")
+	}
+	res, err := m.Handle(request(ctx, "s", 0), func(*http.Request) (*http.Response, error) {
+		return response(200, "text/event-stream; charset=utf-8", buf.String()), nil
+	})
+	require.NoError(t, err)
+	sb, ok := res.Body.(*streamBody)
+	require.True(t, ok, "an event stream is observed, not copied")
+	p := make([]byte, 1000)
+	maxHeld := 0
+	for {
+		_, err := res.Body.Read(p)
+		maxHeld = max(maxHeld, sb.Buffered())
+		if err != nil {
+			break
+		}
+	}
+	assert.LessOrEqual(t, maxHeld, 1000, "held %d bytes", maxHeld)
+	assert.Equal(t, 5000, sb.acc.(*stubAcc).events)
+}
+
+func TestPassThroughWithoutTrace(t *testing.T) {
+	m := New(stubAdapter{}, Config{})
+	req := request(context.Background(), "x", 0)
+	body := req.Body
+	_, err := m.Handle(req, func(r *http.Request) (*http.Response, error) {
+		assert.True(t, body == r.Body, "outside a trace the body is not even read")
+		return response(200, "application/json", "{}"), nil
+	})
+	require.NoError(t, err)
+}
+
+func TestTextCapOnRuneBoundary(t *testing.T) {
+	var tx Text
+	tx.Add(strings.Repeat("a", MaxText-1))
+	tx.Add("é and more") // 'é' is two bytes: it does not fit
+	assert.Equal(t, MaxText-1, tx.Len())
+	assert.True(t, utf8.ValidString(tx.String()))
+	tx.Add("b")
+	assert.Equal(t, MaxText-1, tx.Len(), "full")
+}
+
+func TestProviderErrorText(t *testing.T) {
+	assert.Equal(t, "HTTP 429 rate_limit_error: slow down", (&ProviderError{Status: 429, Type: "rate_limit_error", Message: "slow down"}).Error())
+	assert.Equal(t, "HTTP 500: no message", (&ProviderError{Status: 500}).Error())
+	assert.Equal(t, "server_error: boom", (&ProviderError{Code: "server_error", Message: "boom"}).Error())
+}
