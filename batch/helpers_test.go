@@ -181,3 +181,6 @@ func mustNew(t testing.TB, exp sdktrace.SpanExporter, opts ...Option) *Processor
 	}
 	return p
 }
+
+// estimate is the hot-path size estimate of s.
+func estimate(s sdktrace.ReadOnlySpan) int { return spanSize(s, s.SpanContext()) }

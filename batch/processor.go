@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/sdk/instrumentation"
@@ -19,39 +21,50 @@ import (
 // queue and exports them in batches from background goroutines, with up to
 // MaxInFlight exports running at once. Create it with [New]; its methods are
 // safe for concurrent use.
+//
+// The queue is split into shards, each with its own lock, so that goroutines
+// ending spans at the same time rarely wait for each other: OnEnd puts a span
+// in a shard picked by its span ID (or the next unlocked one) and each shard holds
+// at most 1/shards of the span and byte bounds. The flusher goroutine moves
+// whole shard buffers to its pending list and cuts batches from there.
 type Processor struct {
 	exp sdktrace.SpanExporter
 	cfg config
 
-	mu       sync.Mutex
-	q        ring
-	qBytes   int
-	enqueued uint64
-	exported uint64
-	dropped  [numReasons]uint64
-	inflight int
-	running  []*exportBatch // batches being exported, in dispatch order
-	headSeq  uint64         // number of spans ever taken off the queue
-	until    uint64         // send partial batches until headSeq reaches this
-	kicked   bool           // a kick is pending or the flusher is dispatching
-	pressure bool           // OnEnd found the queue full since the last cut
-	closed   bool           // Shutdown began: OnEnd drops with after_shutdown
-	finished bool           // Shutdown returned
-	waiters  []*flushWaiter
-	// spaceWait is closed (and reset to nil) when spans leave the queue; OnEnd
-	// in blocking mode waits on it.
-	spaceWait    chan struct{}
-	flusherGone  bool          // the flusher goroutine has returned
-	idle         chan struct{} // closed once flusherGone and nothing runs
-	leftover     int           // spans dropped after_shutdown by an aborted drain
-	lastErr      error         // last export error since the last warning
-	shutStarted  bool
+	shards    []shard
+	shardMask int
+	spanCap   int64 // per shard
+	byteCap   int64 // per shard
+	kickSpans int   // per shard: a shard this full wakes the flusher
+	kickBytes int
+	kicked    atomic.Bool // the flusher has been woken and has not collected yet
+	pressure  atomic.Bool // a span was refused for lack of room since the last collect
+
+	mu          sync.Mutex // after any shard lock, never before
+	pendQueued  int        // spans collected by the flusher, not yet cut into a batch
+	pendBytes   int
+	exported    uint64
+	dropped     [numReasons]uint64 // drops decided by the flusher and exports
+	inflight    int
+	running     []*exportBatch // batches being exported, in dispatch order
+	headSeq     uint64         // spans collected and then cut or dropped
+	tailSeq     uint64         // spans collected
+	until       uint64         // send partial batches until headSeq reaches this
+	requests    []*flushWaiter // ForceFlush calls waiting for the flusher to collect
+	waiters     []*flushWaiter // ForceFlush calls with a target
+	spaceWait   chan struct{}  // closed when room is made (blocking mode)
+	closed      bool           // Shutdown began
+	finished    bool           // Shutdown returned
+	flusherGone bool           // the flusher goroutine has returned
+	idle        chan struct{}  // closed once flusherGone and nothing runs
+	leftover    int            // spans dropped after_shutdown by an aborted drain
+	lastErr     error          // last export error since the last warning
+	shutStarted bool
+
 	shutdownDone chan struct{}
 	shutdownErr  error
-	resSizes     map[*resource.Resource]int // flusher's cache of resource overheads
 
-	kick          chan struct{} // capacity 1: a full batch is queued
-	flushReq      chan struct{} // capacity 1: ForceFlush is waiting
+	kick          chan struct{} // capacity 1: wake the flusher
 	stop          chan struct{} // closed when Shutdown begins
 	abort         chan struct{} // closed when Shutdown's context runs out
 	flusherExit   chan struct{} // closed when the flusher goroutine returns
@@ -60,12 +73,41 @@ type Processor struct {
 	cancelExports context.CancelFunc
 	slices        sync.Pool // *[]sdktrace.ReadOnlySpan
 
+	// Owned by the flusher goroutine.
+	pend     ring      // collected spans not yet cut into a batch
+	spares   [][]entry // the other half of each shard's buffer
+	resSizes map[*resource.Resource]int
+
 	warnMu   sync.Mutex
 	lastWarn time.Time
-	warned   [numReasons]uint64
+	warned   DropCounts
 }
 
 var _ sdktrace.SpanProcessor = (*Processor)(nil)
+
+// shard is one lock's worth of the queue.
+type shard struct {
+	mu       sync.Mutex
+	closed   bool
+	in       []entry // spans ended since the flusher last collected, in order
+	inBytes  int
+	charged  int64 // spans ever accepted here
+	chargedB int64
+	enqueued uint64
+	dropped  [numReasons]uint64 // drops decided in OnEnd
+	// Spans (and bytes) accepted here that have since left the queue; added
+	// by the flusher, so that charged-released is this shard's occupancy.
+	releasedN atomic.Int64
+	releasedB atomic.Int64
+	// fullHint is set when the shard refused a span for lack of room and
+	// cleared when the flusher makes room; while set, OnEnd drops without
+	// locking and counts the drop in fastDrops (enqueued and queue_full).
+	fullHint  atomic.Bool
+	fastDrops atomic.Uint64
+	_         [64]byte // keep shards on separate cache lines
+}
+
+const maxShards = 16
 
 type exportBatch struct {
 	start uint64 // sequence number of the first span
@@ -93,23 +135,41 @@ func New(exp sdktrace.SpanExporter, opts ...Option) (*Processor, error) {
 	if err != nil {
 		return nil, err
 	}
+	n := shardCount(cfg, runtime.GOMAXPROCS(0))
 	p := &Processor{
 		exp:          exp,
 		cfg:          cfg,
-		q:            newRing(cfg.maxQueueSpans),
+		shards:       make([]shard, n),
+		shardMask:    n - 1,
+		spanCap:      int64(cfg.maxQueueSpans / n),
+		byteCap:      int64(cfg.maxQueueBytes / n),
+		kickSpans:    max(1, cfg.maxBatchSpans/n),
+		kickBytes:    max(1, cfg.maxBatchBytes/n),
 		idle:         make(chan struct{}),
 		shutdownDone: make(chan struct{}),
-		resSizes:     make(map[*resource.Resource]int),
 		kick:         make(chan struct{}, 1),
-		flushReq:     make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 		abort:        make(chan struct{}),
 		flusherExit:  make(chan struct{}),
 		sem:          make(chan struct{}, cfg.maxInFlight),
+		pend:         newRing(cfg.maxQueueSpans),
+		spares:       make([][]entry, n),
+		resSizes:     make(map[*resource.Resource]int),
 	}
 	p.exportCtx, p.cancelExports = context.WithCancel(context.Background())
 	go p.run()
 	return p, nil
+}
+
+// shardCount picks a power of two, at most 4 per CPU and 16, such that each
+// shard can still hold a full batch by spans and by bytes.
+func shardCount(c config, procs int) int {
+	n := 1
+	for next := n * 2; next <= min(maxShards, 4*procs) &&
+		c.maxQueueSpans/next >= c.maxBatchSpans && c.maxQueueBytes/next >= c.maxBatchBytes; next *= 2 {
+		n = next
+	}
+	return n
 }
 
 // OnStart does nothing; it implements sdktrace.SpanProcessor.
@@ -119,64 +179,112 @@ func (*Processor) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
 // [WithBlocking] is set, and then for at most the configured timeout. A span
 // that cannot be queued is dropped with a reason and counted.
 func (p *Processor) OnEnd(s sdktrace.ReadOnlySpan) {
-	if s == nil || !s.SpanContext().IsSampled() {
+	if s == nil {
 		return
 	}
-	size := spanSize(s)
+	sc := s.SpanContext()
+	if !sc.IsSampled() {
+		return
+	}
+	sid := sc.SpanID()
+	i := int(sid[7]^sid[6]) & p.shardMask
+	if !p.cfg.blocking && p.shards[i].fullHint.Load() {
+		p.fastDrop(&p.shards[i]) // the queue is full: no lock, no sizing
+		return
+	}
+	i = p.lockShard(i)
+	sh := &p.shards[i]
+	if sh.closed {
+		p.dropLocked(sh, idxAfterShutdown)
+		return
+	}
+	if sh.charged-sh.releasedN.Load() >= p.spanCap && !p.cfg.blocking {
+		p.full(sh) // without sizing the span: the cheapest way out of a flood
+		return
+	}
+	size := spanSize(s, sc)
+	switch {
+	case size > p.cfg.maxBatchBytes:
+		p.dropLocked(sh, idxTooLarge)
+	case p.fitsLocked(sh, size):
+		p.pushLocked(sh, i, s, size)
+	case p.cfg.blocking:
+		sh.mu.Unlock()
+		p.enqueueBlocking(s, size, i)
+	default:
+		p.full(sh)
+	}
+}
 
-	p.mu.Lock()
-	if p.closed {
-		p.enqueued++
-		p.dropped[idxAfterShutdown]++
-		p.mu.Unlock()
-		p.notifyDrop(AfterShutdown, 1)
-		return
+// full drops a span for lack of room in a locked shard and unlocks it. Until
+// the flusher makes room, further spans for this shard take fastDrop.
+func (p *Processor) full(sh *shard) {
+	sh.fullHint.Store(true)
+	p.dropLocked(sh, idxQueueFull)
+	p.pressureWake()
+}
+
+// fastDrop drops a span with queue_full without taking the shard's lock.
+func (p *Processor) fastDrop(sh *shard) {
+	sh.fastDrops.Add(1)
+	p.notifyDrop(QueueFull, 1)
+	p.pressureWake()
+}
+
+// pressureWake tells the flusher the queue is full, so that it sends even a
+// partial batch.
+func (p *Processor) pressureWake() {
+	if !p.pressure.Load() {
+		p.pressure.Store(true)
 	}
-	if size > p.cfg.maxBatchBytes {
-		p.enqueued++
-		p.dropped[idxTooLarge]++
-		p.mu.Unlock()
-		p.notifyDrop(TooLarge, 1)
-		return
-	}
-	if p.q.full() || p.qBytes+size > p.cfg.maxQueueBytes {
-		if p.cfg.blocking {
-			p.enqueueBlocking(s, size) // unlocks
-			return
+	p.wake()
+}
+
+// lockShard locks shard i, or the first of the following ones that is free,
+// and returns the index it locked.
+func (p *Processor) lockShard(i int) int {
+	for k := range len(p.shards) {
+		j := (i + k) & p.shardMask
+		if p.shards[j].mu.TryLock() {
+			return j
 		}
-		p.enqueued++
-		p.dropped[idxQueueFull]++
-		p.pressure = true
-		kick := p.armKickLocked()
-		p.mu.Unlock()
-		if kick {
-			p.signal(p.kick)
-		}
-		p.notifyDrop(QueueFull, 1)
-		return
 	}
-	p.pushLocked(s, size)
-	kick := (p.q.n >= p.cfg.maxBatchSpans || p.qBytes >= p.cfg.maxBatchBytes) && p.armKickLocked()
-	p.mu.Unlock()
+	p.shards[i].mu.Lock()
+	return i
+}
+
+func (p *Processor) fitsLocked(sh *shard, size int) bool {
+	return sh.charged-sh.releasedN.Load() < p.spanCap &&
+		sh.chargedB-sh.releasedB.Load()+int64(size) <= p.byteCap
+}
+
+// pushLocked queues s in shard i and unlocks it.
+func (p *Processor) pushLocked(sh *shard, i int, s sdktrace.ReadOnlySpan, size int) {
+	sh.in = append(sh.in, entry{span: s, size: size, shard: i})
+	sh.inBytes += size
+	sh.charged++
+	sh.chargedB += int64(size)
+	sh.enqueued++
+	kick := len(sh.in) >= p.kickSpans || sh.inBytes >= p.kickBytes
+	sh.mu.Unlock()
 	if kick {
+		p.wake()
+	}
+}
+
+// dropLocked counts one span dropped by OnEnd and unlocks the shard.
+func (p *Processor) dropLocked(sh *shard, reason int) {
+	sh.enqueued++
+	sh.dropped[reason]++
+	sh.mu.Unlock()
+	p.notifyDrop(reasons[reason], 1)
+}
+
+// wake wakes the flusher unless it is already awake and has not collected.
+func (p *Processor) wake() {
+	if !p.kicked.Load() && p.kicked.CompareAndSwap(false, true) {
 		p.signal(p.kick)
 	}
-}
-
-func (p *Processor) pushLocked(s sdktrace.ReadOnlySpan, size int) {
-	p.q.push(entry{span: s, size: size})
-	p.qBytes += size
-	p.enqueued++
-}
-
-// armKickLocked reports whether the caller should kick the flusher: only the
-// first caller after the flusher last found nothing to do does.
-func (p *Processor) armKickLocked() bool {
-	if p.kicked {
-		return false
-	}
-	p.kicked = true
-	return true
 }
 
 func (*Processor) signal(ch chan struct{}) {
@@ -186,44 +294,33 @@ func (*Processor) signal(ch chan struct{}) {
 	}
 }
 
-// enqueueBlocking waits for room in the queue, at most the blocking timeout.
-// It is called with p.mu held and the queue full, and unlocks it.
-func (p *Processor) enqueueBlocking(s sdktrace.ReadOnlySpan, size int) {
+// enqueueBlocking waits for room, at most the blocking timeout.
+func (p *Processor) enqueueBlocking(s sdktrace.ReadOnlySpan, size, i int) {
 	var timer *time.Timer
 	expired := false
 	for {
-		switch {
-		case p.closed:
-			p.enqueued++
-			p.dropped[idxAfterShutdown]++
-			p.mu.Unlock()
-			p.notifyDrop(AfterShutdown, 1)
-			return
-		case !p.q.full() && p.qBytes+size <= p.cfg.maxQueueBytes:
-			p.pushLocked(s, size)
-			kick := (p.q.n >= p.cfg.maxBatchSpans || p.qBytes >= p.cfg.maxBatchBytes) && p.armKickLocked()
-			p.mu.Unlock()
-			if kick {
-				p.signal(p.kick)
-			}
-			return
-		case expired:
-			p.enqueued++
-			p.dropped[idxQueueFull]++
-			p.mu.Unlock()
-			p.notifyDrop(QueueFull, 1)
-			return
-		}
-		p.pressure = true
-		kick := p.armKickLocked()
+		p.mu.Lock()
 		if p.spaceWait == nil {
 			p.spaceWait = make(chan struct{})
 		}
 		ch := p.spaceWait
 		p.mu.Unlock()
-		if kick {
-			p.signal(p.kick)
+
+		j := p.lockShard(i)
+		sh := &p.shards[j]
+		switch {
+		case sh.closed:
+			p.dropLocked(sh, idxAfterShutdown)
+			return
+		case p.fitsLocked(sh, size):
+			p.pushLocked(sh, j, s, size)
+			return
+		case expired:
+			p.dropLocked(sh, idxQueueFull)
+			return
 		}
+		sh.mu.Unlock()
+		p.pressureWake()
 		if timer == nil {
 			timer = time.NewTimer(p.cfg.blockTimeout)
 			defer timer.Stop()
@@ -233,7 +330,6 @@ func (p *Processor) enqueueBlocking(s sdktrace.ReadOnlySpan, size int) {
 		case <-timer.C:
 			expired = true
 		}
-		p.mu.Lock()
 	}
 }
 
@@ -245,75 +341,83 @@ func (p *Processor) notifyDrop(r DropReason, n int) {
 
 // Stats returns a consistent snapshot of the processor's counters.
 func (p *Processor) Stats() Stats {
+	for i := range p.shards {
+		p.shards[i].mu.Lock()
+	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return Stats{
-		Enqueued:    p.enqueued,
+	st := Stats{
 		Exported:    p.exported,
-		Dropped:     dropCountsOf(p.dropped),
-		Queued:      p.q.n,
-		QueuedBytes: p.qBytes,
+		Queued:      p.pendQueued,
+		QueuedBytes: p.pendBytes,
 		InFlight:    p.inflight,
 	}
+	dropped := p.dropped
+	p.mu.Unlock()
+	for i := range p.shards {
+		sh := &p.shards[i]
+		fast := sh.fastDrops.Load()
+		st.Enqueued += sh.enqueued + fast
+		st.Queued += len(sh.in)
+		st.QueuedBytes += sh.inBytes
+		for r := range dropped {
+			dropped[r] += sh.dropped[r]
+		}
+		dropped[idxQueueFull] += fast
+		sh.mu.Unlock()
+	}
+	st.Dropped = dropCountsOf(dropped)
+	return st
 }
 
-// run is the flusher goroutine: it cuts batches off the queue when a full one
-// is queued, when the interval passes, when ForceFlush asks and when Shutdown
-// drains, and starts an export for each while fewer than MaxInFlight run.
+// run is the flusher goroutine: it cuts batches when a shard is full enough,
+// when the interval passes, when ForceFlush asks and when Shutdown drains, and
+// starts an export for each while fewer than MaxInFlight run.
 func (p *Processor) run() {
 	defer close(p.flusherExit)
 	timer := time.NewTimer(p.cfg.interval)
 	defer timer.Stop()
 	for {
+		var all uint64 // send partial batches up to everything collected
 		draining := false
 		select {
 		case <-p.kick:
-		case <-p.flushReq:
 		case <-timer.C:
-			p.mu.Lock()
-			p.until = max(p.until, p.headSeq+uint64(p.q.n))
-			p.mu.Unlock()
+			all = 1
 			timer.Reset(p.cfg.interval)
+			p.maybeWarn(false)
 		case <-p.stop:
 			draining = true
-			p.mu.Lock()
-			p.until = math.MaxUint64
-			p.mu.Unlock()
+			all = math.MaxUint64
 		}
-		ok := p.dispatch()
+		ok := p.dispatch(all)
 		if draining || !ok {
 			p.finishFlusher()
 			return
 		}
-		p.maybeWarn(false)
 	}
 }
 
-// dispatch starts exports while a full batch is queued or partial batches are
-// due. It returns false if Shutdown aborted it.
-func (p *Processor) dispatch() bool {
+// dispatch starts exports while a full batch is pending or partial batches are
+// due: all=1 makes everything its first collect finds due, all=MaxUint64
+// everything from now on. The flusher is the only goroutine that reads
+// p.pend, or writes p.pendBytes and p.headSeq, so it reads them unlocked. It
+// returns false if Shutdown aborted it.
+func (p *Processor) dispatch(all uint64) bool {
 	for {
-		p.mu.Lock()
-		n := p.q.n
-		due := n > 0 && (n >= p.cfg.maxBatchSpans || p.qBytes >= p.cfg.maxBatchBytes ||
-			p.pressure || p.headSeq < p.until)
+		pressure, until := p.collect(all)
+		all = 0 // the targets it set persist in p.until
+		n := p.pend.n
+		due := n > 0 && (n >= p.cfg.maxBatchSpans || p.pendBytes >= p.cfg.maxBatchBytes ||
+			pressure || p.headSeq < until)
 		if !due {
-			p.kicked = false
-			p.pressure = false
-			p.mu.Unlock()
 			return true
 		}
-		p.mu.Unlock()
-
 		select {
 		case p.sem <- struct{}{}:
 		case <-p.abort:
 			return false
 		}
-
-		p.mu.Lock()
-		b, tooLarge := p.cutLocked()
-		p.mu.Unlock()
+		b, tooLarge := p.cut()
 		p.notifyDrop(TooLarge, tooLarge)
 		if b == nil {
 			<-p.sem
@@ -323,11 +427,65 @@ func (p *Processor) dispatch() bool {
 	}
 }
 
-// cutLocked takes the next batch off the queue: at most MaxBatchSpans spans
-// whose estimated request size stays within MaxBatchBytes. A span that does
-// not fit even alone is dropped with too_large. It returns nil if every span
-// it looked at was too large.
-func (p *Processor) cutLocked() (*exportBatch, int) {
+// collect moves every shard's buffer to p.pend (swapping in a spare, so each
+// shard lock is held only briefly), gives pending ForceFlush calls their
+// target, and returns the pressure flag and the partial-batch target. all=1
+// raises the target to everything collected; all=MaxUint64 to everything.
+func (p *Processor) collect(all uint64) (pressure bool, until uint64) {
+	p.kicked.Store(false)
+	pressure = p.pressure.Swap(false)
+	p.mu.Lock()
+	reqs := p.requests
+	p.requests = nil
+	p.mu.Unlock()
+
+	for j := range p.shards {
+		sh := &p.shards[j]
+		sh.mu.Lock()
+		got := sh.in
+		if len(got) == 0 {
+			sh.mu.Unlock()
+			continue
+		}
+		gotBytes := sh.inBytes
+		sh.in, sh.inBytes = p.spares[j], 0
+		p.mu.Lock()
+		p.pendQueued += len(got)
+		p.pendBytes += gotBytes
+		p.tailSeq += uint64(len(got))
+		p.mu.Unlock()
+		sh.mu.Unlock()
+		for _, e := range got {
+			p.pend.push(e)
+		}
+		clear(got)
+		p.spares[j] = got[:0]
+	}
+
+	p.mu.Lock()
+	for _, w := range reqs {
+		w.target = p.tailSeq
+		p.until = max(p.until, w.target)
+		p.waiters = append(p.waiters, w)
+	}
+	switch all {
+	case 0:
+	case math.MaxUint64:
+		p.until = all
+	default:
+		p.until = max(p.until, p.tailSeq)
+	}
+	p.releaseWaitersLocked()
+	until = p.until
+	p.mu.Unlock()
+	return pressure, until
+}
+
+// cut takes the next batch off p.pend: at most MaxBatchSpans spans whose
+// estimated request size stays within MaxBatchBytes. A span that does not fit
+// even alone is dropped with too_large. It returns nil if every span it looked
+// at was too large.
+func (p *Processor) cut() (*exportBatch, int) {
 	bp, _ := p.slices.Get().(*[]sdktrace.ReadOnlySpan)
 	if bp == nil {
 		s := make([]sdktrace.ReadOnlySpan, 0, p.cfg.maxBatchSpans)
@@ -335,15 +493,13 @@ func (p *Processor) cutLocked() (*exportBatch, int) {
 	}
 	spans := (*bp)[:0]
 	var (
-		start     uint64
-		used      int
-		tooLarge  int
-		lastRes   *resource.Resource
-		lastScope instrumentation.Scope
+		used, popped, poppedBytes, tooLarge int
+		lastRes                             *resource.Resource
+		lastScope                           instrumentation.Scope
+		relN, relB                          [maxShards]int64
 	)
-	popped := false
-	for p.q.n > 0 && len(spans) < p.cfg.maxBatchSpans {
-		e := p.q.peek()
+	for p.pend.n > 0 && len(spans) < p.cfg.maxBatchSpans {
+		e := p.pend.peek()
 		add := e.size
 		res := e.span.Resource()
 		newRes := len(spans) == 0 || res != lastRes
@@ -354,46 +510,53 @@ func (p *Processor) cutLocked() (*exportBatch, int) {
 		if newRes || sc != lastScope {
 			add += scopeOverhead(sc)
 		}
-		if used+add > p.cfg.maxBatchBytes {
-			if len(spans) > 0 {
-				break
-			}
-			p.q.pop()
-			p.qBytes -= e.size
-			p.headSeq++
-			p.dropped[idxTooLarge]++
-			tooLarge++
-			popped = true
+		fits := used+add <= p.cfg.maxBatchBytes
+		if !fits && len(spans) > 0 {
+			break
+		}
+		ent := p.pend.pop()
+		popped++
+		poppedBytes += ent.size
+		relN[ent.shard]++
+		relB[ent.shard] += int64(ent.size)
+		if !fits {
+			tooLarge++ // alone too large: only possible while len(spans) == 0
 			continue
 		}
-		if len(spans) == 0 {
-			start = p.headSeq
-		}
-		ent := p.q.pop()
-		p.qBytes -= ent.size
-		p.headSeq++
-		popped = true
 		spans = append(spans, ent.span)
 		used += add
 		lastRes, lastScope = res, sc
 	}
-	if popped {
-		p.pressure = false
-		if p.spaceWait != nil {
-			close(p.spaceWait)
-			p.spaceWait = nil
+	for j := range p.shards {
+		if relN[j] > 0 {
+			sh := &p.shards[j]
+			sh.releasedB.Add(relB[j])
+			sh.releasedN.Add(relN[j])
+			sh.fullHint.Store(false)
 		}
 	}
-	if len(spans) == 0 {
+
+	var b *exportBatch
+	p.mu.Lock()
+	if len(spans) > 0 {
+		b = &exportBatch{start: p.headSeq + uint64(tooLarge), spans: spans, buf: bp}
+		p.running = append(p.running, b)
+		p.inflight += len(spans)
+	}
+	p.pendQueued -= popped
+	p.pendBytes -= poppedBytes
+	p.headSeq += uint64(popped)
+	p.dropped[idxTooLarge] += uint64(tooLarge)
+	if p.spaceWait != nil {
+		close(p.spaceWait)
+		p.spaceWait = nil
+	}
+	p.releaseWaitersLocked()
+	p.mu.Unlock()
+	if b == nil {
 		*bp = spans
 		p.slices.Put(bp)
-		p.releaseWaitersLocked()
-		return nil, tooLarge
 	}
-	b := &exportBatch{start: start, spans: spans, buf: bp}
-	p.running = append(p.running, b)
-	p.inflight += len(spans)
-	p.releaseWaitersLocked()
 	return b, tooLarge
 }
 
@@ -443,8 +606,8 @@ func (p *Processor) export(b *exportBatch) {
 	p.slices.Put(b.buf)
 }
 
-// watermarkLocked is the sequence number below which every span is exported
-// or dropped.
+// watermarkLocked is the sequence number below which every collected span is
+// exported or dropped.
 func (p *Processor) watermarkLocked() uint64 {
 	if len(p.running) > 0 {
 		return p.running[0].start
@@ -479,14 +642,28 @@ func (p *Processor) checkIdleLocked() {
 // finishFlusher runs as the flusher returns: spans still queued (only when
 // Shutdown's context ran out) are dropped with after_shutdown.
 func (p *Processor) finishFlusher() {
-	p.mu.Lock()
-	n := p.q.n
-	for p.q.n > 0 {
-		p.q.pop()
+	for p.pend.n > 0 {
+		p.pend.pop()
 	}
-	p.qBytes = 0
-	p.headSeq += uint64(n)
-	p.dropped[idxAfterShutdown] += uint64(n)
+	n := 0
+	for j := range p.shards {
+		sh := &p.shards[j]
+		sh.mu.Lock()
+		k := len(sh.in)
+		clear(sh.in)
+		sh.in, sh.inBytes = sh.in[:0], 0
+		p.mu.Lock()
+		p.dropped[idxAfterShutdown] += uint64(k)
+		p.mu.Unlock()
+		sh.mu.Unlock()
+		n += k
+	}
+	p.mu.Lock()
+	k := p.pendQueued
+	p.dropped[idxAfterShutdown] += uint64(k)
+	p.headSeq += uint64(k)
+	p.pendQueued, p.pendBytes = 0, 0
+	n += k
 	p.leftover += n
 	p.flusherGone = true
 	p.releaseWaitersLocked()
@@ -509,34 +686,15 @@ func (p *Processor) ForceFlush(ctx context.Context) error {
 		p.mu.Unlock()
 		return nil
 	}
-	target := p.headSeq + uint64(p.q.n)
-	var w *flushWaiter
-	if p.watermarkLocked() < target {
-		w = &flushWaiter{target: target, done: make(chan struct{})}
-		p.waiters = append(p.waiters, w)
-		p.until = max(p.until, target)
-	}
+	w := &flushWaiter{target: math.MaxUint64, done: make(chan struct{})}
+	p.requests = append(p.requests, w)
 	p.mu.Unlock()
+	p.signal(p.kick)
 
-	if w != nil {
-		p.signal(p.flushReq)
-		select {
-		case <-w.done:
-		case <-ctx.Done():
-			p.mu.Lock()
-			p.waiters = slices.DeleteFunc(p.waiters, func(x *flushWaiter) bool { return x == w })
-			ue := &UndeliveredError{Op: "flush", Err: ctx.Err()}
-			if target > p.headSeq {
-				ue.Queued = int(min(target-p.headSeq, uint64(p.q.n)))
-			}
-			for _, b := range p.running {
-				if b.start < target {
-					ue.InFlight += len(b.spans)
-				}
-			}
-			p.mu.Unlock()
-			return ue
-		}
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return p.abandonFlush(ctx, w)
 	}
 
 	p.mu.Lock()
@@ -548,6 +706,30 @@ func (p *Processor) ForceFlush(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// abandonFlush unregisters w and describes what it was still waiting for.
+func (p *Processor) abandonFlush(ctx context.Context, w *flushWaiter) error {
+	st := p.Stats()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	del := func(x *flushWaiter) bool { return x == w }
+	p.requests = slices.DeleteFunc(p.requests, del)
+	p.waiters = slices.DeleteFunc(p.waiters, del)
+	ue := &UndeliveredError{Op: "flush", Err: ctx.Err()}
+	if w.target == math.MaxUint64 { // the flusher never collected for it
+		ue.Queued, ue.InFlight = st.Queued, st.InFlight
+		return ue
+	}
+	if w.target > p.headSeq {
+		ue.Queued = int(min(w.target-p.headSeq, uint64(p.pendQueued)))
+	}
+	for _, b := range p.running {
+		if b.start < w.target {
+			ue.InFlight += len(b.spans)
+		}
+	}
+	return ue
 }
 
 // Shutdown stops accepting spans (later ones are dropped with
@@ -576,6 +758,13 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 }
 
 func (p *Processor) shutdown(ctx context.Context) error {
+	for i := range p.shards {
+		sh := &p.shards[i]
+		sh.mu.Lock()
+		sh.closed = true
+		sh.fullHint.Store(false)
+		sh.mu.Unlock()
+	}
 	p.mu.Lock()
 	p.closed = true
 	before := p.dropped
@@ -613,7 +802,10 @@ func (p *Processor) shutdown(ctx context.Context) error {
 	for _, w := range p.waiters {
 		close(w.done)
 	}
-	p.waiters = nil
+	for _, w := range p.requests {
+		close(w.done)
+	}
+	p.waiters, p.requests = nil, nil
 	p.mu.Unlock()
 	p.maybeWarn(true)
 
@@ -640,32 +832,30 @@ func (p *Processor) maybeWarn(force bool) {
 	if !force && !p.lastWarn.IsZero() && now.Sub(p.lastWarn) < warnEvery {
 		return
 	}
-	p.mu.Lock()
-	cur := p.dropped
-	var since [numReasons]uint64
-	var n uint64
-	for i := range cur {
-		since[i] = cur[i] - p.warned[i]
-		n += since[i]
+	cur := p.Stats().Dropped
+	since := DropCounts{
+		QueueFull:     cur.QueueFull - p.warned.QueueFull,
+		TooLarge:      cur.TooLarge - p.warned.TooLarge,
+		ExportFailed:  cur.ExportFailed - p.warned.ExportFailed,
+		AfterShutdown: cur.AfterShutdown - p.warned.AfterShutdown,
 	}
-	if n == 0 {
-		p.mu.Unlock()
+	if since.Total() == 0 {
 		return
 	}
+	p.mu.Lock()
 	lastErr := p.lastErr
 	p.lastErr = nil
-	total := dropCountsOf(cur).Total()
 	p.mu.Unlock()
 
 	p.lastWarn = now
 	p.warned = cur
 	attrs := []slog.Attr{
-		slog.Uint64("dropped", n),
-		slog.Uint64(string(QueueFull), since[idxQueueFull]),
-		slog.Uint64(string(TooLarge), since[idxTooLarge]),
-		slog.Uint64(string(ExportFailed), since[idxExportFailed]),
-		slog.Uint64(string(AfterShutdown), since[idxAfterShutdown]),
-		slog.Uint64("total_dropped", total),
+		slog.Uint64("dropped", since.Total()),
+		slog.Uint64(string(QueueFull), since.QueueFull),
+		slog.Uint64(string(TooLarge), since.TooLarge),
+		slog.Uint64(string(ExportFailed), since.ExportFailed),
+		slog.Uint64(string(AfterShutdown), since.AfterShutdown),
+		slog.Uint64("total_dropped", cur.Total()),
 	}
 	if lastErr != nil {
 		attrs = append(attrs, slog.String("last_export_error", lastErr.Error()))

@@ -2,10 +2,12 @@ package batch
 
 import sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-// entry is a queued span with its estimated encoded size.
+// entry is a queued span with its estimated encoded size and the shard that
+// accepted it.
 type entry struct {
-	span sdktrace.ReadOnlySpan
-	size int
+	span  sdktrace.ReadOnlySpan
+	size  int
+	shard int
 }
 
 // ring is a FIFO of entries that grows by doubling up to max entries. It is

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Encoded size estimate.
@@ -41,22 +42,24 @@ func countField(n int) int {
 	return 1 + varintLen(uint64(n))
 }
 
-// spanSize estimates the encoded size of s as an element of ScopeSpans.spans.
-func spanSize(s sdktrace.ReadOnlySpan) int {
-	sc := s.SpanContext()
-	n := 18 + 10 // trace_id (16 bytes), span_id (8 bytes)
+// spanSize estimates the encoded size of s, whose span context is sc, as an
+// element of ScopeSpans.spans. It runs on the OnEnd hot path, so the common
+// parts use constant upper bounds for tags and length prefixes instead of
+// computing each varint; events and links are measured exactly.
+func spanSize(s sdktrace.ReadOnlySpan, sc trace.SpanContext) int {
+	name := len(s.Name())
+	desc := len(s.Status().Description)
+	// trace_id 18, span_id 10, parent_span_id 10, kind 2, start and end 18,
+	// flags 6, three dropped counts 18, status 10 plus its message, name 4
+	// plus its bytes (lengths below 1 MiB): 96, and 2 to spare.
+	n := 98 + name + desc
+	if name >= 1<<20 || desc >= 1<<20 {
+		n += 8
+	}
 	if ts := sc.TraceState(); ts.Len() > 0 {
 		n += lenField(len(ts.String()))
 	}
-	if s.Parent().SpanID().IsValid() {
-		n += 10 // parent_span_id
-	}
-	n += lenField(len(s.Name()))
-	n += 2     // kind
-	n += 9 + 9 // start and end times (fixed64)
-	n += 6     // flags (fixed32, two-byte tag)
 	n += attrsSize(s.Attributes())
-	n += countField(s.DroppedAttributes()) + countField(s.DroppedEvents()) + countField(s.DroppedLinks())
 	for _, e := range s.Events() {
 		n += lenField(9 + lenField(len(e.Name)) + attrsSize(e.Attributes) + countField(e.DroppedAttributeCount))
 	}
@@ -68,15 +71,30 @@ func spanSize(s sdktrace.ReadOnlySpan) int {
 		m += attrsSize(l.Attributes) + countField(l.DroppedAttributeCount)
 		n += lenField(m)
 	}
-	n += lenField(lenField(len(s.Status().Description)) + 2) // status {message, code}
 	return lenField(n)
 }
 
-// attrsSize is the size of a repeated KeyValue field.
+// attrsSize bounds the size of a repeated KeyValue field. It runs on the
+// OnEnd hot path: for string, int, float, bool and empty values with keys
+// under 8 KiB and values under 1 MiB, a KeyValue (four tags, four length
+// prefixes, key and value) takes at most key+value+19 bytes (a string at most
+// +15, an int +19 with its 10-byte varint, a float +17, a bool +10), so it
+// adds that without looking at the type further; slices, maps and bytes are
+// measured exactly.
 func attrsSize(kvs []attribute.KeyValue) int {
 	n := 0
-	for _, kv := range kvs {
-		n += lenField(kvSize(kv))
+	for i := range kvs {
+		kv := &kvs[i]
+		if kv.Value.Type() > attribute.STRING {
+			n += lenField(kvSize(*kv))
+			continue
+		}
+		// AsString is "" for the non-string types here.
+		k, l := len(kv.Key), len(kv.Value.AsString())
+		n += k + l + 19
+		if k >= 1<<13 || l >= 1<<20 {
+			n += 9 // up to four more length-prefix bytes
+		}
 	}
 	return n
 }
