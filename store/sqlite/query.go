@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/agenttrace/agenttrace/store"
@@ -53,20 +54,37 @@ func checkUsage(q store.UsageQuery) error {
 	return nil
 }
 
-const usageSums = `COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), COALESCE(SUM(cache_read_tokens),0),
-	COALESCE(SUM(cache_creation_tokens),0), COALESCE(SUM(reasoning_tokens),0)`
+// Parts of a usage sum: each selects one row of sums, from the hourly
+// rollups (whole hours) or from raw spans (partial hours at the edges).
+const (
+	rollupSums = `SELECT SUM(input_tokens) i, SUM(output_tokens) o, SUM(cache_read_tokens) cr,
+	SUM(cache_creation_tokens) cc, SUM(reasoning_tokens) r, SUM(requests) q, SUM(cost_nano) c, SUM(spans) n FROM `
+	rawSums = `SELECT SUM(input_tokens) i, SUM(output_tokens) o, SUM(cache_read_tokens) cr,
+	SUM(cache_creation_tokens) cc, SUM(reasoning_tokens) r, SUM(llm) q, SUM(cost_nano) c, COUNT(*) n FROM spans WHERE `
+	totalSums = `SELECT COALESCE(SUM(i),0), COALESCE(SUM(o),0), COALESCE(SUM(cr),0), COALESCE(SUM(cc),0),
+	COALESCE(SUM(r),0), COALESCE(SUM(q),0), COALESCE(SUM(c),0), COALESCE(SUM(n),0) FROM (`
+)
 
-func scanUsage(row *sql.Row, u *store.Usage) error {
-	var d store.Usage
-	if err := row.Scan(&d.InputTokens, &d.OutputTokens, &d.CacheReadTokens, &d.CacheCreationTokens,
-		&d.ReasoningTokens, &d.Requests, &d.CostNanoUSD, &d.Spans); err != nil {
-		return err
+// usageSQL builds the one statement (hence one snapshot) summing a usage
+// window: rollup is the WHERE of the rollup table for whole hours, raw
+// that of spans for an edge, both ending in hour or time bounds.
+func usageSQL(w window, rollupTable, rollup, raw string, key []any) (string, []any) {
+	var parts []string
+	var args []any
+	if w.h0 < w.h1 {
+		parts = append(parts, rollupSums+rollupTable+" WHERE "+rollup+" AND hour >= ? AND hour < ?")
+		args = append(append(args, key...), w.h0, w.h1)
 	}
-	u.Tokens.Add(d.Tokens)
-	u.Requests += d.Requests
-	u.CostNanoUSD += d.CostNanoUSD
-	u.Spans += d.Spans
-	return nil
+	for _, e := range w.edges {
+		parts = append(parts, rawSums+raw+" AND start_ns >= ? AND start_ns < ?")
+		args = append(append(args, key...), e[0], e[1])
+	}
+	return totalSums + strings.Join(parts, " UNION ALL ") + ")", args
+}
+
+func scanUsage(row *sql.Row, u *store.Usage, more ...any) error {
+	return row.Scan(append([]any{&u.InputTokens, &u.OutputTokens, &u.CacheReadTokens, &u.CacheCreationTokens,
+		&u.ReasoningTokens, &u.Requests, &u.CostNanoUSD, &u.Spans}, more...)...)
 }
 
 // SessionUsage implements store.Store.
@@ -78,39 +96,17 @@ func (s *Store) SessionUsage(ctx context.Context, q store.UsageQuery) (store.Usa
 		return store.Usage{}, nil
 	}
 	w := splitWindow(q.Start.UnixNano(), q.End.UnixNano())
-	var tenant string
-	args := []any{q.SessionID}
+	rollup, raw := "session_id = ?", "session_id = ? AND session_id != ''"
+	key := []any{q.SessionID}
 	if q.TenantID != "" {
-		tenant = ` AND tenant_id = ?`
+		rollup += " AND tenant_id = ?"
+		raw += " AND tenant_id = ?"
+		key = append(key, q.TenantID)
 	}
+	query, args := usageSQL(w, "usage_session_hour", rollup, raw, key)
 	var u store.Usage
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		if w.h0 < w.h1 {
-			a := append(slices.Clone(args), w.h0, w.h1)
-			if tenant != "" {
-				a = append(a, q.TenantID)
-			}
-			row := tx.QueryRowContext(ctx, `SELECT `+usageSums+`, COALESCE(SUM(requests),0), COALESCE(SUM(cost_nano),0), COALESCE(SUM(spans),0)
-				FROM usage_session_hour WHERE session_id = ? AND hour >= ? AND hour < ?`+tenant, a...)
-			if err := scanUsage(row, &u); err != nil {
-				return err
-			}
-		}
-		for _, e := range w.edges {
-			a := append(slices.Clone(args), e[0], e[1])
-			if tenant != "" {
-				a = append(a, q.TenantID)
-			}
-			row := tx.QueryRowContext(ctx, `SELECT `+usageSums+`, COALESCE(SUM(llm),0), COALESCE(SUM(cost_nano),0), COUNT(*)
-				FROM spans WHERE session_id = ? AND session_id != '' AND start_ns >= ? AND start_ns < ?`+tenant, a...)
-			if err := scanUsage(row, &u); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return store.Usage{}, fmt.Errorf("sqlite: session usage: %w", err)
+	if err := scanUsage(s.queryRow(ctx, query, args...), &u); err != nil {
+		return store.Usage{}, fmt.Errorf("sqlite: session usage: %w", s.mapErr(err))
 	}
 	return u, nil
 }
@@ -124,45 +120,78 @@ func (s *Store) TenantUsage(ctx context.Context, q store.UsageQuery) (store.Usag
 		return store.Usage{}, nil
 	}
 	w := splitWindow(q.Start.UnixNano(), q.End.UnixNano())
+	key := []any{q.TenantID}
+	sums, args := usageSQL(w, "usage_tenant_hour", "tenant_id = ?", "tenant_id = ? AND tenant_id != ''", key)
+	// Distinct sessions: from the per-hour session sets and the edges'
+	// raw spans.
+	var parts []string
+	if w.h0 < w.h1 {
+		parts = append(parts, `SELECT session_id FROM tenant_session_hour WHERE tenant_id = ? AND hour >= ? AND hour < ?`)
+		args = append(args, q.TenantID, w.h0, w.h1)
+	}
+	for _, e := range w.edges {
+		parts = append(parts, `SELECT session_id FROM spans WHERE tenant_id = ? AND tenant_id != '' AND start_ns >= ? AND start_ns < ? AND session_id != ''`)
+		args = append(args, q.TenantID, e[0], e[1])
+	}
+	query := `SELECT * FROM (` + sums + `), (SELECT COUNT(DISTINCT session_id) FROM (` + strings.Join(parts, " UNION ALL ") + `))`
 	var u store.Usage
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		var parts []string
-		var sargs []any
-		if w.h0 < w.h1 {
-			row := tx.QueryRowContext(ctx, `SELECT `+usageSums+`, COALESCE(SUM(requests),0), COALESCE(SUM(cost_nano),0), COALESCE(SUM(spans),0)
-				FROM usage_tenant_hour WHERE tenant_id = ? AND hour >= ? AND hour < ?`, q.TenantID, w.h0, w.h1)
-			if err := scanUsage(row, &u); err != nil {
-				return err
-			}
-			parts = append(parts, `SELECT session_id FROM tenant_session_hour WHERE tenant_id = ? AND hour >= ? AND hour < ?`)
-			sargs = append(sargs, q.TenantID, w.h0, w.h1)
-		}
-		for _, e := range w.edges {
-			row := tx.QueryRowContext(ctx, `SELECT `+usageSums+`, COALESCE(SUM(llm),0), COALESCE(SUM(cost_nano),0), COUNT(*)
-				FROM spans WHERE tenant_id = ? AND tenant_id != '' AND start_ns >= ? AND start_ns < ?`, q.TenantID, e[0], e[1])
-			if err := scanUsage(row, &u); err != nil {
-				return err
-			}
-			parts = append(parts, `SELECT session_id FROM spans WHERE tenant_id = ? AND tenant_id != '' AND start_ns >= ? AND start_ns < ? AND session_id != ''`)
-			sargs = append(sargs, q.TenantID, e[0], e[1])
-		}
-		return tx.QueryRowContext(ctx, `SELECT COUNT(DISTINCT session_id) FROM (`+strings.Join(parts, " UNION ALL ")+`)`, sargs...).Scan(&u.Sessions)
-	})
-	if err != nil {
-		return store.Usage{}, fmt.Errorf("sqlite: tenant usage: %w", err)
+	if err := scanUsage(s.queryRow(ctx, query, args...), &u, &u.Sessions); err != nil {
+		return store.Usage{}, fmt.Errorf("sqlite: tenant usage: %w", s.mapErr(err))
 	}
 	return u, nil
 }
 
-// read runs fn in a read-only transaction, so multi-statement queries see
-// one snapshot.
-func (s *Store) read(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return s.mapErr(err)
+// maxStmts bounds the statement cache; query shapes past it are prepared
+// per use.
+const maxStmts = 512
+
+// stmt returns the cached prepared statement of a read query, preparing
+// it on first use, or nil when the cache is full.
+func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.smu.Lock()
+	st, ok := s.stmts[query]
+	full := len(s.stmts) >= maxStmts
+	s.smu.Unlock()
+	if ok || full {
+		return st, nil
 	}
-	defer tx.Rollback()
-	return fn(tx)
+	st, err := s.r.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if old, ok := s.stmts[query]; ok {
+		st.Close()
+		return old, nil
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// queryRow runs a one-row read query through the statement cache. Every
+// read is one statement, so it sees one snapshot of the database.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := s.stmt(ctx, query)
+	if err != nil || st == nil {
+		return s.r.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// query runs a read query through the statement cache.
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return s.r.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 func (s *Store) mapErr(err error) error {
@@ -175,7 +204,7 @@ func (s *Store) mapErr(err error) error {
 // GetTrace implements store.Store.
 func (s *Store) GetTrace(ctx context.Context, traceID string) (store.TraceSummary, error) {
 	var row traceRow
-	err := row.scan(s.r.QueryRowContext(ctx, selectTraceRowSQL, traceID))
+	err := row.scan(s.queryRow(ctx, selectTraceRowSQL, traceID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.TraceSummary{}, fmt.Errorf("trace %s: %w", traceID, store.ErrNotFound)
 	}
@@ -193,6 +222,19 @@ var sortColumn = map[store.SortField]string{
 	store.SortTotalCost:   "cost_nano",
 	store.SortName:        "name",
 }
+
+// sortIndex names the index of each sort key but start time (whose index
+// also serves the time window).
+var sortIndex = map[store.SortField]string{
+	store.SortDuration:    "traces_duration",
+	store.SortTotalTokens: "traces_tokens",
+	store.SortTotalCost:   "traces_cost",
+	store.SortName:        "traces_name",
+}
+
+// sortScanMin is the number of traces in a filtered window from which
+// ListTraces walks the sort key's index instead of sorting the window.
+const sortScanMin = 2000
 
 // where builds a conjunction of conditions with their arguments.
 type where struct {
@@ -306,11 +348,26 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 		}
 		pw.add("("+col+", trace_id) "+op+" (?, ?)", key, c.TraceID)
 	}
-	query := `SELECT ` + traceCols + ` FROM traces` + pw.String() +
-		` ORDER BY ` + col + ` ` + ord + `, trace_id ` + ord + ` LIMIT ? OFFSET ?`
 	args := append(pw.args, limit+1, q.Offset)
-	err = s.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, query, args...)
+	err = func() error {
+		from := "traces"
+		if idx := sortIndex[q.SortField]; idx != "" && q.SessionID == "" && q.UserID == "" {
+			// Plan choice SQLite cannot make without statistics: for a
+			// window holding many traces, walking the sort key's index and
+			// filtering beats collecting the whole window and sorting it.
+			var n int
+			if err := s.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM traces`+w.String()+
+				` LIMIT `+strconv.Itoa(sortScanMin)+`)`, w.args...).Scan(&n); err != nil {
+				return err
+			}
+			if n >= sortScanMin {
+				from = "traces INDEXED BY " + idx
+			}
+		}
+		// Sort row ids only, then read the page's rows.
+		query := `SELECT ` + traceCols + ` FROM traces WHERE rowid IN (SELECT rowid FROM ` + from + pw.String() +
+			` ORDER BY ` + col + ` ` + ord + `, trace_id ` + ord + ` LIMIT ? OFFSET ?) ORDER BY ` + col + ` ` + ord + `, trace_id ` + ord
+		rows, err := s.query(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -326,10 +383,10 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 			return err
 		}
 		if q.IncludeTotal {
-			return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM traces`+w.String(), w.args...).Scan(&page.Total)
+			return s.queryRow(ctx, `SELECT COUNT(*) FROM traces`+w.String(), w.args...).Scan(&page.Total)
 		}
 		return nil
-	})
+	}()
 	if err != nil {
 		return store.TracePage{}, fmt.Errorf("sqlite: list traces: %w", s.mapErr(err))
 	}
@@ -344,8 +401,8 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 
 func (s *Store) querySpans(ctx context.Context, query string, args []any, limit int, up bool) (store.SpanPage, error) {
 	var page store.SpanPage
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, query, args...)
+	err := func() error {
+		rows, err := s.query(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -358,7 +415,7 @@ func (s *Store) querySpans(ctx context.Context, query string, args []any, limit 
 			page.Spans = append(page.Spans, sp)
 		}
 		return rows.Err()
-	})
+	}()
 	if err != nil {
 		return store.SpanPage{}, s.mapErr(err)
 	}

@@ -67,6 +67,9 @@ type Store struct {
 	wmu    sync.Mutex // serialises WriteSpans; guarded statements below
 	closed bool
 	ins    *sql.Stmt // insert span
+
+	smu   sync.Mutex
+	stmts map[string]*sql.Stmt // prepared read statements by query text
 }
 
 var _ store.Store = (*Store)(nil)
@@ -151,6 +154,12 @@ func (s *Store) Close() error {
 	if s.ins != nil {
 		errs = append(errs, s.ins.Close())
 	}
+	s.smu.Lock()
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	s.stmts = nil
+	s.smu.Unlock()
 	if s.r != s.w {
 		errs = append(errs, s.r.Close())
 	}
@@ -272,10 +281,10 @@ var schema = []string{
 	`CREATE INDEX traces_tenant_start ON traces (tenant_id, start_ns, trace_id)`,
 	`CREATE INDEX traces_session ON traces (session_id, start_ns) WHERE session_id != ''`,
 	`CREATE INDEX traces_user ON traces (user_id, start_ns) WHERE user_id != ''`,
-	`CREATE INDEX traces_duration ON traces (duration_ns, trace_id)`,
-	`CREATE INDEX traces_tokens ON traces (total_tokens, trace_id)`,
-	`CREATE INDEX traces_cost ON traces (cost_nano, trace_id)`,
-	`CREATE INDEX traces_name ON traces (name, trace_id)`,
+	`CREATE INDEX traces_duration ON traces (duration_ns, trace_id, start_ns)`,
+	`CREATE INDEX traces_tokens ON traces (total_tokens, trace_id, start_ns)`,
+	`CREATE INDEX traces_cost ON traces (cost_nano, trace_id, start_ns)`,
+	`CREATE INDEX traces_name ON traces (name, trace_id, start_ns)`,
 	`CREATE TABLE trace_tags (
 		tag TEXT NOT NULL,
 		trace_id TEXT NOT NULL,
