@@ -14,7 +14,9 @@ import (
 
 var t10 = time.Date(2025, 11, 16, 10, 0, 0, 0, time.UTC)
 
-func at(h, m int) time.Time { return t10.Add(time.Duration(h-10)*time.Hour + time.Duration(m)*time.Minute) }
+func at(h, m int) time.Time {
+	return t10.Add(time.Duration(h-10)*time.Hour + time.Duration(m)*time.Minute)
+}
 
 // usageFixture sends, through the real SDK exporter, spans of two sessions
 // of tenant acme and one of globex around hour edges, in several batches
