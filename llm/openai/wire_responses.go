@@ -33,11 +33,11 @@ type responseItem struct {
 // responseObject is a Responses API result (also inside the
 // response.completed, response.failed and response.incomplete events).
 type responseObject struct {
-	ID                string          `json:"id"`
-	Model             string          `json:"model"`
-	Status            string          `json:"status"`
-	Output            []responseItem  `json:"output"`
-	Usage             json.RawMessage `json:"usage"`
+	ID                string             `json:"id"`
+	Model             string             `json:"model"`
+	Status            string             `json:"status"`
+	Output            []responseItem     `json:"output"`
+	Usage             *responseUsageWire `json:"usage"`
 	IncompleteDetails *struct {
 		Reason string `json:"reason"`
 	} `json:"incomplete_details"`
