@@ -103,7 +103,7 @@ func NewClient(ctx context.Context, opts ...Option) (*Client, error) {
 	} else {
 		res, err := newResource(cfg.serviceName)
 		if err != nil {
-			return nil, err
+			return nil, errors.Join(err, proc.Shutdown(ctx))
 		}
 		popts := []sdktrace.TracerProviderOption{
 			sdktrace.WithResource(res),
