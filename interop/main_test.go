@@ -229,35 +229,59 @@ type collector struct {
 	Config string
 }
 
-// collectorConfig is the Collector's configuration: the OTLP/HTTP receiver
-// on 127.0.0.1, the file exporter writing one OTLP/JSON export request per
-// line, and the otlp_http exporter forwarding to agenttrace serve with gzip.
-const collectorConfig = `receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: %[1]s
-exporters:
-  file:
-    path: %[2]s
-    format: json
-    flush_interval: 100ms
-  otlp_http:
-    endpoint: %[3]s
-    compression: gzip
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [file, otlp_http]
-`
+// The README's Collector config, and what the tests put in place of its
+// addresses and paths.
+const (
+	readmePath         = "../README.md"
+	readmeSection      = "## Use with an OpenTelemetry Collector"
+	readmeReceiver     = "endpoint: 127.0.0.1:4318"
+	readmeServe        = "endpoint: http://127.0.0.1:4320"
+	readmeFile         = "path: ./spans.jsonl"
+	readmeFlush        = "flush_interval: 1s"
+	readmeExporterName = "otlp_http/agenttrace"
+)
 
-// startCollector starts the Collector named by OTELCOL_BIN with its config
-// written to a new directory, forwarding to serveURL, and returns it once
-// its receiver answers HTTP. A missing binary or a Collector that does not
+// readmeConfig returns the Collector config of the README's "Use with an
+// OpenTelemetry Collector" section (its first yaml block) with the
+// receiver on receiverAddr, the otlp_http exporter sending to serveURL, the
+// file exporter writing to output, flushed every 100 ms. The tests run the
+// very config users copy; an edit that drops one of the values replaced
+// fails here.
+func readmeConfig(receiverAddr, serveURL, output string) (string, error) {
+	b, err := os.ReadFile(readmePath)
+	if err != nil {
+		return "", err
+	}
+	_, sec, ok := strings.Cut(string(b), readmeSection)
+	if !ok {
+		return "", fmt.Errorf("%s has no section %q", readmePath, readmeSection)
+	}
+	_, block, ok := strings.Cut(sec, "```yaml\n")
+	if ok {
+		block, _, ok = strings.Cut(block, "```")
+	}
+	if !ok {
+		return "", fmt.Errorf("%s, section %q: no ```yaml block", readmePath, readmeSection)
+	}
+	for _, r := range []struct{ old, new string }{
+		{readmeReceiver, "endpoint: " + receiverAddr},
+		{readmeServe, "endpoint: " + serveURL},
+		{readmeFile, "path: " + output},
+		{readmeFlush, "flush_interval: 100ms"},
+		{readmeExporterName + ":", readmeExporterName + ":"}, // present, unchanged
+	} {
+		if n := strings.Count(block, r.old); n != 1 {
+			return "", fmt.Errorf("%s, section %q: the Collector config should hold %q once, found it %d times",
+				readmePath, readmeSection, r.old, n)
+		}
+		block = strings.Replace(block, r.old, r.new, 1)
+	}
+	return block, nil
+}
+
+// startCollector starts the Collector named by OTELCOL_BIN with the
+// README's config (see readmeConfig) written to a new directory, forwarding
+// to serveURL, and returns it once its receiver answers HTTP. A missing binary or a Collector that does not
 // come up fails the test, naming the step.
 func startCollector(t *testing.T, serveURL string) *collector {
 	t.Helper()
@@ -284,7 +308,10 @@ func startCollector(t *testing.T, serveURL string) *collector {
 			t.Fatalf("step failed: finding a free port for the Collector: %v", err)
 		}
 		c.URL = "http://" + addr
-		cfg := fmt.Sprintf(collectorConfig, addr, c.Output, serveURL)
+		cfg, err := readmeConfig(addr, serveURL, c.Output)
+		if err != nil {
+			t.Fatalf("step failed: making the Collector config from the README: %v", err)
+		}
 		if err := os.WriteFile(c.Config, []byte(cfg), 0o600); err != nil {
 			t.Fatalf("step failed: writing the Collector config: %v", err)
 		}
