@@ -230,3 +230,14 @@ var errStop = errors.New("stop")
 func withStart(t time.Time) trace.SpanStartOption { return trace.WithTimestamp(t) }
 
 func withEnd(t time.Time) trace.SpanEndOption { return trace.WithTimestamp(t) }
+
+func memStore(t *testing.T) *sqlite.Store {
+	st, err := sqlite.Open(context.Background(), sqlite.Memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
