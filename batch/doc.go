@@ -9,6 +9,15 @@
 //	            bytes are queued, when Interval passes, on ForceFlush and on Shutdown)
 //	         -> up to MaxInFlight concurrent ExportSpans calls
 //
+// OnEnd is the hot path, run by whatever goroutine ends a span. It estimates
+// the span's size, then appends it to one of a few queue shards, each with
+// its own lock, chosen by span ID (or the next one not locked), so goroutines
+// ending spans at once rarely wait for each other; when a shard is full,
+// further spans are dropped without taking a lock at all until the flusher
+// makes room. The flusher swaps out whole shard buffers and cuts batches from
+// them; each export runs on its own goroutine, which, once its export
+// returns, takes the next due batch itself.
+//
 // # Accounting
 //
 // Every sampled span handed to OnEnd is, at any moment, in exactly one state:

@@ -73,10 +73,15 @@ type Processor struct {
 	cancelExports context.CancelFunc
 	slices        sync.Pool // *[]sdktrace.ReadOnlySpan
 
-	// Owned by the flusher goroutine.
-	pend     ring      // collected spans not yet cut into a batch
-	spares   [][]entry // the other half of each shard's buffer
-	resSizes map[*resource.Resource]int
+	// Guarded by cutMu (taken before any shard lock and mu): the flusher and
+	// the export loops collect and cut batches under it. p.pendBytes and
+	// p.headSeq are written only under cutMu (and mu), so holders of cutMu
+	// read them without mu.
+	cutMu     sync.Mutex
+	pend      ring      // collected spans not yet cut into a batch
+	spares    [][]entry // the other half of each shard's buffer
+	resSizes  map[*resource.Resource]int
+	pressured bool // the queue refused spans since the last cut
 
 	warnMu   sync.Mutex
 	lastWarn time.Time
@@ -399,16 +404,17 @@ func (p *Processor) run() {
 
 // dispatch starts exports while a full batch is pending or partial batches are
 // due: all=1 makes everything its first collect finds due, all=MaxUint64
-// everything from now on. The flusher is the only goroutine that reads
-// p.pend, or writes p.pendBytes and p.headSeq, so it reads them unlocked. It
-// returns false if Shutdown aborted it.
+// everything from now on. It returns false if Shutdown aborted it.
+//
+// Each export runs in exportLoop, which after its export takes the next due
+// batch itself: when the program keeps every CPU busy, handing each batch back
+// through the flusher would add a scheduling delay per export.
 func (p *Processor) dispatch(all uint64) bool {
 	for {
-		pressure, until := p.collect(all)
+		p.cutMu.Lock()
+		due := p.collectDue(all)
+		p.cutMu.Unlock()
 		all = 0 // the targets it set persist in p.until
-		n := p.pend.n
-		due := n > 0 && (n >= p.cfg.maxBatchSpans || p.pendBytes >= p.cfg.maxBatchBytes ||
-			pressure || p.headSeq < until)
 		if !due {
 			return true
 		}
@@ -417,14 +423,58 @@ func (p *Processor) dispatch(all uint64) bool {
 		case <-p.abort:
 			return false
 		}
-		b, tooLarge := p.cut()
-		p.notifyDrop(TooLarge, tooLarge)
+		b := p.next()
 		if b == nil {
 			<-p.sem
 			continue
 		}
-		go p.export(b)
+		go p.exportLoop(b)
 	}
+}
+
+// exportLoop exports b, then keeps exporting due batches while there are any,
+// holding one export slot throughout.
+func (p *Processor) exportLoop(b *exportBatch) {
+	for b != nil {
+		p.export(b)
+		b = p.next()
+	}
+	<-p.sem
+}
+
+// next collects and cuts the next due batch, or returns nil if none is due or
+// Shutdown aborted.
+func (p *Processor) next() *exportBatch {
+	tooLarge := 0
+	defer func() { p.notifyDrop(TooLarge, tooLarge) }()
+	p.cutMu.Lock()
+	defer p.cutMu.Unlock()
+	for {
+		select {
+		case <-p.abort:
+			return nil
+		default:
+		}
+		if !p.collectDue(0) {
+			return nil
+		}
+		b, n := p.cut()
+		tooLarge += n
+		if b != nil {
+			return b
+		}
+	}
+}
+
+// collectDue collects and reports whether a batch is due: a full one is
+// pending, the queue refused spans since the last cut, or a flush target
+// (interval, ForceFlush, Shutdown) is not reached yet. Called with cutMu held.
+func (p *Processor) collectDue(all uint64) bool {
+	pressure, until := p.collect(all)
+	p.pressured = p.pressured || pressure
+	n := p.pend.n
+	return n > 0 && (n >= p.cfg.maxBatchSpans || p.pendBytes >= p.cfg.maxBatchBytes ||
+		p.pressured || p.headSeq < until)
 }
 
 // collect moves every shard's buffer to p.pend (swapping in a spare, so each
@@ -543,6 +593,9 @@ func (p *Processor) cut() (*exportBatch, int) {
 		p.running = append(p.running, b)
 		p.inflight += len(spans)
 	}
+	if popped > 0 {
+		p.pressured = false
+	}
 	p.pendQueued -= popped
 	p.pendBytes -= poppedBytes
 	p.headSeq += uint64(popped)
@@ -596,7 +649,6 @@ func (p *Processor) export(b *exportBatch) {
 	p.releaseWaitersLocked()
 	p.checkIdleLocked()
 	p.mu.Unlock()
-	<-p.sem
 
 	if err != nil {
 		p.notifyDrop(ExportFailed, n)
@@ -642,6 +694,8 @@ func (p *Processor) checkIdleLocked() {
 // finishFlusher runs as the flusher returns: spans still queued (only when
 // Shutdown's context ran out) are dropped with after_shutdown.
 func (p *Processor) finishFlusher() {
+	p.cutMu.Lock()
+	defer p.cutMu.Unlock()
 	for p.pend.n > 0 {
 		p.pend.pop()
 	}

@@ -93,8 +93,8 @@ func (d DropCounts) String() string {
 	return b.String()
 }
 
-// Stats is a consistent snapshot of a Processor's accounting, taken under the
-// processor's lock, so at every call
+// Stats is a consistent snapshot of a Processor's accounting, taken while
+// holding all of the processor's queue locks, so at every call
 //
 //	Enqueued == Exported + Dropped.Total() + uint64(Queued) + uint64(InFlight)
 //
