@@ -16,25 +16,26 @@ import (
 // (with a ".platform" suffix on Bedrock, Vertex...).
 const sdkScope = "com.anthropic.sdk.go"
 
-// MiddlewareOption configures Middleware.
-type MiddlewareOption func(*llmcall.Config)
+// MiddlewareOption configures Middleware; build it with the With*
+// functions of this package.
+type MiddlewareOption struct{ apply func(*llmcall.Config) }
 
 // WithProviderName sets gen_ai.provider.name, for Claude served by another
 // platform through this SDK (for example "aws.bedrock", "gcp.vertex_ai");
 // the default is "anthropic".
 func WithProviderName(name string) MiddlewareOption {
-	return func(c *llmcall.Config) { c.Provider = name }
+	return MiddlewareOption{func(c *llmcall.Config) { c.Provider = name }}
 }
 
 // WithoutContent records no input or output messages, only model, usage,
 // cost, finish reasons and errors.
 func WithoutContent() MiddlewareOption {
-	return func(c *llmcall.Config) { c.Content = false }
+	return MiddlewareOption{func(c *llmcall.Config) { c.Content = false }}
 }
 
 // WithSpanOptions adds llm options (for example llm.Prompt) to every span.
 func WithSpanOptions(opts ...llm.Option) MiddlewareOption {
-	return func(c *llmcall.Config) { c.Options = append(c.Options, opts...) }
+	return MiddlewareOption{func(c *llmcall.Config) { c.Options = append(c.Options, opts...) }}
 }
 
 // WithMaxRetryWait sets how long a call whose attempt failed with a
@@ -42,7 +43,7 @@ func WithSpanOptions(opts ...llm.Option) MiddlewareOption {
 // with that error (default 2 minutes). It only matters when the SDK gives up
 // without reading the error, which happens when the call's context ends.
 func WithMaxRetryWait(d time.Duration) MiddlewareOption {
-	return func(c *llmcall.Config) { c.MaxRetryWait = d }
+	return MiddlewareOption{func(c *llmcall.Config) { c.MaxRetryWait = d }}
 }
 
 // Middleware returns an option.Middleware that records every Messages call
@@ -62,7 +63,9 @@ func WithMaxRetryWait(d time.Duration) MiddlewareOption {
 func Middleware(opts ...MiddlewareOption) option.Middleware {
 	cfg := llmcall.Config{Content: true, SkipScope: sdkScope}
 	for _, o := range opts {
-		o(&cfg)
+		if o.apply != nil {
+			o.apply(&cfg)
+		}
 	}
 	return llmcall.New(adapter{}, cfg).Handle
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	oai "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -495,4 +496,25 @@ func TestMiddlewareConcurrentRetries(t *testing.T) {
 		assert.Equal(t, int64(120), a[attr.InputTokens].AsInt64())
 	}
 	assert.Len(t, models, n)
+}
+
+func TestMiddlewareOptions(t *testing.T) {
+	rec := newRecorder(t)
+	srv := newServer(t, jsonHandler(200, chatCachedReasoning))
+	client := oai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey("k"),
+		option.WithMiddleware(agentopenai.Middleware(
+			agentopenai.WithoutContent(),
+			agentopenai.WithProviderName("azure.ai.openai"),
+			agentopenai.WithSpanOptions(llm.Prompt("welcome", "v3")),
+			agentopenai.WithMaxRetryWait(time.Second),
+		)))
+	_, err := client.Chat.Completions.New(rec.start(), chatParams("gpt-4o"))
+	require.NoError(t, err)
+	_, a := rec.one()
+	assert.Equal(t, "azure.ai.openai", a[attr.ProviderName].AsString())
+	assert.Equal(t, "welcome", a[attr.PromptSlug].AsString())
+	assert.Equal(t, "v3", a[attr.PromptVersion].AsString())
+	assert.NotContains(t, a, attr.InputMessages)
+	assert.NotContains(t, a, attr.OutputMessages)
+	assert.InDelta(t, gpt4oCachedCost, a[attr.CostUSD].AsFloat64(), 1e-12, "usage and cost are still recorded")
 }

@@ -143,7 +143,6 @@ type call struct {
 	span  *span.Span
 	acc   func() Accumulator
 	timer *time.Timer
-	last  error // the error of the attempt the call waits to retry
 	once  sync.Once
 }
 
@@ -279,7 +278,6 @@ func (m *Middleware) claim(key callKey) *call {
 func (m *Middleware) wait(c *call, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c.last = err
 	m.waiting[c.key] = append(m.waiting[c.key], c)
 	c.timer = time.AfterFunc(m.cfg.MaxRetryWait, func() {
 		if m.remove(c) {
