@@ -47,7 +47,9 @@ func newTrace(t *testing.T) (context.Context, *tracetest.InMemoryExporter, *trac
 
 func request(ctx context.Context, body string, retry int) *http.Request {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://x/v1/m", strings.NewReader(body))
-	req.Header.Set("X-Stainless-Retry-Count", itoa(retry))
+	if retry >= 0 {
+		req.Header.Set("X-Stainless-Retry-Count", itoa(retry))
+	}
 	return req
 }
 
@@ -192,4 +194,24 @@ func TestProviderErrorText(t *testing.T) {
 	assert.Equal(t, "HTTP 429 rate_limit_error: slow down", (&ProviderError{Status: 429, Type: "rate_limit_error", Message: "slow down"}).Error())
 	assert.Equal(t, "HTTP 500: no message", (&ProviderError{Status: 500}).Error())
 	assert.Equal(t, "server_error: boom", (&ProviderError{Code: "server_error", Message: "boom"}).Error())
+}
+
+// Without the retry-count header, an identical request after an error the
+// SDK closed unread continues the waiting call.
+func TestRetryWithoutHeader(t *testing.T) {
+	ctx, mem, c := newTrace(t)
+	m := New(stubAdapter{}, Config{})
+	res, err := m.Handle(request(ctx, "h", -1), func(*http.Request) (*http.Response, error) {
+		return response(500, "application/json", `{}`), nil
+	})
+	require.NoError(t, err)
+	require.NoError(t, res.Body.Close())
+	res, err = m.Handle(request(ctx, "h", -1), func(*http.Request) (*http.Response, error) {
+		return response(200, "application/json", `{}`), nil
+	})
+	require.NoError(t, err)
+	_, _ = io.ReadAll(res.Body)
+	require.NoError(t, c.Flush(context.Background()))
+	require.Len(t, mem.GetSpans(), 1)
+	assert.Equal(t, codes.Unset, mem.GetSpans()[0].Status.Code)
 }

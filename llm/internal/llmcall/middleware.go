@@ -171,13 +171,17 @@ func (m *Middleware) Handle(req *http.Request, next Next) (*http.Response, error
 	if !ok {
 		return next(req)
 	}
-	retry, _ := strconv.Atoi(req.Header.Get("X-Stainless-Retry-Count"))
+	retryHeader := req.Header.Get("X-Stainless-Retry-Count")
+	retry, _ := strconv.Atoi(retryHeader)
 	ctx := m.parentContext(req.Context())
 	parent := oteltrace.SpanContextFromContext(ctx)
 	key := callKey{parent: parent.SpanID(), trace: parent.TraceID(), path: req.URL.Path, body: maphash.Bytes(seed, body)}
 
 	var c *call
-	if retry > 0 {
+	if retry > 0 || retryHeader == "" {
+		// Without the header (a caller replaced the SDK's default headers),
+		// an identical request following an error closed unread is taken
+		// for the retry it almost certainly is.
 		c = m.claim(key)
 	}
 	if c == nil {
