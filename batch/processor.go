@@ -83,6 +83,7 @@ type Processor struct {
 	resSizes  map[*resource.Resource]int
 	pressured bool // the queue refused spans since the last cut
 
+	dropSeen atomic.Bool // spans were dropped since the last warning check
 	warnMu   sync.Mutex
 	lastWarn time.Time
 	warned   DropCounts
@@ -338,8 +339,16 @@ func (p *Processor) enqueueBlocking(s sdktrace.ReadOnlySpan, size, i int) {
 	}
 }
 
+// notifyDrop reports n spans dropped for r to the OnDrop callback and marks
+// that there is something to log.
 func (p *Processor) notifyDrop(r DropReason, n int) {
-	if p.cfg.onDrop != nil && n > 0 {
+	if n <= 0 {
+		return
+	}
+	if !p.dropSeen.Load() {
+		p.dropSeen.Store(true)
+	}
+	if p.cfg.onDrop != nil {
 		p.cfg.onDrop(r, n)
 	}
 }
@@ -389,16 +398,16 @@ func (p *Processor) run() {
 		case <-timer.C:
 			all = 1
 			timer.Reset(p.cfg.interval)
-			p.maybeWarn(false)
 		case <-p.stop:
 			draining = true
 			all = math.MaxUint64
 		}
-		ok := p.dispatch(all)
+		ok := p.dispatch(all, timer)
 		if draining || !ok {
 			p.finishFlusher()
 			return
 		}
+		p.maybeWarn(false)
 	}
 }
 
@@ -409,7 +418,7 @@ func (p *Processor) run() {
 // Each export runs in exportLoop, which after its export takes the next due
 // batch itself: when the program keeps every CPU busy, handing each batch back
 // through the flusher would add a scheduling delay per export.
-func (p *Processor) dispatch(all uint64) bool {
+func (p *Processor) dispatch(all uint64, timer *time.Timer) bool {
 	for {
 		p.cutMu.Lock()
 		due := p.collectDue(all)
@@ -418,12 +427,20 @@ func (p *Processor) dispatch(all uint64) bool {
 		if !due {
 			return true
 		}
-		select {
-		case p.sem <- struct{}{}:
-		case <-p.abort:
-			return false
+	wait: // for an export slot; exports can take long, so keep the interval
+		for {
+			select {
+			case p.sem <- struct{}{}:
+				break wait
+			case <-p.abort:
+				return false
+			case <-timer.C:
+				timer.Reset(p.cfg.interval)
+				all = 1
+				p.maybeWarn(false)
+			}
 		}
-		b := p.next()
+		b := p.next(all)
 		if b == nil {
 			<-p.sem
 			continue
@@ -437,14 +454,14 @@ func (p *Processor) dispatch(all uint64) bool {
 func (p *Processor) exportLoop(b *exportBatch) {
 	for b != nil {
 		p.export(b)
-		b = p.next()
+		b = p.next(0)
 	}
 	<-p.sem
 }
 
 // next collects and cuts the next due batch, or returns nil if none is due or
-// Shutdown aborted.
-func (p *Processor) next() *exportBatch {
+// Shutdown aborted. all is as for dispatch.
+func (p *Processor) next(all uint64) *exportBatch {
 	tooLarge := 0
 	defer func() { p.notifyDrop(TooLarge, tooLarge) }()
 	p.cutMu.Lock()
@@ -455,9 +472,10 @@ func (p *Processor) next() *exportBatch {
 			return nil
 		default:
 		}
-		if !p.collectDue(0) {
+		if !p.collectDue(all) {
 			return nil
 		}
+		all = 0
 		b, n := p.cut()
 		tooLarge += n
 		if b != nil {
@@ -884,6 +902,9 @@ func (p *Processor) maybeWarn(force bool) {
 	defer p.warnMu.Unlock()
 	now := time.Now()
 	if !force && !p.lastWarn.IsZero() && now.Sub(p.lastWarn) < warnEvery {
+		return
+	}
+	if !p.dropSeen.Swap(false) && !force {
 		return
 	}
 	cur := p.Stats().Dropped

@@ -624,3 +624,39 @@ func TestShardedQueueBound(t *testing.T) {
 		t.Fatalf("stats %+v, exporter saw %d", st, exp.count())
 	}
 }
+
+// TestDropWarningIsRateLimited: drops are logged promptly, then at most once
+// per 10 seconds with the counts since the previous warning; Shutdown logs
+// the rest.
+func TestDropWarningIsRateLimited(t *testing.T) {
+	var buf syncBuffer
+	exp := newRecExporter()
+	exp.block = make(chan struct{})
+	p := mustNew(t, exp, WithMaxQueueSpans(2), WithMaxBatchSpans(2), WithMaxInFlight(1),
+		WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+	for i := range 5 { // 2 in flight, 2 queued, 1 dropped
+		p.OnEnd(mkSpan(fmt.Sprint(i)))
+		if i == 1 {
+			waitFor(t, "first batch in flight", func() bool { return p.Stats().InFlight == 2 })
+		}
+	}
+	waitFor(t, "first warning", func() bool { return strings.Count(buf.String(), "spans dropped") == 1 })
+	for i := range 3 {
+		p.OnEnd(mkSpan(fmt.Sprint("more", i)))
+	}
+	if st := p.Stats(); st.Dropped.QueueFull != 4 {
+		t.Fatalf("stats %+v", st)
+	}
+	if n := strings.Count(buf.String(), "spans dropped"); n != 1 {
+		t.Fatalf("%d warnings within 10s: %q", n, buf.String())
+	}
+	close(exp.block)
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.Count(out, "spans dropped") != 2 || !strings.Contains(out, "queue_full=1 ") ||
+		!strings.Contains(out, "queue_full=3 ") || !strings.Contains(out, "total_dropped=4") {
+		t.Fatalf("log = %q", out)
+	}
+}
