@@ -18,7 +18,8 @@ import (
 // same local server: the bare SDK client (its own OpenTelemetry spans off,
 // as ClientOptions sets them), the client with ClientOptions outside a
 // trace, and inside a trace (span, messages, usage and cost recorded,
-// exported to a no-op exporter through the real batch pipeline).
+// exported to a no-op exporter through the real batch pipeline), and the
+// same without messages (WithoutContent).
 func BenchmarkMessages(b *testing.B) {
 	srv := httptest.NewServer(jsonHandler(200, msgCached))
 	defer srv.Close()
@@ -32,6 +33,7 @@ func BenchmarkMessages(b *testing.B) {
 	common := []option.RequestOption{option.WithBaseURL(srv.URL), option.WithAPIKey("k")}
 	bare := sdk.NewClient(append(common, option.WithOpenTelemetryTraces(false))...)
 	mw := sdk.NewClient(append(common, agentanthropic.ClientOptions()...)...)
+	noContent := sdk.NewClient(append(common, agentanthropic.ClientOptions(agentanthropic.WithoutContent())...)...)
 	for _, bc := range []struct {
 		name   string
 		client *sdk.Client
@@ -40,6 +42,7 @@ func BenchmarkMessages(b *testing.B) {
 		{"client=bare", &bare, context.Background()},
 		{"client=middleware_no_trace", &mw, context.Background()},
 		{"client=middleware", &mw, traced},
+		{"client=middleware_no_content", &noContent, traced},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

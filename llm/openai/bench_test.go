@@ -18,7 +18,8 @@ import (
 // against the same local server: the bare SDK client, the client with the
 // middleware outside a trace (pass-through), and with the middleware inside
 // a trace (span, messages, usage and cost recorded, exported to a no-op
-// exporter through the real batch pipeline).
+// exporter through the real batch pipeline), and the same without messages
+// (WithoutContent).
 func BenchmarkChatCompletion(b *testing.B) {
 	srv := httptestServer(b)
 	params := chatParams("gpt-4o")
@@ -30,6 +31,7 @@ func BenchmarkChatCompletion(b *testing.B) {
 
 	bare := oai.NewClient(option.WithBaseURL(srv+"/v1"), option.WithAPIKey("k"))
 	mw := oai.NewClient(option.WithBaseURL(srv+"/v1"), option.WithAPIKey("k"), option.WithMiddleware(agentopenai.Middleware()))
+	noContent := oai.NewClient(option.WithBaseURL(srv+"/v1"), option.WithAPIKey("k"), option.WithMiddleware(agentopenai.Middleware(agentopenai.WithoutContent())))
 	for _, bc := range []struct {
 		name   string
 		client *oai.Client
@@ -38,6 +40,7 @@ func BenchmarkChatCompletion(b *testing.B) {
 		{"client=bare", &bare, context.Background()},
 		{"client=middleware_no_trace", &mw, context.Background()},
 		{"client=middleware", &mw, traced},
+		{"client=middleware_no_content", &noContent, traced},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
