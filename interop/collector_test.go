@@ -44,7 +44,8 @@ const conversations = 3
 // recorded, and that what it forwarded to agenttrace serve adds up to the
 // expected usage.
 func TestCollectorRoundTrip(t *testing.T) {
-	serveURL := startServe(t, t.TempDir())
+	srv := startServe(t, t.TempDir())
+	serveURL := srv.URL
 	col := startCollector(t, serveURL)
 
 	run := randomHex(4)
@@ -72,7 +73,7 @@ func TestCollectorRoundTrip(t *testing.T) {
 	defer cancel()
 	// Shutdown returns once the Collector has accepted every span.
 	if err := client.Shutdown(sctx); err != nil {
-		t.Fatalf("step failed: sending the spans to the Collector: %v\n%s", err, col.logTail())
+		t.Fatalf("step failed: sending the spans to the Collector: %v\n%s\n%s", err, col.logTail(), srv.logTail())
 	}
 	sent := rec.Ended()
 	require.Len(t, sent, conversations*agent.SpansPerConversation+edgeSpans, "spans recorded")
@@ -140,10 +141,10 @@ func TestCollectorRoundTrip(t *testing.T) {
 			len(sent), want.requests, want.tokens(), want.in, want.out, want.cacheRead, want.cacheCreation, want.reasoning, want.costNano)
 
 		var su *usage.SessionUsage
-		waitFor(t, col, "session usage", func() (bool, error) {
+		waitFor(t, "session usage", func() (bool, error) {
 			su, err = uc.GetSessionUsage(ctx, session, start, end)
 			return err == nil && want.equal(su.TokenCount, su.RequestCount, su.TotalCostNanoUSD, su.Tokens), err
-		}, func() string { return fmt.Sprintf("last session usage: %+v", su) })
+		}, func() string { return fmt.Sprintf("last session usage: %+v", su) }, col.process, srv.process)
 		assert.InDelta(t, float64(want.costNano)/1e9, su.TotalCost, 1e-9)
 
 		tu, err := uc.GetTenantUsage(ctx, tenant, start, end)
@@ -371,7 +372,7 @@ func waitForFile(t *testing.T, col *collector, n int) map[[8]byte]received {
 	t.Helper()
 	var got map[[8]byte]received
 	var lines int
-	waitFor(t, col, "the Collector's file exporter output", func() (bool, error) {
+	waitFor(t, "the Collector's file exporter output", func() (bool, error) {
 		b, err := os.ReadFile(col.Output)
 		if errors.Is(err, os.ErrNotExist) {
 			return false, nil
@@ -386,20 +387,24 @@ func waitForFile(t *testing.T, col *collector, n int) map[[8]byte]received {
 		lines = len(tds)
 		got, err = indexSpans(tds)
 		return err == nil && len(got) >= n, err
-	}, func() string { return fmt.Sprintf("%d of %d spans written", len(got), n) })
+	}, func() string { return fmt.Sprintf("%d of %d spans written", len(got), n) }, col.process)
 	t.Logf("the Collector's file exporter wrote %d spans in %d JSON lines (%s)", len(got), lines, col.Output)
 	return got
 }
 
-// waitFor polls check until it is done, fails, the Collector exits, or
-// dataTimeout passes; then the test fails with state() and the Collector's
-// log.
-func waitFor(t *testing.T, col *collector, what string, check func() (bool, error), state func() string) {
+// waitFor polls check until it is done, fails, one of procs exits, or
+// dataTimeout passes; then the test fails with state() and the logs of
+// procs.
+func waitFor(t *testing.T, what string, check func() (bool, error), state func() string, procs ...*process) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), dataTimeout)
 	defer cancel()
-	if err := poll(ctx, col.process, check); err != nil {
-		t.Fatalf("waiting for %s: %v; %s\n%s", what, err, state(), col.logTail())
+	if err := poll(ctx, check, procs...); err != nil {
+		var logs []string
+		for _, p := range procs {
+			logs = append(logs, p.logTail())
+		}
+		t.Fatalf("waiting for %s: %v; %s\n%s", what, err, state(), strings.Join(logs, "\n"))
 	}
 }
 

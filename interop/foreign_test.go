@@ -38,7 +38,8 @@ const (
 // price table does not know, which keeps this test's expectations true
 // whether or not the server learns to price foreign spans.
 func TestForeignOTelSDK(t *testing.T) {
-	serveURL := startServe(t, t.TempDir())
+	srv := startServe(t, t.TempDir())
+	serveURL := srv.URL
 	ctx := context.Background()
 	run := randomHex(4)
 	session, other, tenant := "s-foreign-"+run, "s-foreign-other-"+run, "t-foreign-"+run
@@ -92,7 +93,7 @@ func TestForeignOTelSDK(t *testing.T) {
 	// The server answers only once the spans are committed, so they are
 	// queryable as soon as Shutdown returns.
 	if err := tp.Shutdown(sctx); err != nil {
-		t.Fatalf("step failed: sending the spans to agenttrace serve: %v", err)
+		t.Fatalf("step failed: sending the spans to agenttrace serve: %v\n%s", err, srv.logTail())
 	}
 
 	uc, err := usage.NewClient(serveURL, usage.WithAPIKey(""))

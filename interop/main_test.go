@@ -186,9 +186,16 @@ func cleanEnv() []string {
 
 var listeningRE = regexp.MustCompile(`agenttrace: listening on (http://\S+)`)
 
+// serve is a running agenttrace serve.
+type serve struct {
+	*process
+	// URL is its base URL, such as http://127.0.0.1:41234.
+	URL string
+}
+
 // startServe starts "agenttrace serve" on a free 127.0.0.1 port with a
-// SQLite file in dir and returns its base URL once it answers /healthz.
-func startServe(t *testing.T, dir string) string {
+// SQLite file in dir and returns it once it answers /healthz.
+func startServe(t *testing.T, dir string) *serve {
 	t.Helper()
 	p, err := startProcess(t, "agenttrace-serve", dir, serveBin, cleanEnv(),
 		"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "agenttrace.db"), "--log-level", "warn")
@@ -198,7 +205,7 @@ func startServe(t *testing.T, dir string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	var url string
-	err = poll(ctx, p, func() (bool, error) {
+	err = poll(ctx, func() (bool, error) {
 		b, err := os.ReadFile(p.logPath)
 		if err != nil {
 			return false, err
@@ -208,14 +215,14 @@ func startServe(t *testing.T, dir string) string {
 			return true, nil
 		}
 		return false, nil
-	})
+	}, p)
 	if err == nil {
 		err = waitHTTP(ctx, p, url+"/healthz", true)
 	}
 	if err != nil {
 		t.Fatalf("step failed: starting agenttrace serve: %v\n%s", err, p.logTail())
 	}
-	return url
+	return &serve{process: p, URL: url}
 }
 
 // collector is a running Collector.
@@ -355,7 +362,7 @@ func waitHTTP(ctx context.Context, p *process, url string, want200 bool) error {
 	hc := &http.Client{Timeout: 2 * time.Second}
 	defer hc.CloseIdleConnections()
 	var last error
-	err := poll(ctx, p, func() (bool, error) {
+	err := poll(ctx, func() (bool, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return false, err
@@ -371,7 +378,7 @@ func waitHTTP(ctx context.Context, p *process, url string, want200 bool) error {
 			return false, nil
 		}
 		return true, nil
-	})
+	}, p)
 	if err != nil && last != nil {
 		err = fmt.Errorf("%w (last attempt: %v)", err, last)
 	}
@@ -381,9 +388,9 @@ func waitHTTP(ctx context.Context, p *process, url string, want200 bool) error {
 // errExited means a process ended while we waited for it.
 var errExited = errors.New("process exited")
 
-// poll calls check every pollInterval until it reports done, fails, p (if
-// not nil) exits, or ctx is done.
-func poll(ctx context.Context, p *process, check func() (bool, error)) error {
+// poll calls check every pollInterval until it reports done, fails, one of
+// procs exits, or ctx is done.
+func poll(ctx context.Context, check func() (bool, error), procs ...*process) error {
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	for {
@@ -391,8 +398,10 @@ func poll(ctx context.Context, p *process, check func() (bool, error)) error {
 		if err != nil || ok {
 			return err
 		}
-		if p != nil && p.exited() {
-			return fmt.Errorf("%s: %w: %v", p.name, errExited, p.err)
+		for _, p := range procs {
+			if p.exited() {
+				return fmt.Errorf("%s: %w: %v", p.name, errExited, p.err)
+			}
 		}
 		select {
 		case <-ctx.Done():
