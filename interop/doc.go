@@ -15,8 +15,11 @@
 // temporary directory) and the Collector on 127.0.0.1:
 //
 //   - TestCollectorRoundTrip records the support-agent scenario
-//     (examples/support_agent/agent) with the agenttrace SDK, sends it to the
-//     Collector, and checks that every span, parent link, status, event and
+//     (examples/support_agent/agent) and a trace of edge cases (failures,
+//     a panic, another library's span, every token and cost attribute) with
+//     the agenttrace SDK on a TracerProvider of the test's own, sends them to
+//     the Collector (configured with the README's "Use with an OpenTelemetry
+//     Collector" config), and checks that every span, parent link, status, event and
 //     attribute in the Collector's file exporter output is exactly what the
 //     SDK recorded; then that the Collector forwarded the spans to agenttrace
 //     serve, whose usage API reports the expected tokens, requests and cost.
