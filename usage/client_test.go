@@ -365,6 +365,7 @@ func TestValidationSendsNothing(t *testing.T) {
 		}},
 		{"session nil ctx", "ctx", func() (any, error) { return c.GetSessionUsage(nilCtx, "s", wStart, wEnd) }},
 		{"tenant empty id", "tenant_id", func() (any, error) { return c.GetTenantUsage(ctx, "", wStart, wEnd) }},
+		{"tenant dot-dot id", "tenant_id", func() (any, error) { return c.GetTenantUsage(ctx, "..", wStart, wEnd) }},
 		{"tenant end before start", "end_time", func() (any, error) { return c.GetTenantUsage(ctx, "t", wEnd, wStart) }},
 		{"traces no window", "start_time", func() (any, error) { return c.ListTraces(ctx, usage.TraceQuery{}) }},
 		{"traces no end", "end_time", func() (any, error) { return c.ListTraces(ctx, usage.TraceQuery{Start: wStart}) }},

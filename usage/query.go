@@ -98,10 +98,14 @@ var (
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// checkID rejects an empty or blank path id.
+// checkID rejects an empty or blank path id, and "." and "..", which no
+// URL path can carry as a segment.
 func checkID(field, id string) error {
-	if strings.TrimSpace(id) == "" {
+	switch {
+	case strings.TrimSpace(id) == "":
 		return invalid(field, "empty")
+	case id == "." || id == "..":
+		return invalid(field, "%q cannot be queried (not a usable URL path segment)", id)
 	}
 	return nil
 }
