@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -659,4 +660,67 @@ func TestDropWarningIsRateLimited(t *testing.T) {
 		!strings.Contains(out, "queue_full=3 ") || !strings.Contains(out, "total_dropped=4") {
 		t.Fatalf("log = %q", out)
 	}
+}
+
+// TestForceFlushUnderLoad: while producers keep ending spans, every
+// ForceFlush must return only after each span ended before it was exported,
+// even though exports finish out of order.
+func TestForceFlushUnderLoad(t *testing.T) {
+	exp := newRecExporter()
+	var calls atomic.Int64
+	p := mustNew(t, &delayExporter{recExporter: exp, calls: &calls}, WithMaxBatchSpans(64), WithMaxInFlight(4),
+		WithInterval(time.Hour), WithMaxQueueSpans(1<<17), WithBlocking(time.Minute))
+
+	const producers, perP = 4, 3000
+	var ended [producers]atomic.Int64 // spans 0..ended-1 of each producer have ended
+	var wg sync.WaitGroup
+	for g := range producers {
+		wg.Go(func() {
+			for i := range perP {
+				p.OnEnd(mkSpan(fmt.Sprintf("g%d-%d", g, i)))
+				ended[g].Store(int64(i + 1))
+			}
+		})
+	}
+	var checked [producers]int64
+	for range 30 {
+		var before [producers]int64
+		for g := range producers {
+			before[g] = ended[g].Load()
+		}
+		if err := p.ForceFlush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for g := range producers {
+			for i := checked[g]; i < before[g]; i++ {
+				if exp.has(fmt.Sprintf("g%d-%d", g, i)) != 1 {
+					t.Fatalf("span g%d-%d ended before ForceFlush but was not exported when it returned", g, i)
+				}
+			}
+			checked[g] = before[g]
+		}
+	}
+	wg.Wait()
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	checkInvariant(t, st)
+	if st.Dropped.Total() != 0 || st.Exported != producers*perP || uint64(exp.count()) != st.Exported {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// delayExporter delays every other export a little so that exports finish out
+// of order.
+type delayExporter struct {
+	*recExporter
+	calls *atomic.Int64
+}
+
+func (d *delayExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	if d.calls.Add(1)%2 == 0 {
+		time.Sleep(300 * time.Microsecond)
+	}
+	return d.recExporter.ExportSpans(ctx, spans)
 }
