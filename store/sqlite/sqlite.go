@@ -66,7 +66,7 @@ type Store struct {
 
 	wmu    sync.Mutex // serialises WriteSpans; guarded statements below
 	closed bool
-	ins    *sql.Stmt // insert span
+	ins    map[int]*sql.Stmt // multi-row span inserts by row count
 
 	smu   sync.Mutex
 	stmts map[string]*sql.Stmt // prepared read statements by query text
@@ -133,11 +133,6 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		r.SetConnMaxLifetime(0)
 		s.r = r
 	}
-	var err error
-	if s.ins, err = s.w.PrepareContext(ctx, insertSpanSQL); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("sqlite: prepare: %w", err)
-	}
 	return s, nil
 }
 
@@ -151,8 +146,8 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	var errs []error
-	if s.ins != nil {
-		errs = append(errs, s.ins.Close())
+	for _, st := range s.ins {
+		errs = append(errs, st.Close())
 	}
 	s.smu.Lock()
 	for _, st := range s.stmts {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/agenttrace/agenttrace/store"
 )
@@ -23,13 +24,19 @@ func hourOf(ns int64) int64 {
 	return h
 }
 
-const insertSpanSQL = `INSERT OR IGNORE INTO spans (
-	trace_id, span_id, parent_id, name, kind, type, status, status_message, start_ns, end_ns,
-	operation, request_model, response_model, provider, prompt_slug, prompt_version,
-	input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, total_tokens,
-	cost_nano, cost_source, llm, session_id, user_id, tenant_id, conversation_id, environment,
-	service_name, scope_name, tags, attributes, resource, events
-) VALUES (?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?, ?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?)`
+// spanColumns is the number of columns insertSQL binds per span.
+const spanColumns = 36
+
+// insertRows is the number of spans per multi-row INSERT.
+const insertRows = 64
+
+// insertSQL inserts n spans, returning the row id and ids of those that
+// were new (ignored duplicates return nothing).
+func insertSQL(n int) string {
+	row := "(" + placeholders(spanColumns) + ")"
+	return `INSERT OR IGNORE INTO spans (` + spanCols + `) VALUES ` +
+		strings.TrimSuffix(strings.Repeat(row+",", n), ",") + ` RETURNING id, trace_id, span_id`
+}
 
 // usageAgg is one rollup cell's delta.
 type usageAgg struct {
@@ -132,6 +139,14 @@ func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) (store.Write
 	if s.closed {
 		return store.WriteResult{}, store.ErrClosed
 	}
+	// Prepare before the transaction takes the only writer connection.
+	for _, n := range []int{min(insertRows, len(spans)), len(spans) % insertRows} {
+		if n > 0 {
+			if _, err := s.insertStmt(ctx, n); err != nil {
+				return store.WriteResult{}, fmt.Errorf("sqlite: prepare insert: %w", err)
+			}
+		}
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return store.WriteResult{}, fmt.Errorf("sqlite: begin: %w", err)
@@ -150,40 +165,90 @@ func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) (store.Write
 	return store.WriteResult{Inserted: b.inserted, Duplicates: len(spans) - b.inserted}, nil
 }
 
+// insertStmt returns the writer's prepared insert of n spans. It must be
+// called with wmu held and outside a write transaction.
+func (s *Store) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	if st := s.ins[n]; st != nil {
+		return st, nil
+	}
+	st, err := s.w.PrepareContext(ctx, insertSQL(n))
+	if err != nil {
+		return nil, err
+	}
+	if s.ins == nil {
+		s.ins = map[int]*sql.Stmt{}
+	}
+	s.ins[n] = st
+	return st, nil
+}
+
+func appendSpanArgs(args []any, sp *store.Span) []any {
+	return append(args,
+		sp.TraceID, sp.SpanID, sp.ParentID, sp.Name, sp.Kind, sp.Type, int64(sp.Status), sp.StatusMessage,
+		sp.Start.UnixNano(), sp.End.UnixNano(),
+		sp.Operation, sp.RequestModel, sp.ResponseModel, sp.Provider, sp.PromptSlug, sp.PromptVersion,
+		sp.InputTokens, sp.OutputTokens, sp.CacheReadTokens, sp.CacheCreationTokens, sp.ReasoningTokens, sp.TotalTokens,
+		sp.CostNanoUSD, sp.CostSource, sp.LLMRequest, sp.SessionID, sp.UserID, sp.TenantID, sp.ConversationID, sp.Environment,
+		sp.ServiceName, sp.ScopeName, tagsJSON(sp.Tags), jsonOrEmpty(sp.Attributes, "{}"), jsonOrEmpty(sp.Resource, "{}"),
+		jsonOrEmpty(sp.Events, "[]"))
+}
+
+type spanKey struct{ trace, span string }
+
+// insertSpans inserts the spans in chunks of insertRows and collects the
+// rollup deltas of those that were new.
 func (s *Store) insertSpans(ctx context.Context, tx *sql.Tx, spans []store.Span) (*batch, error) {
-	ins := tx.StmtContext(ctx, s.ins)
-	defer ins.Close()
-	var tagStmt *sql.Stmt
 	b := &batch{
 		traces:  map[string][]*store.Span{},
 		sess:    map[sessKey]*usageAgg{},
 		ten:     map[tenKey]*usageAgg{},
 		tenSess: map[tenSessKey]struct{}{},
 	}
-	for i := range spans {
-		sp := &spans[i]
-		st, en := sp.Start.UnixNano(), sp.End.UnixNano()
-		res, err := ins.ExecContext(ctx,
-			sp.TraceID, sp.SpanID, sp.ParentID, sp.Name, sp.Kind, sp.Type, int64(sp.Status), sp.StatusMessage, st, en,
-			sp.Operation, sp.RequestModel, sp.ResponseModel, sp.Provider, sp.PromptSlug, sp.PromptVersion,
-			sp.InputTokens, sp.OutputTokens, sp.CacheReadTokens, sp.CacheCreationTokens, sp.ReasoningTokens, sp.TotalTokens,
-			sp.CostNanoUSD, sp.CostSource, sp.LLMRequest, sp.SessionID, sp.UserID, sp.TenantID, sp.ConversationID, sp.Environment,
-			sp.ServiceName, sp.ScopeName, tagsJSON(sp.Tags), jsonOrEmpty(sp.Attributes, "{}"), jsonOrEmpty(sp.Resource, "{}"), jsonOrEmpty(sp.Events, "[]"))
+	var tagStmt *sql.Stmt
+	args := make([]any, 0, insertRows*spanColumns)
+	index := make(map[spanKey]int, insertRows)
+	for len(spans) > 0 {
+		chunk := spans[:min(insertRows, len(spans))]
+		spans = spans[len(chunk):]
+		st := s.ins[len(chunk)] // prepared by WriteSpans
+		args = args[:0]
+		clear(index)
+		for i := range chunk {
+			args = appendSpanArgs(args, &chunk[i])
+			k := spanKey{chunk[i].TraceID, chunk[i].SpanID}
+			if _, dup := index[k]; !dup {
+				index[k] = i
+			}
+		}
+		type added struct {
+			id int64
+			sp *store.Span
+		}
+		var news []added
+		rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: insert span: %w", err)
+			return nil, fmt.Errorf("sqlite: insert spans: %w", err)
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: insert span: %w", err)
+		for rows.Next() {
+			var id int64
+			var k spanKey
+			if err := rows.Scan(&id, &k.trace, &k.span); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlite: insert spans: %w", err)
+			}
+			news = append(news, added{id, &chunk[index[k]]})
 		}
-		if n == 0 {
-			continue // already stored: rows are immutable, rollups already count it
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("sqlite: insert spans: %w", err)
 		}
-		b.inserted++
-		if len(sp.Tags) > 0 {
-			id, err := res.LastInsertId()
-			if err != nil {
-				return nil, fmt.Errorf("sqlite: insert span: %w", err)
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("sqlite: insert spans: %w", err)
+		}
+		for _, n := range news {
+			b.inserted++
+			b.add(n.sp)
+			if len(n.sp.Tags) == 0 {
+				continue
 			}
 			if tagStmt == nil {
 				if tagStmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO span_tags (tag, span) VALUES (?, ?)`); err != nil {
@@ -191,13 +256,12 @@ func (s *Store) insertSpans(ctx context.Context, tx *sql.Tx, spans []store.Span)
 				}
 				defer tagStmt.Close()
 			}
-			for _, tag := range sp.Tags {
-				if _, err := tagStmt.ExecContext(ctx, tag, id); err != nil {
+			for _, tag := range n.sp.Tags {
+				if _, err := tagStmt.ExecContext(ctx, tag, n.id); err != nil {
 					return nil, fmt.Errorf("sqlite: insert tags: %w", err)
 				}
 			}
 		}
-		b.add(sp)
 	}
 	return b, nil
 }
