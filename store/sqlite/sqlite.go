@@ -66,7 +66,8 @@ type Store struct {
 
 	wmu    sync.Mutex // serialises WriteSpans; guarded statements below
 	closed bool
-	ins    map[int]*sql.Stmt // multi-row span inserts by row count
+	wst    *writerStmts // prepared on first write
+	wall   []*sql.Stmt
 
 	smu   sync.Mutex
 	stmts map[string]*sql.Stmt // prepared read statements by query text
@@ -146,7 +147,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	var errs []error
-	for _, st := range s.ins {
+	for _, st := range s.wall {
 		errs = append(errs, st.Close())
 	}
 	s.smu.Lock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -139,12 +138,11 @@ func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) (store.Write
 	if s.closed {
 		return store.WriteResult{}, store.ErrClosed
 	}
-	// Prepare before the transaction takes the only writer connection.
-	for _, n := range []int{min(insertRows, len(spans)), len(spans) % insertRows} {
-		if n > 0 {
-			if _, err := s.insertStmt(ctx, n); err != nil {
-				return store.WriteResult{}, fmt.Errorf("sqlite: prepare insert: %w", err)
-			}
+	if s.wst == nil {
+		// Prepared once, outside any transaction (which would hold the
+		// only writer connection).
+		if err := s.prepareWriter(ctx); err != nil {
+			return store.WriteResult{}, err
 		}
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -152,11 +150,12 @@ func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) (store.Write
 		return store.WriteResult{}, fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback()
-	b, err := s.insertSpans(ctx, tx, spans)
+	w := &writer{ctx: ctx, tx: tx, st: s.wst}
+	b, err := w.insertSpans(spans)
 	if err != nil {
 		return store.WriteResult{}, err
 	}
-	if err := b.apply(ctx, tx); err != nil {
+	if err := w.apply(b); err != nil {
 		return store.WriteResult{}, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -165,21 +164,81 @@ func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) (store.Write
 	return store.WriteResult{Inserted: b.inserted, Duplicates: len(spans) - b.inserted}, nil
 }
 
-// insertStmt returns the writer's prepared insert of n spans. It must be
-// called with wmu held and outside a write transaction.
-func (s *Store) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
-	if st := s.ins[n]; st != nil {
+// chunkSizes are the row counts of the prepared multi-row statements; a
+// batch is cut greedily into chunks of these sizes.
+var chunkSizes = []int{64, 16, 4, 1}
+
+// nextChunk returns the largest chunk size not above n.
+func nextChunk(n int) int {
+	for _, c := range chunkSizes {
+		if c <= n {
+			return c
+		}
+	}
+	return 0
+}
+
+// writerStmts are the write path's statements, prepared on the writer
+// connection once.
+type writerStmts struct {
+	insert, selectTraces, upsertTraces    map[int]*sql.Stmt // by row count
+	spanTag, traceTag, sess, ten, tenSess *sql.Stmt
+}
+
+func (s *Store) prepareWriter(ctx context.Context) error {
+	ws := &writerStmts{insert: map[int]*sql.Stmt{}, selectTraces: map[int]*sql.Stmt{}, upsertTraces: map[int]*sql.Stmt{}}
+	var all []*sql.Stmt
+	prep := func(q string) (*sql.Stmt, error) {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			for _, st := range all {
+				st.Close()
+			}
+			return nil, fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		all = append(all, st)
 		return st, nil
 	}
-	st, err := s.w.PrepareContext(ctx, insertSQL(n))
-	if err != nil {
-		return nil, err
+	var err error
+	for _, n := range chunkSizes {
+		if ws.insert[n], err = prep(insertSQL(n)); err != nil {
+			return err
+		}
+		if ws.selectTraces[n], err = prep(`SELECT ` + traceCols + ` FROM traces WHERE trace_id IN (` + placeholders(n) + `)`); err != nil {
+			return err
+		}
+		if ws.upsertTraces[n], err = prep(upsertTracesSQL(n)); err != nil {
+			return err
+		}
 	}
-	if s.ins == nil {
-		s.ins = map[int]*sql.Stmt{}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{
+		{&ws.spanTag, `INSERT OR IGNORE INTO span_tags (tag, span) VALUES (?, ?)`},
+		{&ws.traceTag, `INSERT OR IGNORE INTO trace_tags (tag, trace_id) VALUES (?, ?)`},
+		{&ws.sess, upsertSessSQL},
+		{&ws.ten, upsertTenSQL},
+		{&ws.tenSess, `INSERT OR IGNORE INTO tenant_session_hour (tenant_id, hour, session_id) VALUES (?,?,?)`},
+	} {
+		if *p.dst, err = prep(p.q); err != nil {
+			return err
+		}
 	}
-	s.ins[n] = st
-	return st, nil
+	s.wst, s.wall = ws, all
+	return nil
+}
+
+// writer runs the statements of one write transaction.
+type writer struct {
+	ctx context.Context
+	tx  *sql.Tx
+	st  *writerStmts
+}
+
+func (w *writer) exec(st *sql.Stmt, args ...any) error {
+	_, err := w.tx.StmtContext(w.ctx, st).ExecContext(w.ctx, args...)
+	return err
 }
 
 func appendSpanArgs(args []any, sp *store.Span) []any {
@@ -195,22 +254,20 @@ func appendSpanArgs(args []any, sp *store.Span) []any {
 
 type spanKey struct{ trace, span string }
 
-// insertSpans inserts the spans in chunks of insertRows and collects the
+// insertSpans inserts the spans in multi-row chunks and collects the
 // rollup deltas of those that were new.
-func (s *Store) insertSpans(ctx context.Context, tx *sql.Tx, spans []store.Span) (*batch, error) {
+func (w *writer) insertSpans(spans []store.Span) (*batch, error) {
 	b := &batch{
 		traces:  map[string][]*store.Span{},
 		sess:    map[sessKey]*usageAgg{},
 		ten:     map[tenKey]*usageAgg{},
 		tenSess: map[tenSessKey]struct{}{},
 	}
-	var tagStmt *sql.Stmt
-	args := make([]any, 0, insertRows*spanColumns)
-	index := make(map[spanKey]int, insertRows)
+	args := make([]any, 0, chunkSizes[0]*spanColumns)
+	index := make(map[spanKey]int, chunkSizes[0])
 	for len(spans) > 0 {
-		chunk := spans[:min(insertRows, len(spans))]
+		chunk := spans[:nextChunk(len(spans))]
 		spans = spans[len(chunk):]
-		st := s.ins[len(chunk)] // prepared by WriteSpans
 		args = args[:0]
 		clear(index)
 		for i := range chunk {
@@ -225,7 +282,7 @@ func (s *Store) insertSpans(ctx context.Context, tx *sql.Tx, spans []store.Span)
 			sp *store.Span
 		}
 		var news []added
-		rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		rows, err := w.tx.StmtContext(w.ctx, w.st.insert[len(chunk)]).QueryContext(w.ctx, args...)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: insert spans: %w", err)
 		}
@@ -247,17 +304,8 @@ func (s *Store) insertSpans(ctx context.Context, tx *sql.Tx, spans []store.Span)
 		for _, n := range news {
 			b.inserted++
 			b.add(n.sp)
-			if len(n.sp.Tags) == 0 {
-				continue
-			}
-			if tagStmt == nil {
-				if tagStmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO span_tags (tag, span) VALUES (?, ?)`); err != nil {
-					return nil, fmt.Errorf("sqlite: insert tags: %w", err)
-				}
-				defer tagStmt.Close()
-			}
 			for _, tag := range n.sp.Tags {
-				if _, err := tagStmt.ExecContext(ctx, tag, n.id); err != nil {
+				if err := w.exec(w.st.spanTag, tag, n.id); err != nil {
 					return nil, fmt.Errorf("sqlite: insert tags: %w", err)
 				}
 			}
@@ -323,7 +371,13 @@ const upsertTenSQL = `INSERT INTO usage_tenant_hour (tenant_id, hour,
 
 const selectTraceRowSQL = `SELECT ` + traceCols + ` FROM traces WHERE trace_id = ?`
 
-var upsertTraceSQL = `INSERT INTO traces (` + traceCols + `) VALUES (` + placeholders(traceNCols) + `)
+// upsertTracesSQL writes n trace summaries, replacing stored ones.
+func upsertTracesSQL(n int) string {
+	row := "(" + placeholders(traceNCols) + ")"
+	return `INSERT INTO traces (` + traceCols + `) VALUES ` + strings.TrimSuffix(strings.Repeat(row+",", n), ",") + upsertTraceSet
+}
+
+const upsertTraceSet = `
 	ON CONFLICT (trace_id) DO UPDATE SET
 	name = excluded.name, status = excluded.status, has_root = excluded.has_root,
 	start_ns = excluded.start_ns, end_ns = excluded.end_ns, duration_ns = excluded.duration_ns,
@@ -337,98 +391,87 @@ var upsertTraceSQL = `INSERT INTO traces (` + traceCols + `) VALUES (` + placeho
 	user_id = excluded.user_id, tenant_id = excluded.tenant_id, environment = excluded.environment,
 	tags = excluded.tags`
 
-func (b *batch) apply(ctx context.Context, tx *sql.Tx) error {
+func (w *writer) apply(b *batch) error {
 	if b.inserted == 0 {
 		return nil
 	}
-	if err := b.applyTraces(ctx, tx); err != nil {
+	if err := w.applyTraces(b); err != nil {
 		return err
 	}
-	if len(b.sess) > 0 {
-		st, err := tx.PrepareContext(ctx, upsertSessSQL)
-		if err != nil {
+	for k, a := range b.sess {
+		if err := w.exec(w.st.sess, k.session, k.hour, k.tenant, a.InputTokens, a.OutputTokens,
+			a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.requests, a.cost, a.spans); err != nil {
 			return fmt.Errorf("sqlite: session rollup: %w", err)
 		}
-		defer st.Close()
-		for k, a := range b.sess {
-			if _, err := st.ExecContext(ctx, k.session, k.hour, k.tenant, a.InputTokens, a.OutputTokens,
-				a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.requests, a.cost, a.spans); err != nil {
-				return fmt.Errorf("sqlite: session rollup: %w", err)
-			}
-		}
 	}
-	if len(b.ten) > 0 {
-		st, err := tx.PrepareContext(ctx, upsertTenSQL)
-		if err != nil {
+	for k, a := range b.ten {
+		if err := w.exec(w.st.ten, k.tenant, k.hour, a.InputTokens, a.OutputTokens,
+			a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.requests, a.cost, a.spans); err != nil {
 			return fmt.Errorf("sqlite: tenant rollup: %w", err)
 		}
-		defer st.Close()
-		for k, a := range b.ten {
-			if _, err := st.ExecContext(ctx, k.tenant, k.hour, a.InputTokens, a.OutputTokens,
-				a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.requests, a.cost, a.spans); err != nil {
-				return fmt.Errorf("sqlite: tenant rollup: %w", err)
-			}
-		}
 	}
-	if len(b.tenSess) > 0 {
-		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO tenant_session_hour (tenant_id, hour, session_id) VALUES (?,?,?)`)
-		if err != nil {
+	for k := range b.tenSess {
+		if err := w.exec(w.st.tenSess, k.tenant, k.hour, k.session); err != nil {
 			return fmt.Errorf("sqlite: tenant sessions: %w", err)
-		}
-		defer st.Close()
-		for k := range b.tenSess {
-			if _, err := st.ExecContext(ctx, k.tenant, k.hour, k.session); err != nil {
-				return fmt.Errorf("sqlite: tenant sessions: %w", err)
-			}
 		}
 	}
 	return nil
 }
 
-func (b *batch) applyTraces(ctx context.Context, tx *sql.Tx) error {
-	sel, err := tx.PrepareContext(ctx, selectTraceRowSQL)
-	if err != nil {
-		return fmt.Errorf("sqlite: trace rollup: %w", err)
-	}
-	defer sel.Close()
-	up, err := tx.PrepareContext(ctx, upsertTraceSQL)
-	if err != nil {
-		return fmt.Errorf("sqlite: trace rollup: %w", err)
-	}
-	defer up.Close()
-	var tagStmt *sql.Stmt
-	for _, id := range b.order {
-		var row traceRow
-		found := true
-		if err := row.scan(sel.QueryRowContext(ctx, id)); errors.Is(err, sql.ErrNoRows) {
-			found = false
-		} else if err != nil {
+// applyTraces merges the new spans into their traces' summaries: the
+// stored summaries are read in chunks, merged in Go, and written back with
+// multi-row upserts.
+func (w *writer) applyTraces(b *batch) error {
+	ids := b.order
+	for len(ids) > 0 {
+		chunk := ids[:nextChunk(len(ids))]
+		ids = ids[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		stored := make(map[string]*traceRow, len(chunk))
+		rows, err := w.tx.StmtContext(w.ctx, w.st.selectTraces[len(chunk)]).QueryContext(w.ctx, args...)
+		if err != nil {
 			return fmt.Errorf("sqlite: trace rollup: %w", err)
 		}
-		if !found {
-			row = traceRow{TraceSummary: store.TraceSummary{TraceID: id}}
-		}
-		oldTags := slices.Clone(row.Tags)
-		for _, sp := range b.traces[id] {
-			row.merge(sp, !found)
-			found = true
-		}
-		if _, err := up.ExecContext(ctx, row.args()...); err != nil {
-			return fmt.Errorf("sqlite: trace rollup: %w", err)
-		}
-		for _, tag := range row.Tags {
-			if slices.Contains(oldTags, tag) {
-				continue
+		for rows.Next() {
+			r := &traceRow{}
+			if err := r.scan(rows); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: trace rollup: %w", err)
 			}
-			if tagStmt == nil {
-				if tagStmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO trace_tags (tag, trace_id) VALUES (?, ?)`); err != nil {
+			stored[r.TraceID] = r
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("sqlite: trace rollup: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite: trace rollup: %w", err)
+		}
+		up := make([]any, 0, len(chunk)*traceNCols)
+		for _, id := range chunk {
+			row, found := stored[id]
+			if !found {
+				row = &traceRow{TraceSummary: store.TraceSummary{TraceID: id}}
+			}
+			oldTags := slices.Clone(row.Tags)
+			for _, sp := range b.traces[id] {
+				row.merge(sp, !found)
+				found = true
+			}
+			up = append(up, row.args()...)
+			for _, tag := range row.Tags {
+				if slices.Contains(oldTags, tag) {
+					continue
+				}
+				if err := w.exec(w.st.traceTag, tag, id); err != nil {
 					return fmt.Errorf("sqlite: trace tags: %w", err)
 				}
-				defer tagStmt.Close()
 			}
-			if _, err := tagStmt.ExecContext(ctx, tag, id); err != nil {
-				return fmt.Errorf("sqlite: trace tags: %w", err)
-			}
+		}
+		if err := w.exec(w.st.upsertTraces[len(chunk)], up...); err != nil {
+			return fmt.Errorf("sqlite: trace rollup: %w", err)
 		}
 	}
 	return nil
