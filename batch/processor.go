@@ -445,13 +445,20 @@ func (p *Processor) dispatch(all uint64, timer *time.Timer) bool {
 			<-p.sem
 			continue
 		}
-		go p.exportLoop(b)
+		// Hand the processor to the new goroutine at once (a new goroutine
+		// runs next on this P once the flusher blocks): when the program keeps
+		// every CPU busy, it would otherwise wait behind the program's
+		// goroutines for a time slice while holding an export slot.
+		started := make(chan struct{})
+		go p.exportLoop(b, started)
+		<-started
 	}
 }
 
 // exportLoop exports b, then keeps exporting due batches while there are any,
 // holding one export slot throughout.
-func (p *Processor) exportLoop(b *exportBatch) {
+func (p *Processor) exportLoop(b *exportBatch, started chan struct{}) {
+	close(started)
 	for b != nil {
 		p.export(b)
 		b = p.next(0)
