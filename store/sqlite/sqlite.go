@@ -22,6 +22,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/agenttrace/agenttrace/store"
 
@@ -69,6 +71,11 @@ type Store struct {
 	wst    *writerStmts // prepared on first write
 	wall   []*sql.Stmt
 
+	// ckpt is the checkpointer's connection; stop and done end it.
+	ckpt       *sql.DB
+	stop, done chan struct{}
+	writes     atomic.Int64 // commits since the last checkpoint
+
 	smu   sync.Mutex
 	stmts map[string]*sql.Stmt // prepared read statements by query text
 }
@@ -108,7 +115,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		db.SetConnMaxLifetime(0)
 		s.w, s.r = db, db
 	} else {
-		w, err := sql.Open("sqlite", path+"?"+params+"&_journal_mode=WAL")
+		// Commits never checkpoint: the checkpointer goroutine does, off
+		// the ingest path.
+		w, err := sql.Open("sqlite", path+"?"+params+"&_journal_mode=WAL&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)")
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 		}
@@ -133,6 +142,17 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		r.SetConnMaxIdleTime(0)
 		r.SetConnMaxLifetime(0)
 		s.r = r
+		c, err := sql.Open("sqlite", path+"?"+params)
+		if err != nil {
+			s.r.Close()
+			s.w.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		c.SetMaxOpenConns(1)
+		s.ckpt = c
+		s.stop = make(chan struct{})
+		s.done = make(chan struct{})
+		go s.checkpointer()
 	}
 	return s, nil
 }
@@ -147,6 +167,11 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	var errs []error
+	if s.ckpt != nil {
+		close(s.stop)
+		<-s.done
+		errs = append(errs, s.ckpt.Close())
+	}
 	for _, st := range s.wall {
 		errs = append(errs, st.Close())
 	}
@@ -161,6 +186,31 @@ func (s *Store) Close() error {
 	}
 	errs = append(errs, s.w.Close())
 	return errors.Join(errs...)
+}
+
+// checkpointInterval is how often the checkpointer copies the WAL into
+// the database file when there were writes.
+const checkpointInterval = 200 * time.Millisecond
+
+// checkpointer runs passive WAL checkpoints in the background, so commits
+// do not pay for copying pages and syncing the database file.
+func (s *Store) checkpointer() {
+	defer close(s.done)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		if s.writes.Swap(0) == 0 {
+			continue
+		}
+		// A passive checkpoint never blocks the writer or readers; what it
+		// cannot copy now it copies next time. Errors are retried then.
+		_, _ = s.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	}
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -161,6 +161,7 @@ func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) (store.Write
 	if err := tx.Commit(); err != nil {
 		return store.WriteResult{}, fmt.Errorf("sqlite: commit: %w", err)
 	}
+	s.writes.Add(1)
 	return store.WriteResult{Inserted: b.inserted, Duplicates: len(spans) - b.inserted}, nil
 }
 
