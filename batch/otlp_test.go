@@ -89,6 +89,9 @@ type collector struct {
 	// with the decoded body size; nil means 200.
 	respond func(n int, size int) (int, http.Header)
 	delay   time.Duration
+	// rejected, if set, gives the number of spans the n-th request's
+	// partial-success answer rejects (0: a full success).
+	rejected func(n int) int64
 
 	mu       sync.Mutex
 	requests int
@@ -170,7 +173,14 @@ func (c *collector) handle(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-	body, _ := ptraceotlp.NewExportResponse().MarshalProto()
+	resp := ptraceotlp.NewExportResponse()
+	if c.rejected != nil {
+		if k := c.rejected(n); k > 0 {
+			resp.PartialSuccess().SetRejectedSpans(k)
+			resp.PartialSuccess().SetErrorMessage("attribute too long")
+		}
+	}
+	body, _ := resp.MarshalProto()
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	_, _ = w.Write(body)
 }
@@ -399,3 +409,52 @@ func TestOTLPRequestTooLarge(t *testing.T) {
 }
 
 var otlptracehttpNoRetry = otlptracehttp.RetryConfig{Enabled: false}
+
+// TestOTLPPartialSuccess: the collector accepts a request but rejects 3 of its
+// spans; only those 3 count as export_failed.
+func TestOTLPPartialSuccess(t *testing.T) {
+	c := newCollector(t)
+	c.rejected = func(n int) int64 {
+		if n == 1 {
+			return 3
+		}
+		return 0
+	}
+	exp, _ := otlpExporter(t, c.srv.URL, fastRetry, false)
+	var drops dropTally
+	p := mustNew(t, exp, WithInterval(time.Hour), WithOnDrop(drops.onDrop), WithLogger(slog.New(slog.DiscardHandler)))
+	endSpans(p, "ps", 10)
+	if err := p.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	endSpans(p, "ok", 5)
+	err := p.Shutdown(context.Background())
+	if err != nil {
+		t.Fatalf("Shutdown = %v (the partial success was before it)", err)
+	}
+	st := p.Stats()
+	checkInvariant(t, st)
+	if st.Exported != 12 || st.Dropped.ExportFailed != 3 || drops.get(ExportFailed) != 3 || c.requests != 2 {
+		t.Fatalf("stats %+v, %d requests", st, c.requests)
+	}
+}
+
+func TestPartialRejected(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		n    int
+		want bool
+	}{
+		{"traces export: OTLP partial success: attribute too long (3 spans rejected)", 3, true},
+		{"OTLP partial success: empty message (0 spans rejected)", 0, true},
+		{"traces export: failed to send: 400 Bad Request", 0, false},
+		{"OTLP partial success: x (-1 spans rejected)", 0, false},
+		{"OTLP partial success: x (many spans rejected)", 0, false},
+		{"OTLP partial success: x spans rejected)", 0, false},
+	} {
+		n, ok := partialRejected(errors.New(tc.msg))
+		if n != tc.n || ok != tc.want {
+			t.Errorf("%q: %d, %v", tc.msg, n, ok)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -659,28 +661,54 @@ func (p *Processor) export(b *exportBatch) {
 	err := p.exp.ExportSpans(ctx, b.spans)
 	cancel()
 
-	n := len(b.spans)
+	n, failed := len(b.spans), 0
+	if err != nil {
+		failed = n
+		if rejected, ok := partialRejected(err); ok {
+			failed = min(rejected, n)
+		}
+	}
 	p.mu.Lock()
 	p.inflight -= n
 	if i := slices.Index(p.running, b); i >= 0 {
 		p.running = slices.Delete(p.running, i, i+1)
 	}
-	if err == nil {
-		p.exported += uint64(n)
-	} else {
-		p.dropped[idxExportFailed] += uint64(n)
+	p.exported += uint64(n - failed)
+	p.dropped[idxExportFailed] += uint64(failed)
+	if failed > 0 {
 		p.lastErr = err
 	}
 	p.releaseWaitersLocked()
 	p.checkIdleLocked()
 	p.mu.Unlock()
 
-	if err != nil {
-		p.notifyDrop(ExportFailed, n)
-	}
+	p.notifyDrop(ExportFailed, failed)
 	clear(b.spans)
 	*b.buf = b.spans[:0]
 	p.slices.Put(b.buf)
+}
+
+// partialRejected recognises the error otlptracehttp returns when the
+// collector accepted a request but rejected some of its spans (an OTLP
+// partial success, "OTLP partial success: <message> (<n> spans rejected)";
+// the error type is internal to otlptracehttp) and returns n. Any other error
+// gives false, and the whole batch counts as failed.
+func partialRejected(err error) (int, bool) {
+	const marker, suffix = "OTLP partial success: ", " spans rejected)"
+	msg := err.Error()
+	if !strings.Contains(msg, marker) || !strings.HasSuffix(msg, suffix) {
+		return 0, false
+	}
+	msg = strings.TrimSuffix(msg, suffix)
+	i := strings.LastIndexByte(msg, '(')
+	if i < 0 {
+		return 0, false
+	}
+	n, perr := strconv.Atoi(msg[i+1:])
+	if perr != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
 }
 
 // watermarkLocked is the sequence number below which every collected span is
@@ -719,6 +747,12 @@ func (p *Processor) checkIdleLocked() {
 // finishFlusher runs as the flusher returns: spans still queued (only when
 // Shutdown's context ran out) are dropped with after_shutdown.
 func (p *Processor) finishFlusher() {
+	n := p.dropLeftovers()
+	p.notifyDrop(AfterShutdown, n)
+}
+
+// dropLeftovers drops what is still queued and marks the flusher gone.
+func (p *Processor) dropLeftovers() int {
 	p.cutMu.Lock()
 	defer p.cutMu.Unlock()
 	for p.pend.n > 0 {
@@ -748,7 +782,7 @@ func (p *Processor) finishFlusher() {
 	p.releaseWaitersLocked()
 	p.checkIdleLocked()
 	p.mu.Unlock()
-	p.notifyDrop(AfterShutdown, n)
+	return n
 }
 
 // ForceFlush returns once every span that ended before the call has been

@@ -19,8 +19,10 @@ const (
 	// encode larger than the maximum request size, so no request could carry it.
 	TooLarge DropReason = "too_large"
 	// ExportFailed: the exporter returned an error for the batch holding the
-	// span (after the exporter's own retries), or its export was cancelled
-	// because Shutdown's context ran out.
+	// span (after the exporter's own retries), its export was cancelled
+	// because Shutdown's context ran out, or the collector answered with an
+	// OTLP partial success rejecting it (then only the rejected count of the
+	// batch is dropped; which spans were rejected is not known).
 	ExportFailed DropReason = "export_failed"
 	// AfterShutdown: the span ended after Shutdown began, or was still queued
 	// when Shutdown's context ran out.
@@ -105,7 +107,8 @@ type Stats struct {
 	// Enqueued counts every sampled span handed to OnEnd, including the ones
 	// dropped on the spot (queue_full, too_large, after_shutdown).
 	Enqueued uint64
-	// Exported counts spans in batches the exporter accepted (returned nil).
+	// Exported counts spans in batches the exporter accepted (returned nil),
+	// less the spans a collector rejected in a partial success.
 	Exported uint64
 	// Dropped counts spans dropped, per reason.
 	Dropped DropCounts
