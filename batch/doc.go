@@ -47,7 +47,7 @@
 // when built with its retry enabled (otlptracehttp.WithRetry) and an HTTP
 // client whose transport reports connection errors as temporary (otlptracehttp
 // on its own does not retry a refused connection); agenttrace's exporter
-// package builds it that way. The export timeout ([WithExportTimeout]) bounds
+// package is where both are configured. The export timeout ([WithExportTimeout]) bounds
 // each ExportSpans call including its retries, and because MaxInFlight
 // exports run at once, a retrying or slow export does not stop the queue from
 // draining.
