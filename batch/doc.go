@@ -43,14 +43,14 @@
 // The processor does not retry: an error from ExportSpans drops the batch
 // with [ExportFailed]. Retrying 429, 502, 503, 504 and network errors with
 // exponential backoff and jitter, honouring Retry-After, is the exporter's job,
-// so that it happens in exactly one place. The otlptracehttp exporter does this
-// when built with its retry enabled (otlptracehttp.WithRetry) and an HTTP
-// client whose transport reports connection errors as temporary (otlptracehttp
-// on its own does not retry a refused connection); agenttrace's exporter
-// package is where both are configured. The export timeout ([WithExportTimeout]) bounds
-// each ExportSpans call including its retries, and because MaxInFlight
-// exports run at once, a retrying or slow export does not stop the queue from
-// draining.
+// so that it happens in exactly one place. The otlptracehttp exporter does
+// this when built with its retry enabled (otlptracehttp.WithRetry) and an HTTP
+// client whose transport reports connection errors as temporary
+// (otlptracehttp on its own does not retry a refused connection); agenttrace's
+// exporter package is where both are configured. The export timeout
+// ([WithExportTimeout]) bounds each ExportSpans call including its retries,
+// and because MaxInFlight exports run at once, a retrying or slow export does
+// not stop the queue from draining.
 //
 // # Defaults and environment
 //
