@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agenttrace/agenttrace/store"
 )
@@ -232,9 +232,28 @@ var sortIndex = map[store.SortField]string{
 	store.SortName:        "traces_name",
 }
 
-// sortScanMin is the number of traces in a filtered window from which
-// ListTraces walks the sort key's index instead of sorting the window.
-const sortScanMin = 2000
+// wideWindow reports whether [start, end) covers at least a quarter of
+// the time the stored traces span. It is the plan choice SQLite cannot
+// make without statistics: for a wide window, walking the sort key's index
+// and filtering beats collecting the window's traces and sorting them; for
+// a narrow one it is the other way round. Zero times are open bounds.
+func (s *Store) wideWindow(ctx context.Context, start, end time.Time) (bool, error) {
+	var lo, hi sql.NullInt64
+	if err := s.queryRow(ctx, `SELECT (SELECT MIN(start_ns) FROM traces), (SELECT MAX(start_ns) FROM traces)`).Scan(&lo, &hi); err != nil {
+		return false, err
+	}
+	if !lo.Valid || hi.Int64 <= lo.Int64 {
+		return false, nil
+	}
+	a, b := lo.Int64, hi.Int64
+	if !start.IsZero() {
+		a = max(a, start.UnixNano())
+	}
+	if !end.IsZero() {
+		b = min(b, end.UnixNano())
+	}
+	return b > a && (b-a) >= (hi.Int64-lo.Int64)/4, nil
+}
 
 // where builds a conjunction of conditions with their arguments.
 type where struct {
@@ -339,8 +358,18 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 	if !asc {
 		op, ord = "<", "DESC"
 	}
-	pw := *w
-	pw.conds, pw.args = slices.Clone(w.conds), slices.Clone(w.args)
+	// The page's own filter: with a start-time cursor the window shrinks
+	// to the cursor, so the index range starts there.
+	pf := q.TraceFilter
+	if c := q.Cursor; c != nil && q.SortField == store.SortStartTime {
+		if asc && (pf.Start.IsZero() || c.Num > pf.Start.UnixNano()) {
+			pf.Start = time.Unix(0, c.Num)
+		}
+		if !asc && (pf.End.IsZero() || c.Num+1 < pf.End.UnixNano()) {
+			pf.End = time.Unix(0, c.Num+1)
+		}
+	}
+	pw := traceWhere(&pf)
 	if c := q.Cursor; c != nil {
 		var key any = c.Num
 		if q.SortField == store.SortName {
@@ -352,15 +381,11 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 	err = func() error {
 		from := "traces"
 		if idx := sortIndex[q.SortField]; idx != "" && q.SessionID == "" && q.UserID == "" {
-			// Plan choice SQLite cannot make without statistics: for a
-			// window holding many traces, walking the sort key's index and
-			// filtering beats collecting the whole window and sorting it.
-			var n int
-			if err := s.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM traces`+w.String()+
-				` LIMIT `+strconv.Itoa(sortScanMin)+`)`, w.args...).Scan(&n); err != nil {
+			wide, err := s.wideWindow(ctx, q.Start, q.End)
+			if err != nil {
 				return err
 			}
-			if n >= sortScanMin {
+			if wide {
 				from = "traces INDEXED BY " + idx
 			}
 		}
