@@ -182,5 +182,9 @@ func mustNew(t testing.TB, exp sdktrace.SpanExporter, opts ...Option) *Processor
 	return p
 }
 
-// estimate is the hot-path size estimate of s.
-func estimate(s sdktrace.ReadOnlySpan) int { return spanSize(s, s.SpanContext()) }
+// estimate is the size estimate the flusher cuts batches with (exact for
+// slice attributes too).
+func estimate(s sdktrace.ReadOnlySpan) int {
+	n, _ := spanSize(s, s.SpanContext(), true)
+	return n
+}

@@ -210,15 +210,15 @@ func (p *Processor) OnEnd(s sdktrace.ReadOnlySpan) {
 		p.full(sh) // without sizing the span: the cheapest way out of a flood
 		return
 	}
-	size := spanSize(s, sc)
+	size, exact := spanSize(s, sc, false)
 	switch {
-	case size > p.cfg.maxBatchBytes:
+	case size > p.cfg.maxBatchBytes && exact:
 		p.dropLocked(sh, idxTooLarge)
 	case p.fitsLocked(sh, size):
-		p.pushLocked(sh, i, s, size)
+		p.pushLocked(sh, entry{span: s, size: size, shard: i, exact: exact})
 	case p.cfg.blocking:
 		sh.mu.Unlock()
-		p.enqueueBlocking(s, size, i)
+		p.enqueueBlocking(entry{span: s, size: size, exact: exact}, i)
 	default:
 		p.full(sh)
 	}
@@ -266,12 +266,12 @@ func (p *Processor) fitsLocked(sh *shard, size int) bool {
 		sh.chargedB-sh.releasedB.Load()+int64(size) <= p.byteCap
 }
 
-// pushLocked queues s in shard i and unlocks it.
-func (p *Processor) pushLocked(sh *shard, i int, s sdktrace.ReadOnlySpan, size int) {
-	sh.in = append(sh.in, entry{span: s, size: size, shard: i})
-	sh.inBytes += size
+// pushLocked queues e in shard sh (e.shard) and unlocks it.
+func (p *Processor) pushLocked(sh *shard, e entry) {
+	sh.in = append(sh.in, e)
+	sh.inBytes += e.size
 	sh.charged++
-	sh.chargedB += int64(size)
+	sh.chargedB += int64(e.size)
 	sh.enqueued++
 	kick := len(sh.in) >= p.kickSpans || sh.inBytes >= p.kickBytes
 	sh.mu.Unlock()
@@ -303,7 +303,7 @@ func (*Processor) signal(ch chan struct{}) {
 }
 
 // enqueueBlocking waits for room, at most the blocking timeout.
-func (p *Processor) enqueueBlocking(s sdktrace.ReadOnlySpan, size, i int) {
+func (p *Processor) enqueueBlocking(e entry, i int) {
 	var timer *time.Timer
 	expired := false
 	for {
@@ -320,8 +320,9 @@ func (p *Processor) enqueueBlocking(s sdktrace.ReadOnlySpan, size, i int) {
 		case sh.closed:
 			p.dropLocked(sh, idxAfterShutdown)
 			return
-		case p.fitsLocked(sh, size):
-			p.pushLocked(sh, j, s, size)
+		case p.fitsLocked(sh, e.size):
+			e.shard = j
+			p.pushLocked(sh, e)
 			return
 		case expired:
 			p.dropLocked(sh, idxQueueFull)
@@ -578,6 +579,9 @@ func (p *Processor) cut() (*exportBatch, int) {
 	for p.pend.n > 0 && len(spans) < p.cfg.maxBatchSpans {
 		e := p.pend.peek()
 		add := e.size
+		if !e.exact { // measure the slice attributes OnEnd only guessed
+			add, _ = spanSize(e.span, e.span.SpanContext(), true)
+		}
 		res := e.span.Resource()
 		newRes := len(spans) == 0 || res != lastRes
 		if newRes {

@@ -724,3 +724,51 @@ func (d *delayExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOn
 	}
 	return d.recExporter.ExportSpans(ctx, spans)
 }
+
+// TestOnEndDoesNotAllocate: OnEnd allocates nothing, also for spans with
+// slice attributes (agenttrace records finish reasons and tags as slices).
+func TestOnEndDoesNotAllocate(t *testing.T) {
+	exp := newRecExporter()
+	p := mustNew(t, exp, WithInterval(time.Hour), WithMaxBatchSpans(1<<14), WithMaxQueueSpans(1<<16))
+	defer p.Shutdown(context.Background())
+	spans := make([]sdktrace.ReadOnlySpan, 64)
+	for i := range spans {
+		spans[i] = mkSpan("chat", attribute.String("gen_ai.request.model", "gpt-4o"),
+			attribute.StringSlice("gen_ai.response.finish_reasons", []string{"stop"}),
+			attribute.StringSlice("agenttrace.tags", []string{"a", "b", "c", "d"}),
+			attribute.Int64("gen_ai.usage.input_tokens", 12))
+	}
+	for range 200 { // grow the shard buffers first
+		for _, s := range spans {
+			p.OnEnd(s)
+		}
+	}
+	i := 0
+	if n := testing.AllocsPerRun(1000, func() { p.OnEnd(spans[i%len(spans)]); i++ }); n != 0 {
+		t.Fatalf("OnEnd allocates %v times per span", n)
+	}
+}
+
+// TestSliceAttributesMeasuredBeforeSending: OnEnd only guesses the size of
+// slice attributes; the flusher measures them, so a span made too large by
+// one is dropped with too_large and never sent.
+func TestSliceAttributesMeasuredBeforeSending(t *testing.T) {
+	exp := newRecExporter()
+	p := mustNew(t, exp, WithMaxBatchBytes(4000), WithInterval(time.Hour), WithLogger(slog.New(slog.DiscardHandler)))
+	long := make([]string, 100)
+	for i := range long {
+		long[i] = strings.Repeat("t", 100)
+	}
+	big := mkSpan("big", attribute.StringSlice("agenttrace.tags", long))
+	if n, exact := spanSize(big, big.SpanContext(), false); exact || n > 4000 {
+		t.Fatalf("hot-path estimate %d (exact %v): the test needs a guess below the limit", n, exact)
+	}
+	p.OnEnd(big)
+	p.OnEnd(mkSpan("small", attribute.StringSlice("agenttrace.tags", []string{"x"})))
+	_ = p.Shutdown(context.Background())
+	st := p.Stats()
+	checkInvariant(t, st)
+	if exp.has("big") != 0 || exp.has("small") != 1 || st.Dropped.TooLarge != 1 {
+		t.Fatalf("stats %+v, exported %v", st, exp.names)
+	}
+}

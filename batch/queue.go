@@ -2,12 +2,12 @@ package batch
 
 import sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-// entry is a queued span with its estimated encoded size and the shard that
-// accepted it.
+// entry is a queued span with its estimated encoded size.
 type entry struct {
 	span  sdktrace.ReadOnlySpan
-	size  int
-	shard int
+	size  int  // estimated size, as charged to the shard's byte bound
+	shard int  // the shard that accepted it
+	exact bool // size is an upper bound, not a guess for slice attributes
 }
 
 // ring is a FIFO of entries that grows by doubling up to max entries. It is

@@ -23,9 +23,10 @@ import (
 // (the exporter groups spans by resource and scope). Compression is not taken
 // into account, so the gzip body on the wire is smaller still.
 //
-// Cost: no allocation for the common attribute types (bool, int, float,
-// string); slice, map and bytes attributes are copied by the attribute API to
-// be measured.
+// Cost: OnEnd computes it without allocating, counting slice, map and bytes
+// attributes (which the attribute API can only copy out) at a guess; the
+// flusher measures those exactly before it cuts a batch, so the request bound
+// is exact either way while the queue byte bound uses the guess for them.
 
 // varintLen is the length of x as a protobuf varint.
 func varintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
@@ -43,10 +44,15 @@ func countField(n int) int {
 }
 
 // spanSize estimates the encoded size of s, whose span context is sc, as an
-// element of ScopeSpans.spans. It runs on the OnEnd hot path, so the common
-// parts use constant upper bounds for tags and length prefixes instead of
-// computing each varint; events and links are measured exactly.
-func spanSize(s sdktrace.ReadOnlySpan, sc trace.SpanContext) int {
+// element of ScopeSpans.spans. The common parts use constant upper bounds for
+// tags and length prefixes instead of computing each varint.
+//
+// With exact false (the OnEnd hot path) it does not allocate: slice, map and
+// bytes attributes, which the attribute API can only hand out as copies, are
+// counted as their key plus sliceGuess bytes, and it reports the result as
+// not exact. With exact true (the flusher, before cutting a batch) it
+// measures them, and the result is an upper bound.
+func spanSize(s sdktrace.ReadOnlySpan, sc trace.SpanContext, exact bool) (int, bool) {
 	name := len(s.Name())
 	desc := len(s.Status().Description)
 	// trace_id 18, span_id 10, parent_span_id 10, kind 2, start and end 18,
@@ -59,34 +65,48 @@ func spanSize(s sdktrace.ReadOnlySpan, sc trace.SpanContext) int {
 	if ts := sc.TraceState(); ts.Len() > 0 {
 		n += lenField(len(ts.String()))
 	}
-	n += attrsSize(s.Attributes())
+	a, all := attrsSize(s.Attributes(), exact)
+	n += a
 	for _, e := range s.Events() {
-		n += lenField(9 + lenField(len(e.Name)) + attrsSize(e.Attributes) + countField(e.DroppedAttributeCount))
+		a, ok := attrsSize(e.Attributes, exact)
+		all = all && ok
+		n += lenField(9 + lenField(len(e.Name)) + a + countField(e.DroppedAttributeCount))
 	}
 	for _, l := range s.Links() {
 		m := 18 + 10 + 5 // trace_id, span_id, flags (fixed32)
 		if ts := l.SpanContext.TraceState(); ts.Len() > 0 {
 			m += lenField(len(ts.String()))
 		}
-		m += attrsSize(l.Attributes) + countField(l.DroppedAttributeCount)
+		a, ok := attrsSize(l.Attributes, exact)
+		all = all && ok
+		m += a + countField(l.DroppedAttributeCount)
 		n += lenField(m)
 	}
-	return lenField(n)
+	return lenField(n), all
 }
 
-// attrsSize bounds the size of a repeated KeyValue field. It runs on the
-// OnEnd hot path: for string, int, float, bool and empty values with keys
-// under 8 KiB and values under 1 MiB, a KeyValue (four tags, four length
-// prefixes, key and value) takes at most key+value+19 bytes (a string at most
-// +15, an int +19 with its 10-byte varint, a float +17, a bool +10), so it
-// adds that without looking at the type further; slices, maps and bytes are
-// measured exactly.
-func attrsSize(kvs []attribute.KeyValue) int {
-	n := 0
+// sliceGuess is what the hot path counts for the value of a slice, map or
+// bytes attribute (finish reasons, tags) before the flusher measures it.
+const sliceGuess = 64
+
+// attrsSize bounds the size of a repeated KeyValue field. For string, int,
+// float, bool and empty values with keys under 8 KiB and values under 1 MiB,
+// a KeyValue (four tags, four length prefixes, key and value) takes at most
+// key+value+19 bytes (a string at most +15, an int +19 with its 10-byte
+// varint, a float +17, a bool +10), so it adds that without looking at the
+// type further. Slices, maps and bytes are measured if exact, else guessed
+// (and the second result is false).
+func attrsSize(kvs []attribute.KeyValue, exact bool) (int, bool) {
+	n, all := 0, true
 	for i := range kvs {
 		kv := &kvs[i]
 		if kv.Value.Type() > attribute.STRING {
-			n += lenField(kvSize(*kv))
+			if exact {
+				n += lenField(kvSize(*kv))
+			} else {
+				n += len(kv.Key) + sliceGuess
+				all = false
+			}
 			continue
 		}
 		// AsString is "" for the non-string types here.
@@ -96,7 +116,7 @@ func attrsSize(kvs []attribute.KeyValue) int {
 			n += 9 // up to four more length-prefix bytes
 		}
 	}
-	return n
+	return n, all
 }
 
 // kvSize is the size of a KeyValue message body.
