@@ -80,7 +80,8 @@ var otelDefaults = impl{"otel-defaults", func(e sdktrace.SpanExporter) sdktrace.
 func llmSpan() sdktrace.ReadOnlySpan { return llmSpans(1)[0] }
 
 // llmSpans returns n ended LLM call spans (with distinct random IDs) of the
-// shape agenttrace records: ten attributes, one a 2 KB message.
+// shape agenttrace records: eleven attributes, one a 2 KB message, one a
+// string slice.
 func llmSpans(n int) []sdktrace.ReadOnlySpan {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
@@ -103,6 +104,7 @@ func llmCall(tr trace.Tracer) {
 		attribute.String("agenttrace.session.id", "sess-42"),
 		attribute.String("agenttrace.tenant.id", "acme"),
 		attribute.String("gen_ai.input.messages", strings.Repeat("m", 2000)),
+		attribute.StringSlice("gen_ai.response.finish_reasons", []string{"stop"}),
 	)
 	s.SetStatus(codes.Ok, "")
 	s.End()
