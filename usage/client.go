@@ -213,12 +213,22 @@ func parseBaseURL(raw string) (string, error) {
 	return u.String(), nil
 }
 
-// BaseURL returns the server URL the client talks to.
-func (c *Client) BaseURL() string { return c.base }
+// BaseURL returns the server URL the client talks to ("" for a nil
+// client).
+func (c *Client) BaseURL() string {
+	if c == nil {
+		return ""
+	}
+	return c.base
+}
 
 // CloseIdleConnections closes the idle keep-alive connections of the
 // client's *http.Client. The client stays usable.
-func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+func (c *Client) CloseIdleConnections() {
+	if c != nil {
+		c.hc.CloseIdleConnections()
+	}
+}
 
 // get GETs path with query q and decodes a 2xx JSON answer into out,
 // retrying as the policy allows.

@@ -434,6 +434,11 @@ func TestValidationSendsNothing(t *testing.T) {
 	var nilClient *usage.Client
 	_, err := nilClient.GetTrace(ctx, okID)
 	assert.ErrorIs(t, err, usage.ErrInvalidOption)
+	for _, err := range nilClient.IterTraces(ctx, usage.TraceQuery{Start: wStart, End: wEnd}) {
+		assert.ErrorIs(t, err, usage.ErrInvalidOption)
+	}
+	assert.Empty(t, nilClient.BaseURL())
+	nilClient.CloseIdleConnections()
 }
 
 // isNil reports whether v is a nil pointer in an interface.
