@@ -186,9 +186,19 @@ func httpOptions(opts []Option) ([]otlptracehttp.Option, error) {
 	// Headers: otlptracehttp lets TRACES_HEADERS replace HEADERS wholesale and
 	// an option replace both; we merge by name instead when options add any.
 	if len(c.headers) > 0 {
-		h := ParseHeaders(os.Getenv(EnvHeaders))
-		maps.Copy(h, ParseHeaders(os.Getenv(EnvTracesHeaders)))
-		maps.Copy(h, c.headers)
+		// Header names are case-insensitive: merge them canonicalised, so
+		// an option's "Authorization" replaces the environment's
+		// "authorization" instead of racing it in map order.
+		h := map[string]string{}
+		for _, src := range []map[string]string{
+			ParseHeaders(os.Getenv(EnvHeaders)),
+			ParseHeaders(os.Getenv(EnvTracesHeaders)),
+			c.headers,
+		} {
+			for k, v := range src {
+				h[http.CanonicalHeaderKey(k)] = v
+			}
+		}
 		hopts = append(hopts, otlptracehttp.WithHeaders(h))
 	}
 
