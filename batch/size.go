@@ -2,6 +2,7 @@ package batch
 
 import (
 	"math/bits"
+	"reflect"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
@@ -24,9 +25,10 @@ import (
 // into account, so the gzip body on the wire is smaller still.
 //
 // Cost: OnEnd computes it without allocating, counting slice, map and bytes
-// attributes (which the attribute API can only copy out) at a guess; the
-// flusher measures those exactly before it cuts a batch, so the request bound
-// is exact either way while the queue byte bound uses the guess for them.
+// attributes at a guess; the flusher measures those exactly before it cuts a
+// batch (bool, int, float and string slices without copying them, see
+// arraySize), so the request bound holds either way while the queue byte bound
+// uses the guess for them.
 
 // varintLen is the length of x as a protobuf varint.
 func varintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
@@ -102,7 +104,7 @@ func attrsSize(kvs []attribute.KeyValue, exact bool) (int, bool) {
 		kv := &kvs[i]
 		if kv.Value.Type() > attribute.STRING {
 			if exact {
-				n += lenField(kvSize(*kv))
+				n += lenField(kvSize(kv))
 			} else {
 				n += len(kv.Key) + sliceGuess
 				all = false
@@ -120,12 +122,12 @@ func attrsSize(kvs []attribute.KeyValue, exact bool) (int, bool) {
 }
 
 // kvSize is the size of a KeyValue message body.
-func kvSize(kv attribute.KeyValue) int {
-	return lenField(len(kv.Key)) + lenField(anyValueSize(kv.Value))
+func kvSize(kv *attribute.KeyValue) int {
+	return lenField(len(kv.Key)) + lenField(anyValueSize(&kv.Value))
 }
 
 // anyValueSize is the size of an AnyValue message body.
-func anyValueSize(v attribute.Value) int {
+func anyValueSize(v *attribute.Value) int {
 	switch v.Type() {
 	case attribute.EMPTY:
 		return 0
@@ -139,37 +141,95 @@ func anyValueSize(v attribute.Value) int {
 		return lenField(len(v.AsString()))
 	case attribute.BYTESLICE:
 		return lenField(len(v.AsByteSlice()))
-	case attribute.BOOLSLICE:
-		return lenField(len(v.AsBoolSlice()) * lenField(2))
-	case attribute.INT64SLICE:
-		m := 0
-		for _, x := range v.AsInt64Slice() {
-			m += lenField(1 + varintLen(uint64(x))) //nolint:gosec // as above
+	case attribute.BOOLSLICE, attribute.INT64SLICE, attribute.FLOAT64SLICE, attribute.STRINGSLICE:
+		if n, ok := arraySize(v); ok {
+			return n
 		}
-		return lenField(m)
-	case attribute.FLOAT64SLICE:
-		return lenField(len(v.AsFloat64Slice()) * lenField(9))
-	case attribute.STRINGSLICE:
-		m := 0
-		for _, x := range v.AsStringSlice() {
-			m += lenField(lenField(len(x)))
-		}
-		return lenField(m)
+		return copiedArraySize(v)
 	case attribute.SLICE:
 		m := 0
 		for _, x := range v.AsSlice() {
-			m += lenField(anyValueSize(x))
+			m += lenField(anyValueSize(&x))
 		}
 		return lenField(m)
 	case attribute.MAP:
 		m := 0
 		for _, kv := range v.AsMap() {
-			m += lenField(kvSize(kv))
+			m += lenField(kvSize(&kv))
 		}
 		return lenField(m)
 	default:
 		return lenField(len("INVALID")) // what the OTLP transform writes
 	}
+}
+
+// copiedArraySize measures a bool, int64, float64 or string slice value
+// through the attribute API, which copies it.
+func copiedArraySize(v *attribute.Value) int {
+	m := 0
+	switch v.Type() {
+	case attribute.BOOLSLICE:
+		m = len(v.AsBoolSlice()) * lenField(2)
+	case attribute.INT64SLICE:
+		for _, x := range v.AsInt64Slice() {
+			m += lenField(1 + varintLen(uint64(x))) //nolint:gosec // as above
+		}
+	case attribute.FLOAT64SLICE:
+		m = len(v.AsFloat64Slice()) * lenField(9)
+	case attribute.STRINGSLICE:
+		for _, x := range v.AsStringSlice() {
+			m += lenField(lenField(len(x)))
+		}
+	}
+	return lenField(m)
+}
+
+// valueSliceField is the index of attribute.Value's field holding slice
+// values (an array in an interface), or -1 if this version of the attribute
+// package has none.
+var valueSliceField = func() int {
+	f, ok := reflect.TypeFor[attribute.Value]().FieldByName("slice")
+	if !ok || f.Type.Kind() != reflect.Interface || len(f.Index) != 1 {
+		return -1
+	}
+	return f.Index[0]
+}()
+
+// arraySize measures a bool, int64, float64 or string slice value without
+// copying it (the attribute API only hands out copies, an allocation per
+// span for finish reasons and tags), by reading the array the value holds.
+// It returns false if the value is not laid out as expected, and the caller
+// falls back to copiedArraySize.
+func arraySize(v *attribute.Value) (int, bool) {
+	if valueSliceField < 0 {
+		return 0, false
+	}
+	a := reflect.ValueOf(v).Elem().Field(valueSliceField)
+	if a.Kind() != reflect.Interface || a.IsNil() {
+		return 0, false
+	}
+	a = a.Elem()
+	if a.Kind() != reflect.Array {
+		return 0, false
+	}
+	m := 0
+	switch ek := a.Type().Elem().Kind(); {
+	case v.Type() == attribute.BOOLSLICE && ek == reflect.Bool:
+		m = a.Len() * lenField(2)
+	case v.Type() == attribute.INT64SLICE && ek == reflect.Int64:
+		for i := range a.Len() {
+			m += lenField(1 + varintLen(uint64(a.Index(i).Int()))) //nolint:gosec // as above
+		}
+	case v.Type() == attribute.FLOAT64SLICE && ek == reflect.Float64:
+		m = a.Len() * lenField(9)
+	case v.Type() == attribute.STRINGSLICE && ek == reflect.String:
+		for i := range a.Len() {
+			m += lenField(lenField(a.Index(i).Len()))
+		}
+	default:
+		return 0, false
+	}
+	return lenField(m), true
 }
 
 // maxLenPrefix bounds the tag plus length prefix of a ResourceSpans or
@@ -183,7 +243,8 @@ func resourceOverhead(r *resource.Resource) int {
 	if r != nil {
 		iter := r.Iter()
 		for iter.Next() {
-			n += lenField(kvSize(iter.Attribute()))
+			kv := iter.Attribute()
+			n += lenField(kvSize(&kv))
 		}
 	}
 	return maxLenPrefix + lenField(n) + lenField(len(r.SchemaURL()))
@@ -194,7 +255,8 @@ func scopeOverhead(s instrumentation.Scope) int {
 	n := lenField(len(s.Name)) + lenField(len(s.Version))
 	iter := s.Attributes.Iter()
 	for iter.Next() {
-		n += lenField(kvSize(iter.Attribute()))
+		kv := iter.Attribute()
+		n += lenField(kvSize(&kv))
 	}
 	return maxLenPrefix + lenField(n) + lenField(len(s.SchemaURL))
 }
