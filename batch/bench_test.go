@@ -148,7 +148,7 @@ func BenchmarkOnEnd(b *testing.B) {
 }
 
 // BenchmarkSpanEnd measures a whole LLM span's life through a TracerProvider
-// (Start, ten attributes, status, End) with each processor, the cost an
+// (Start, eleven attributes, status, End) with each processor, the cost an
 // instrumented program pays per span.
 func BenchmarkSpanEnd(b *testing.B) {
 	for _, im := range impls {
