@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -241,8 +242,13 @@ var (
 // machine through the store's write path; benchmarks only).
 func millionServer(b *testing.B) string {
 	millionOnce.Do(func() {
-		sum := sha256.Sum256([]byte(fmt.Sprint(storetest.Million)))
-		millionPath, millionErr = storetest.CachedFile("server-million-"+hex.EncodeToString(sum[:4])+".db", func(path string) error {
+		schema, err := schemaOf(filepath.Join(b.TempDir(), "schema.db"))
+		if err != nil {
+			millionErr = err
+			return
+		}
+		sum := sha256.Sum256([]byte(fmt.Sprint(storetest.Million) + schema))
+		millionPath, millionErr = storetest.CachedFile("server-million-"+hex.EncodeToString(sum[:6])+".db", func(path string) error {
 			st, err := sqlite.Open(context.Background(), path)
 			if err != nil {
 				return err
@@ -263,6 +269,24 @@ func millionServer(b *testing.B) string {
 	}
 	b.Cleanup(func() { st.Close() })
 	return benchServer(b, st)
+}
+
+// schemaOf returns the SQL schema the store creates, so that a cached
+// fixture made by another version is not reused.
+func schemaOf(path string) (string, error) {
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		return "", err
+	}
+	st.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var schema string
+	err = db.QueryRow(`SELECT group_concat(sql, ';') FROM (SELECT sql FROM sqlite_master ORDER BY name)`).Scan(&schema)
+	return schema, err
 }
 
 // BenchmarkQueryHTTP is the query API over HTTP with 1,000,000 spans

@@ -94,14 +94,14 @@ func BenchmarkUsage(b *testing.B) {
 		b.Fatalf("session %s has %d spans in the window", session, u.Spans)
 	}
 
-	b.Run("session/day/rollup", func(b *testing.B) {
+	b.Run("q=session-day/how=rollup", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := st.SessionUsage(ctx, store.UsageQuery{SessionID: session, Start: day, End: dayEnd}); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
-	b.Run("session/day/raw", func(b *testing.B) {
+	b.Run("q=session-day/how=raw", func(b *testing.B) {
 		for b.Loop() {
 			rawUsage(b, st, "session_id", session, day, dayEnd)
 		}
@@ -110,14 +110,14 @@ func BenchmarkUsage(b *testing.B) {
 		name       string
 		start, end time.Time
 	}{{"day", day, dayEnd}, {"month", month[0], month[1]}} {
-		b.Run("tenant/"+w.name+"/rollup", func(b *testing.B) {
+		b.Run("q=tenant-"+w.name+"/how=rollup", func(b *testing.B) {
 			for b.Loop() {
 				if _, err := st.TenantUsage(ctx, store.UsageQuery{TenantID: tenant, Start: w.start, End: w.end}); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
-		b.Run("tenant/"+w.name+"/raw", func(b *testing.B) {
+		b.Run("q=tenant-"+w.name+"/how=raw", func(b *testing.B) {
 			for b.Loop() {
 				rawUsage(b, st, "tenant_id", tenant, w.start, w.end)
 			}
@@ -149,13 +149,13 @@ func BenchmarkTracePage(b *testing.B) {
 		name string
 		q    store.TraceQuery
 	}{
-		{"first/day", store.TraceQuery{TraceFilter: day, Limit: 50}},
-		{"first/month", store.TraceQuery{TraceFilter: month, Limit: 50}},
-		{"first/month/tenant", store.TraceQuery{TraceFilter: tenant, Limit: 50}},
-		{"first/month/by_cost", store.TraceQuery{TraceFilter: month, Limit: 50, SortField: store.SortTotalCost}},
-		{"first/day/by_cost", store.TraceQuery{TraceFilter: day, Limit: 50, SortField: store.SortTotalCost}},
-		{"deep5000/keyset", store.TraceQuery{TraceFilter: month, Limit: 50, Cursor: &deep}},
-		{"deep5000/offset", store.TraceQuery{TraceFilter: month, Limit: 50, Offset: 5000}},
+		{"page=first-day", store.TraceQuery{TraceFilter: day, Limit: 50}},
+		{"page=first-month", store.TraceQuery{TraceFilter: month, Limit: 50}},
+		{"page=first-month-tenant", store.TraceQuery{TraceFilter: tenant, Limit: 50}},
+		{"page=first-month-by_cost", store.TraceQuery{TraceFilter: month, Limit: 50, SortField: store.SortTotalCost}},
+		{"page=first-day-by_cost", store.TraceQuery{TraceFilter: day, Limit: 50, SortField: store.SortTotalCost}},
+		{"page=deep5000/how=keyset", store.TraceQuery{TraceFilter: month, Limit: 50, Cursor: &deep}},
+		{"page=deep5000/how=offset", store.TraceQuery{TraceFilter: month, Limit: 50, Offset: 5000}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {

@@ -323,7 +323,7 @@ var schema = []string{
 		environment TEXT NOT NULL,
 		tags TEXT NOT NULL
 	)`,
-	`CREATE INDEX traces_start ON traces (start_ns, trace_id)`,
+	`CREATE INDEX traces_start ON traces (start_ns, trace_id, cost_nano, duration_ns, total_tokens)`,
 	`CREATE INDEX traces_tenant_start ON traces (tenant_id, start_ns, trace_id)`,
 	`CREATE INDEX traces_session ON traces (session_id, start_ns) WHERE session_id != ''`,
 	`CREATE INDEX traces_user ON traces (user_id, start_ns) WHERE user_id != ''`,
