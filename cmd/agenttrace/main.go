@@ -1,6 +1,13 @@
 // Command agenttrace runs the agenttrace server and queries it.
 //
-//	agenttrace serve [flags]     OTLP/HTTP receiver and query API over SQLite
+//	agenttrace serve [flags]                  OTLP/HTTP receiver and query API over SQLite
+//	agenttrace usage session ID [flags]       a session's tokens, LLM requests and cost
+//	agenttrace usage tenant ID [flags]        a tenant's tokens, requests, sessions and cost
+//	agenttrace traces [filters] [--all]       list traces, page by page or all of them
+//	agenttrace spans [TRACE_ID] [flags]       a trace's spans as a tree, or spans across traces
+//
+// The query commands read the server from --url or AGENTTRACE_URL and the key
+// from --api-key or AGENTTRACE_API_KEY; --json prints machine-readable output.
 //
 // Run "agenttrace help" for the list of subcommands and
 // "agenttrace <command> -h" for a command's flags.
