@@ -15,6 +15,7 @@ import (
 	oteltrace "go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/agenttrace/agenttrace/batch"
 	"github.com/agenttrace/agenttrace/exporter"
 	"github.com/agenttrace/agenttrace/internal/jsonenc"
 	"github.com/agenttrace/agenttrace/internal/recording"
@@ -40,6 +41,8 @@ type Client struct {
 	tp       *sdktrace.TracerProvider
 	ownsTP   bool
 	stamper  *recording.Stamper
+	// proc is the batch processor every ended span goes through, wrapped
+	// so that the client controls its shutdown.
 	proc     *detachable
 	settings *recording.Settings
 
@@ -49,14 +52,18 @@ type Client struct {
 
 // NewClient returns a client configured by opts. Unless the client is
 // disabled, it builds an OTLP/HTTP exporter (see package exporter for the
-// endpoint, header and environment rules; WithExporter replaces it), a
-// BatchSpanProcessor, and its own TracerProvider (or attaches to the one
-// given with WithTracerProvider). It never sets the global provider.
+// endpoint, header, retry and environment rules; WithExporter replaces it),
+// a batch.Processor in front of it (configured with WithBatchOptions and the
+// OTEL_BSP_* variables, see package batch), and its own TracerProvider (or
+// attaches to the one given with WithTracerProvider). It never sets the
+// global provider.
 //
 // Invalid option values (a negative WithMaxValueBytes, a malformed endpoint,
 // WithSampler together with WithTracerProvider, an unparsable
-// AGENTTRACE_DISABLED) give an error wrapping ErrInvalidOption or
-// exporter.ErrInvalidEndpoint. NewClient does not contact the endpoint.
+// AGENTTRACE_DISABLED, a batch option batch.New rejects) give an error
+// wrapping ErrInvalidOption or exporter.ErrInvalidEndpoint (and, for a batch
+// option, batch.ErrInvalidOption too). NewClient does not contact the
+// endpoint.
 func NewClient(ctx context.Context, opts ...Option) (*Client, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -88,13 +95,18 @@ func NewClient(ctx context.Context, opts ...Option) (*Client, error) {
 			return nil, fmt.Errorf("agenttrace: %w", err)
 		}
 	}
-	proc, err := newExportProcessor(exp)
+	proc, err := newExportProcessor(exp, cfg.batchOpts...)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("agenttrace: export processor: %w", err), exp.Shutdown(ctx))
+		if errors.Is(err, batch.ErrInvalidOption) {
+			err = fmt.Errorf("%w: WithBatchOptions: %w", ErrInvalidOption, err)
+		} else {
+			err = fmt.Errorf("agenttrace: export processor: %w", err)
+		}
+		return nil, errors.Join(err, exp.Shutdown(ctx))
 	}
 	c := &Client{
 		stamper: recording.NewStamper(),
-		proc:    &detachable{SpanProcessor: proc},
+		proc:    &detachable{Processor: proc},
 	}
 	if cfg.provider != nil {
 		c.tp = cfg.provider
@@ -150,11 +162,11 @@ func (cfg *clientConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// newExportProcessor builds the processor that batches ended spans to exp.
-// It is the one place to change when the batch package replaces the SDK's
-// BatchSpanProcessor (batch.New(exp) has the same shape).
-func newExportProcessor(exp sdktrace.SpanExporter) (sdktrace.SpanProcessor, error) {
-	return sdktrace.NewBatchSpanProcessor(exp), nil
+// newExportProcessor builds the processor that batches ended spans to exp:
+// package batch's, which never blocks the span's goroutine, keeps several
+// exports in flight and accounts for every span (Client.Stats).
+func newExportProcessor(exp sdktrace.SpanExporter, opts ...batch.Option) (*batch.Processor, error) {
+	return batch.New(exp, opts...)
 }
 
 func newResource(serviceName string) (*resource.Resource, error) {
@@ -169,16 +181,25 @@ func newResource(serviceName string) (*resource.Resource, error) {
 	return merged, nil
 }
 
-// detachable wraps the export processor registered on a provider. When the
-// client detaches from a user's provider, UnregisterSpanProcessor shuts the
-// processor down without a deadline; detachable turns that call into a
-// no-op so that Client.Shutdown can shut it down bounded by its context.
+// detachable wraps the batch processor registered on a provider so that the
+// client decides when it shuts down. When the client detaches from a user's
+// provider, UnregisterSpanProcessor shuts the processor down without a
+// deadline; detachable turns that call into a no-op so that Client.Shutdown
+// can shut it down bounded by its context. It also runs the processor's
+// Shutdown once and remembers the result, so that Client.Shutdown can tell
+// whether the provider's Shutdown reached it (the provider stops early,
+// without shutting down the remaining processors, when its context is done).
 type detachable struct {
-	sdktrace.SpanProcessor
+	*batch.Processor
 	mu        sync.Mutex
 	detaching bool
+
+	once sync.Once
+	err  error
 }
 
+// Shutdown is the provider's call: it shuts the processor down unless the
+// client is detaching it.
 func (d *detachable) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
 	detaching := d.detaching
@@ -186,7 +207,20 @@ func (d *detachable) Shutdown(ctx context.Context) error {
 	if detaching {
 		return nil
 	}
-	return d.SpanProcessor.Shutdown(ctx)
+	return d.shutdown(ctx)
+}
+
+func (d *detachable) detach() {
+	d.mu.Lock()
+	d.detaching = true
+	d.mu.Unlock()
+}
+
+// shutdown shuts the processor down the first time and returns that call's
+// result every time.
+func (d *detachable) shutdown(ctx context.Context) error {
+	d.once.Do(func() { d.err = d.Processor.Shutdown(ctx) })
+	return d.err
 }
 
 // Disabled reports whether the client records nothing.
@@ -204,7 +238,12 @@ func (c *Client) TracerProvider() oteltrace.TracerProvider {
 }
 
 // Flush exports every span that has ended, waiting at most until ctx is
-// done.
+// done. It returns once each of them has been exported or dropped with a
+// reason (see Stats); if ctx runs out first, the error is a
+// *batch.UndeliveredError (use errors.As) wrapping ctx.Err() that says how
+// many spans were still queued or being exported. Flush goes straight to the
+// client's batch processor, also when the client is attached to a user's
+// provider (whose other processors it does not flush).
 func (c *Client) Flush(ctx context.Context) error {
 	if c.Disabled() {
 		return nil
@@ -219,7 +258,12 @@ func (c *Client) Flush(ctx context.Context) error {
 // at most until ctx is done. Spans started afterwards are not recorded. A
 // client it built its own provider for shuts that provider down; a client
 // attached with WithTracerProvider removes its processors and leaves the
-// provider running. Later calls return the first call's result.
+// provider running. Either way the batch processor is shut down: it exports
+// what is queued, then shuts the exporter down. When spans could not be
+// delivered (ctx ran out, or exports failed during the drain) the error
+// holds a *batch.UndeliveredError (use errors.As) that counts them per
+// reason and, when ctx ran out, wraps ctx.Err(). Later calls return the
+// first call's result.
 func (c *Client) Shutdown(ctx context.Context) error {
 	if c.Disabled() {
 		return nil
@@ -228,16 +272,46 @@ func (c *Client) Shutdown(ctx context.Context) error {
 		ctx = context.Background()
 	}
 	c.shutdownOnce.Do(func() {
+		var tpErr error
 		if c.ownsTP {
-			c.shutdownErr = c.tp.Shutdown(ctx)
-			return
+			// Shuts down the stamper and, unless ctx runs out first, the
+			// batch processor.
+			tpErr = c.tp.Shutdown(ctx)
+		} else {
+			c.tp.UnregisterSpanProcessor(c.stamper)
+			c.proc.detach()
+			c.tp.UnregisterSpanProcessor(c.proc)
 		}
-		c.tp.UnregisterSpanProcessor(c.stamper)
-		c.proc.mu.Lock()
-		c.proc.detaching = true
-		c.proc.mu.Unlock()
-		c.tp.UnregisterSpanProcessor(c.proc)
-		c.shutdownErr = c.proc.SpanProcessor.Shutdown(ctx)
+		// Runs the processor's shutdown if the provider did not (so its
+		// goroutines stop and its undelivered spans are counted), else
+		// returns that call's result.
+		c.shutdownErr = shutdownError(tpErr, c.proc.shutdown(ctx))
 	})
 	return c.shutdownErr
+}
+
+// shutdownError combines the provider's and the processor's shutdown
+// errors without repeating the processor's.
+func shutdownError(tpErr, procErr error) error {
+	switch {
+	case procErr == nil:
+		return tpErr
+	case tpErr == nil, errors.Is(tpErr, procErr), errors.Is(procErr, tpErr):
+		// The provider's error is the processor's, or (when the provider
+		// stopped at a done ctx before reaching the processor) ctx.Err(),
+		// which procErr wraps.
+		return procErr
+	}
+	return errors.Join(procErr, tpErr)
+}
+
+// Stats returns the accounting of the client's batch processor: spans
+// enqueued, exported, dropped per reason, still queued or being exported
+// (see batch.Stats; Enqueued == Exported + Dropped.Total() + Queued +
+// InFlight). A disabled or nil client returns the zero Stats.
+func (c *Client) Stats() batch.Stats {
+	if c.Disabled() {
+		return batch.Stats{}
+	}
+	return c.proc.Stats()
 }

@@ -23,6 +23,21 @@
 // instrumentation starts with the client's TracerProvider: a span processor
 // does it in OnStart.
 //
+// # Export
+//
+// Every span the client records, and every span other instrumentation ends
+// on the client's provider, goes through a batch.Processor (package batch)
+// on its way to the exporter: span.End never blocks on the network, the
+// queue is bounded by span count and by bytes, several exports run at once,
+// and every span is accounted for. Client.Stats returns the counts (enqueued,
+// exported, dropped per reason, queued, in flight); dropped spans are also
+// logged with log/slog at warn level. Tune the processor with
+// WithBatchOptions or the OTEL_BSP_* variables. Client.Flush and
+// Client.Shutdown go through it and, when spans could not be delivered,
+// return an error holding a *batch.UndeliveredError (use errors.As) that
+// says how many and why. Retries of failed requests happen in the exporter
+// (package exporter), not in the processor.
+//
 // The client never touches the global OpenTelemetry tracer provider. A
 // disabled client (WithDisabled, or AGENTTRACE_DISABLED=true) records
 // nothing and costs no allocation: its Start returns a nil *Trace, and every

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/agenttrace/agenttrace/batch"
 	"github.com/agenttrace/agenttrace/exporter"
 	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/span"
@@ -145,4 +147,30 @@ func ExampleWithDisabled() {
 	tr.End()
 	fmt.Println(tr == nil, g == nil)
 	// Output: true true
+}
+
+// Every span goes through the client's batch processor, which accounts for
+// it: exported, or dropped with a reason.
+func ExampleClient_Stats() {
+	client, err := trace.NewClient(context.Background(),
+		trace.WithExporter(exporter.NewConsole(io.Discard)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx, tr := client.Start(context.Background(), "support_agent")
+	_, g := tr.LLM(ctx, "", llm.Model("gpt-4.1-mini"))
+	g.End()
+	tr.End()
+
+	if err := client.Shutdown(context.Background()); err != nil {
+		var ue *batch.UndeliveredError
+		if errors.As(err, &ue) {
+			fmt.Println("not delivered:", ue.NotDelivered())
+		}
+	}
+	st := client.Stats()
+	fmt.Printf("enqueued %d, exported %d, dropped %d (%s)\n", st.Enqueued, st.Exported, st.Dropped.Total(), st.Dropped)
+	// Output:
+	// enqueued 2, exported 2, dropped 0 (none)
 }

@@ -4,6 +4,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/agenttrace/agenttrace/batch"
 	"github.com/agenttrace/agenttrace/exporter"
 	"github.com/agenttrace/agenttrace/llm"
 )
@@ -14,6 +15,7 @@ type Option func(*clientConfig)
 type clientConfig struct {
 	serviceName   string
 	exporterOpts  []exporter.Option
+	batchOpts     []batch.Option
 	endpoint      string
 	sampler       sdktrace.Sampler
 	provider      *sdktrace.TracerProvider
@@ -62,6 +64,17 @@ func WithExporterOptions(opts ...exporter.Option) Option {
 	return func(c *clientConfig) { c.exporterOpts = append(c.exporterOpts, opts...) }
 }
 
+// WithBatchOptions configures the batch processor every ended span goes
+// through on its way to the exporter (queue and batch bounds, interval,
+// export timeout, exports in flight, blocking mode, drop callback and
+// logger; see package batch for the defaults and the OTEL_BSP_* variables).
+// Options a batch.New call would reject make NewClient fail with an error
+// wrapping ErrInvalidOption and batch.ErrInvalidOption. Repeated options add
+// up.
+func WithBatchOptions(opts ...batch.Option) Option {
+	return func(c *clientConfig) { c.batchOpts = append(c.batchOpts, opts...) }
+}
+
 // WithExporter makes the client export through exp instead of building an
 // OTLP/HTTP exporter (for example exporter.NewConsole, or the SDK's
 // in-memory tracetest exporter in tests). The client shuts exp down with
@@ -82,8 +95,9 @@ func WithSampler(s sdktrace.Sampler) Option {
 // WithTracerProvider attaches the client to a TracerProvider the program
 // already has instead of building its own. The client registers two span
 // processors on tp: the one that stamps trace-level fields on every span
-// started inside a trace, and its export pipeline (to the endpoint, or the
-// exporter given with WithExporter). Client.Shutdown unregisters and shuts
+// started inside a trace, and its export pipeline, a batch.Processor (to the
+// endpoint, or the exporter given with WithExporter). Every span tp ends
+// then goes through that processor too, and Client.Stats counts it. Client.Shutdown unregisters and shuts
 // down those two and leaves tp running; it never becomes the global
 // provider.
 func WithTracerProvider(tp *sdktrace.TracerProvider) Option {
