@@ -11,7 +11,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 
 	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/store"
@@ -20,10 +19,10 @@ import (
 // llmOperations are the gen_ai.operation.name values of a model call: a
 // foreign span with one of them is an LLM span and counts as a request.
 var llmOperations = map[string]bool{
-	attr.OpChat: true,
-	semconv.GenAIOperationNameTextCompletion.Value.AsString():  true,
-	semconv.GenAIOperationNameGenerateContent.Value.AsString(): true,
-	semconv.GenAIOperationNameEmbeddings.Value.AsString():      true,
+	attr.OpChat:            true,
+	attr.OpTextCompletion:  true,
+	attr.OpGenerateContent: true,
+	attr.OpEmbeddings:      true,
 }
 
 // spanType returns the agenttrace span type: agenttrace.span.type when set,
@@ -98,7 +97,7 @@ func (f *fields) read(k string, v pcommon.Value) {
 		setStr(&f.conversation, v)
 	case string(attr.Environment):
 		setStr(&f.env, v)
-	case string(semconv.ServiceNameKey):
+	case string(attr.ServiceName):
 		setStr(&f.service, v)
 	case string(attr.Tags):
 		if t := tagsValue(v); len(t) > 0 {

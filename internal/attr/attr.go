@@ -50,6 +50,8 @@ const (
 	ExternalTraceID = attribute.Key("agenttrace.external_trace_id")
 	Tags            = attribute.Key("agenttrace.tags")
 	Environment     = semconv.DeploymentEnvironmentNameKey
+	// ServiceName is the resource's service.name.
+	ServiceName = semconv.ServiceNameKey
 	// ContextPrefix prefixes the keys of trace.WithContext fields.
 	ContextPrefix = "agenttrace.context."
 )
@@ -101,13 +103,18 @@ const (
 	TypeSpan      = "span"
 )
 
-// Values of OperationName.
+// Values of OperationName. OpChat, OpTextCompletion, OpGenerateContent and
+// OpEmbeddings are model calls: a span carrying one of them counts as an
+// LLM request even without agenttrace.span.type.
 const (
-	OpChat           = "chat"
-	OpExecuteTool    = "execute_tool"
-	OpRetrieval      = "retrieval"
-	OpInvokeAgent    = "invoke_agent"
-	OpInvokeWorkflow = "invoke_workflow"
+	OpChat            = "chat"
+	OpTextCompletion  = "text_completion"
+	OpGenerateContent = "generate_content"
+	OpEmbeddings      = "embeddings"
+	OpExecuteTool     = "execute_tool"
+	OpRetrieval       = "retrieval"
+	OpInvokeAgent     = "invoke_agent"
+	OpInvokeWorkflow  = "invoke_workflow"
 )
 
 // Values of CostSource.
