@@ -65,7 +65,6 @@ type config struct {
 	onDrop        func(DropReason, int)
 	logger        *slog.Logger
 
-	set  map[string]bool // options given explicitly
 	errs []error
 }
 
@@ -73,11 +72,16 @@ func (c *config) invalid(opt string, format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf("%w: %s: %s", ErrInvalidOption, opt, fmt.Sprintf(format, args...)))
 }
 
-func (c *config) mark(opt string) {
-	if c.set == nil {
-		c.set = make(map[string]bool)
+// positive returns the option named name that stores v with set, or records
+// an error if v is not positive.
+func positive[T int | time.Duration](name string, v T, set func(*config, T)) Option {
+	return func(c *config) {
+		if v <= 0 {
+			c.invalid(name, "%v is not positive", v)
+			return
+		}
+		set(c, v)
 	}
-	c.set[opt] = true
 }
 
 // WithMaxQueueSpans bounds the number of spans waiting in the queue (default
@@ -87,41 +91,20 @@ func (c *config) mark(opt string) {
 // holding an equal share of this bound and of the byte bound, so a span can
 // be refused slightly before the whole queue is full. n must be positive.
 func WithMaxQueueSpans(n int) Option {
-	return func(c *config) {
-		c.mark("WithMaxQueueSpans")
-		if n <= 0 {
-			c.invalid("WithMaxQueueSpans", "%d is not positive", n)
-			return
-		}
-		c.maxQueueSpans = n
-	}
+	return positive("WithMaxQueueSpans", n, func(c *config, n int) { c.maxQueueSpans = n })
 }
 
 // WithMaxQueueBytes bounds the estimated encoded size of the spans waiting in
 // the queue (default [DefaultMaxQueueBytes]). n must be positive.
 func WithMaxQueueBytes(n int) Option {
-	return func(c *config) {
-		c.mark("WithMaxQueueBytes")
-		if n <= 0 {
-			c.invalid("WithMaxQueueBytes", "%d is not positive", n)
-			return
-		}
-		c.maxQueueBytes = n
-	}
+	return positive("WithMaxQueueBytes", n, func(c *config, n int) { c.maxQueueBytes = n })
 }
 
 // WithMaxBatchSpans sets the most spans sent in one export request (default
 // [DefaultMaxBatchSpans]); a batch is also sent as soon as this many spans are
 // queued. n must be positive; it is lowered to the queue bound if larger.
 func WithMaxBatchSpans(n int) Option {
-	return func(c *config) {
-		c.mark("WithMaxBatchSpans")
-		if n <= 0 {
-			c.invalid("WithMaxBatchSpans", "%d is not positive", n)
-			return
-		}
-		c.maxBatchSpans = n
-	}
+	return positive("WithMaxBatchSpans", n, func(c *config, n int) { c.maxBatchSpans = n })
 }
 
 // WithMaxBatchBytes sets the maximum request size: the largest estimated
@@ -131,27 +114,13 @@ func WithMaxBatchSpans(n int) Option {
 // [TooLarge]. Set it at or below the collector's request body limit. n must be
 // positive; it is lowered to the queue byte bound if larger.
 func WithMaxBatchBytes(n int) Option {
-	return func(c *config) {
-		c.mark("WithMaxBatchBytes")
-		if n <= 0 {
-			c.invalid("WithMaxBatchBytes", "%d is not positive", n)
-			return
-		}
-		c.maxBatchBytes = n
-	}
+	return positive("WithMaxBatchBytes", n, func(c *config, n int) { c.maxBatchBytes = n })
 }
 
 // WithInterval sets the longest a span waits before it is sent in a possibly
 // partial batch (default [DefaultInterval]). d must be positive.
 func WithInterval(d time.Duration) Option {
-	return func(c *config) {
-		c.mark("WithInterval")
-		if d <= 0 {
-			c.invalid("WithInterval", "%v is not positive", d)
-			return
-		}
-		c.interval = d
-	}
+	return positive("WithInterval", d, func(c *config, d time.Duration) { c.interval = d })
 }
 
 // WithExportTimeout bounds each ExportSpans call, including the exporter's
@@ -159,7 +128,6 @@ func WithInterval(d time.Duration) Option {
 // an error.
 func WithExportTimeout(d time.Duration) Option {
 	return func(c *config) {
-		c.mark("WithExportTimeout")
 		if d < 0 {
 			c.invalid("WithExportTimeout", "%v is negative", d)
 			return
@@ -172,29 +140,17 @@ func WithExportTimeout(d time.Duration) Option {
 // (default [DefaultMaxInFlight]), so a slow or retrying export does not stop
 // the queue from draining. n must be positive.
 func WithMaxInFlight(n int) Option {
-	return func(c *config) {
-		c.mark("WithMaxInFlight")
-		if n <= 0 {
-			c.invalid("WithMaxInFlight", "%d is not positive", n)
-			return
-		}
-		c.maxInFlight = n
-	}
+	return positive("WithMaxInFlight", n, func(c *config, n int) { c.maxInFlight = n })
 }
 
 // WithBlocking makes OnEnd wait, at most timeout, for room in a full queue
 // before dropping the span with [QueueFull]. By default OnEnd never blocks.
 // timeout must be positive.
 func WithBlocking(timeout time.Duration) Option {
-	return func(c *config) {
-		c.mark("WithBlocking")
-		if timeout <= 0 {
-			c.invalid("WithBlocking", "timeout %v is not positive", timeout)
-			return
-		}
+	return positive("WithBlocking", timeout, func(c *config, d time.Duration) {
 		c.blocking = true
-		c.blockTimeout = timeout
-	}
+		c.blockTimeout = d
+	})
 }
 
 // WithOnDrop registers fn to be called each time spans are dropped, with the
@@ -213,7 +169,10 @@ func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
 }
 
-// newConfig applies defaults, then the OTEL_BSP_* variables, then opts.
+// newConfig applies defaults, then the OTEL_BSP_* variables, then opts, so an
+// option wins over a variable and a variable over a default. A variable that
+// is not an integer, or is out of range, is ignored with a warning to the
+// configured logger.
 func newConfig(opts []Option) (config, error) {
 	c := config{
 		maxQueueSpans: DefaultMaxQueueSpans,
@@ -224,6 +183,7 @@ func newConfig(opts []Option) (config, error) {
 		exportTimeout: DefaultExportTimeout,
 		maxInFlight:   DefaultMaxInFlight,
 	}
+	badEnv := c.applyEnv()
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -235,38 +195,32 @@ func newConfig(opts []Option) (config, error) {
 	if len(c.errs) > 0 {
 		return c, errors.Join(c.errs...)
 	}
-	c.applyEnv()
+	for _, kv := range badEnv {
+		c.logger.Warn("agenttrace/batch: ignoring invalid environment variable", "name", kv[0], "value", kv[1])
+	}
 	c.maxBatchSpans = min(c.maxBatchSpans, c.maxQueueSpans)
 	c.maxBatchBytes = min(c.maxBatchBytes, c.maxQueueBytes)
 	return c, nil
 }
 
-// applyEnv reads the OTEL_BSP_* variables for the settings no option set. A
-// variable that is not an integer, or is out of range, is ignored with a
-// warning.
-func (c *config) applyEnv() {
-	envInt := func(key string, allowZero bool) (int, bool) {
+// applyEnv stores the values of the OTEL_BSP_* variables that are set and
+// valid, and returns the name and value of each one that is set but invalid.
+func (c *config) applyEnv() (invalid [][2]string) {
+	envInt := func(key string, zeroOK bool, set func(int)) {
 		v := os.Getenv(key)
 		if v == "" {
-			return 0, false
+			return
 		}
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || (n == 0 && !allowZero) {
-			c.logger.Warn("agenttrace/batch: ignoring invalid environment variable", "name", key, "value", v)
-			return 0, false
+		if err != nil || n < 0 || (n == 0 && !zeroOK) {
+			invalid = append(invalid, [2]string{key, v})
+			return
 		}
-		return n, true
+		set(n)
 	}
-	if n, ok := envInt(EnvMaxQueueSize, false); ok && !c.set["WithMaxQueueSpans"] {
-		c.maxQueueSpans = n
-	}
-	if n, ok := envInt(EnvMaxExportBatchSize, false); ok && !c.set["WithMaxBatchSpans"] {
-		c.maxBatchSpans = n
-	}
-	if n, ok := envInt(EnvScheduleDelay, false); ok && !c.set["WithInterval"] {
-		c.interval = time.Duration(n) * time.Millisecond
-	}
-	if n, ok := envInt(EnvExportTimeout, true); ok && !c.set["WithExportTimeout"] {
-		c.exportTimeout = time.Duration(n) * time.Millisecond
-	}
+	envInt(EnvMaxQueueSize, false, func(n int) { c.maxQueueSpans = n })
+	envInt(EnvMaxExportBatchSize, false, func(n int) { c.maxBatchSpans = n })
+	envInt(EnvScheduleDelay, false, func(n int) { c.interval = time.Duration(n) * time.Millisecond })
+	envInt(EnvExportTimeout, true, func(n int) { c.exportTimeout = time.Duration(n) * time.Millisecond })
+	return invalid
 }
