@@ -46,8 +46,9 @@
 // so that it happens in exactly one place. The otlptracehttp exporter does
 // this when built with its retry enabled (otlptracehttp.WithRetry) and an HTTP
 // client whose transport reports connection errors as temporary
-// (otlptracehttp on its own does not retry a refused connection); agenttrace's
-// exporter package is where both are configured. The export timeout
+// (otlptracehttp on its own does not retry a refused connection); exporter.New
+// in agenttrace's exporter package builds it that way, retrying for at most
+// 30 s by default, within the default export timeout. The export timeout
 // ([WithExportTimeout]) bounds each ExportSpans call including its retries,
 // and because MaxInFlight exports run at once, a retrying or slow export does
 // not stop the queue from draining.

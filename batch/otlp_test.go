@@ -1,9 +1,9 @@
 package batch
 
-// Tests against the real OTLP/HTTP exporter (otlptracehttp) and httptest
-// servers that play a foreign collector's failures. The exporter is built the
-// way the package documentation asks: retry enabled, and a transport that
-// reports connection errors as temporary so otlptracehttp retries them too.
+// Tests against the real OTLP/HTTP exporter, built by agenttrace's exporter
+// package (otlptracehttp with its retry policy and a transport that reports
+// connection errors as temporary, so that they are retried too), and
+// httptest servers that play a foreign collector's failures.
 
 import (
 	"compress/gzip"
@@ -23,32 +23,22 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	otlpexp "github.com/agenttrace/agenttrace/exporter"
 )
 
-// temporaryError marks a transport error as temporary: otlptracehttp retries
-// only *url.Error values whose Temporary() is true, which a refused or reset
-// connection is not.
-type temporaryError struct{ error }
-
-func (temporaryError) Temporary() bool { return true }
-func (e temporaryError) Unwrap() error { return e.error }
-
-// retryNetErrors is the transport the exporter needs so that network errors
-// are retried by the exporter's own retry loop (the one place retries live).
-type retryNetErrors struct {
+// countingTransport counts the requests the exporter makes, retries
+// included; the exporter wraps it.
+type countingTransport struct {
 	base     http.RoundTripper
 	attempts atomic.Int64
 }
 
-func (t *retryNetErrors) RoundTrip(r *http.Request) (*http.Response, error) {
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.attempts.Add(1)
-	resp, err := t.base.RoundTrip(r)
-	if err != nil && r.Context().Err() == nil {
-		return nil, temporaryError{err}
-	}
-	return resp, err
+	return t.base.RoundTrip(r)
 }
 
 var fastRetry = otlptracehttp.RetryConfig{
@@ -59,26 +49,30 @@ var fastRetry = otlptracehttp.RetryConfig{
 }
 
 // otlpExporter returns a real OTLP/HTTP exporter (protobuf, gzip unless plain)
-// posting to baseURL.
-func otlpExporter(t testing.TB, baseURL string, retry otlptracehttp.RetryConfig, plain bool) (*otlptrace.Exporter, *retryNetErrors) {
+// posting to baseURL, built by exporter.New.
+func otlpExporter(t testing.TB, baseURL string, retry otlptracehttp.RetryConfig, plain bool) (sdktrace.SpanExporter, *countingTransport) {
 	t.Helper()
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(base.CloseIdleConnections)
-	tr := &retryNetErrors{base: base}
-	comp := otlptracehttp.GzipCompression
-	if plain {
-		comp = otlptracehttp.NoCompression
-	}
-	exp, err := otlptracehttp.New(context.Background(),
-		otlptracehttp.WithEndpointURL(baseURL+"/v1/traces"),
-		otlptracehttp.WithCompression(comp),
-		otlptracehttp.WithRetry(retry),
-		otlptracehttp.WithHTTPClient(&http.Client{Transport: tr, Timeout: 5 * time.Second}),
+	tr := &countingTransport{base: base}
+	exp, err := otlpexp.New(context.Background(),
+		otlpexp.WithEndpoint(baseURL),
+		otlpexp.WithCompression(!plain),
+		otlpexp.WithRetry(retry),
+		otlpexp.WithHTTPClient(&http.Client{Transport: tr, Timeout: 5 * time.Second}),
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return exp, tr
+}
+
+// TestExporterRetryFitsExportTimeout: the exporter's default retry budget
+// fits in one export's default timeout, which bounds it.
+func TestExporterRetryFitsExportTimeout(t *testing.T) {
+	if got := otlpexp.DefaultRetry().MaxElapsedTime; got > DefaultExportTimeout {
+		t.Fatalf("exporter retries for up to %v, longer than the %v export timeout", got, DefaultExportTimeout)
+	}
 }
 
 // collector is an httptest OTLP/HTTP receiver whose answers a test scripts.

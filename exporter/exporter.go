@@ -5,22 +5,44 @@
 //
 // Precedence for the OTLP/HTTP exporter, highest first: options given to New,
 // then OTEL_EXPORTER_OTLP_TRACES_* variables, then OTEL_EXPORTER_OTLP_*
-// variables, then the defaults (endpoint http://localhost:4318, gzip,
-// 10 s timeout, retries on 429/502/503/504 honouring Retry-After for up to a
-// minute). Headers merge by name in the same order.
+// variables, then the defaults (endpoint http://localhost:4318, gzip, a
+// 10 s timeout per request). Headers merge by name in the same order.
+//
+// # Retries
+//
+// Retrying lives here, in the exporter, and nowhere else in agenttrace (the
+// batch processor does not retry). By default a request answered with 429,
+// 502, 503 or 504, one that timed out, and one that failed in the network
+// (a refused or reset connection, a DNS failure, the endpoint not up yet) is
+// retried with exponential backoff and jitter, honouring Retry-After: first
+// after about DefaultRetryInitialInterval, at most DefaultRetryMaxInterval
+// apart, for at most DefaultRetryMaxElapsed, which is also the batch
+// processor's default export timeout, the bound of one export with its
+// retries. Other answers (400, 401, 413, ...) and TLS certificate errors are
+// not retried. A retry stops as soon as the export's context is done.
+//
+// otlptracehttp on its own retries only the network errors that report
+// themselves as temporary (timeouts), so New sends through an HTTP client
+// whose transport reports every other transport error as temporary too,
+// unless the request's context is done.
 package exporter
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
@@ -32,6 +54,33 @@ const DefaultEndpoint = "http://localhost:4318"
 // TracesPath is the OTLP/HTTP path for traces, appended to base endpoints.
 const TracesPath = "/v1/traces"
 
+// Defaults of the OTLP/HTTP exporter (see the package documentation).
+const (
+	// DefaultTimeout bounds each export request (one attempt).
+	DefaultTimeout = 10 * time.Second
+	// DefaultRetryInitialInterval is the wait before the first retry, before
+	// jitter (±50 %).
+	DefaultRetryInitialInterval = time.Second
+	// DefaultRetryMaxInterval bounds the wait between two retries, before
+	// jitter.
+	DefaultRetryMaxInterval = 10 * time.Second
+	// DefaultRetryMaxElapsed bounds the time one export spends retrying. It
+	// equals the batch processor's default export timeout (30 s), which
+	// bounds the whole export, retries included.
+	DefaultRetryMaxElapsed = 30 * time.Second
+)
+
+// DefaultRetry returns the retry policy New uses unless WithRetry replaces
+// it.
+func DefaultRetry() otlptracehttp.RetryConfig {
+	return otlptracehttp.RetryConfig{
+		Enabled:         true,
+		InitialInterval: DefaultRetryInitialInterval,
+		MaxInterval:     DefaultRetryMaxInterval,
+		MaxElapsedTime:  DefaultRetryMaxElapsed,
+	}
+}
+
 // Environment variables read by New (the OpenTelemetry exporter
 // specification's names).
 const (
@@ -41,6 +90,20 @@ const (
 	EnvTracesHeaders     = "OTEL_EXPORTER_OTLP_TRACES_HEADERS"
 	EnvCompression       = "OTEL_EXPORTER_OTLP_COMPRESSION"
 	EnvTracesCompression = "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"
+	// EnvTimeout and EnvTracesTimeout are in milliseconds; 0 means no
+	// per-request timeout.
+	EnvTimeout       = "OTEL_EXPORTER_OTLP_TIMEOUT"
+	EnvTracesTimeout = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"
+	// Files in PEM format: the certificate authorities to verify the
+	// endpoint's certificate with (instead of the system's), and a client
+	// certificate and its key for mutual TLS. The TRACES_ variables win over
+	// the general ones (the client certificate and key as a pair).
+	EnvCertificate             = "OTEL_EXPORTER_OTLP_CERTIFICATE"
+	EnvTracesCertificate       = "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"
+	EnvClientCertificate       = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"
+	EnvTracesClientCertificate = "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE"
+	EnvClientKey               = "OTEL_EXPORTER_OTLP_CLIENT_KEY"
+	EnvTracesClientKey         = "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY"
 )
 
 // Errors returned by New, to test with errors.Is.
@@ -95,8 +158,10 @@ func WithAPIKey(key string) Option {
 	}
 }
 
-// WithTimeout bounds each export request (default 10 s, or
-// OTEL_EXPORTER_OTLP_TIMEOUT). It must be positive.
+// WithTimeout bounds each export request, one attempt (default
+// DefaultTimeout, or OTEL_EXPORTER_OTLP_TRACES_TIMEOUT /
+// OTEL_EXPORTER_OTLP_TIMEOUT). It overrides the Timeout of a client given
+// with WithHTTPClient. It must be positive.
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d <= 0 {
@@ -107,15 +172,23 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
-// WithRetry replaces the retry policy (by default retries of 429, 502, 503
-// and 504 answers with exponential backoff honouring Retry-After, for up to
-// one minute). RetryConfig{Enabled: false} turns retries off.
+// WithRetry replaces the retry policy (default DefaultRetry(): retries of
+// 429, 502, 503 and 504 answers, timeouts and network errors with
+// exponential backoff and jitter honouring Retry-After, for up to
+// DefaultRetryMaxElapsed). RetryConfig{Enabled: false} turns retries off.
 func WithRetry(rc otlptracehttp.RetryConfig) Option {
 	return func(c *config) { c.retry = &rc }
 }
 
-// WithHTTPClient sends requests through client (its Timeout, if set, applies
-// on top of the exporter's).
+// WithHTTPClient sends requests through a copy of client whose transport
+// (client.Transport, or http.DefaultTransport when nil) is wrapped so that
+// network errors are retried (see the package documentation); client itself
+// is not modified. The copy's Timeout is WithTimeout's when given, else
+// client.Timeout, else the environment's or DefaultTimeout. Everything else
+// about the connection is then the client's business: the
+// OTEL_EXPORTER_OTLP_*CERTIFICATE and *CLIENT_KEY variables are not read
+// (configure TLS on the client's transport) and the proxy is the
+// transport's.
 func WithHTTPClient(client *http.Client) Option {
 	return func(c *config) { c.httpClient = client }
 }
@@ -128,10 +201,17 @@ func WithCompression(gzip bool) Option {
 
 // New returns an OTLP/HTTP protobuf exporter configured by opts and the
 // environment (see the package documentation). A malformed endpoint, from an
-// option or the environment, gives an error wrapping ErrInvalidEndpoint. New
-// does not contact the endpoint.
+// option or the environment, gives an error wrapping ErrInvalidEndpoint; an
+// invalid option, timeout variable or certificate file one wrapping
+// ErrInvalidOption. New does not contact the endpoint.
+//
+// Unless WithHTTPClient gives one, requests go through an HTTP client of the
+// exporter's own, with a clone of http.DefaultTransport (so the proxy comes
+// from HTTPS_PROXY, HTTP_PROXY and NO_PROXY), the TLS settings of the
+// OTEL_EXPORTER_OTLP_*CERTIFICATE and *CLIENT_KEY variables, and the timeout;
+// Shutdown closes its idle connections.
 func New(ctx context.Context, opts ...Option) (sdktrace.SpanExporter, error) {
-	hopts, err := httpOptions(opts)
+	hopts, own, err := httpOptions(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -142,11 +222,30 @@ func New(ctx context.Context, opts ...Option) (sdktrace.SpanExporter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exporter: %w", err)
 	}
-	return exp, nil
+	return &otlpExporter{Exporter: exp, transport: own}, nil
+}
+
+// otlpExporter is the otlptracehttp exporter, closing the idle connections
+// of the transport New made for it when it shuts down.
+type otlpExporter struct {
+	*otlptrace.Exporter
+	transport *http.Transport // nil for a client given with WithHTTPClient
+}
+
+// Shutdown shuts the exporter down (see otlptrace.Exporter.Shutdown) and
+// closes the idle connections of its own transport.
+func (e *otlpExporter) Shutdown(ctx context.Context) error {
+	err := e.Exporter.Shutdown(ctx)
+	if e.transport != nil {
+		e.transport.CloseIdleConnections()
+	}
+	return err
 }
 
 // httpOptions resolves opts and the environment into otlptracehttp options.
-func httpOptions(opts []Option) ([]otlptracehttp.Option, error) {
+// own is the transport it made for the exporter's own HTTP client (nil when
+// WithHTTPClient gave one).
+func httpOptions(opts []Option) (hopts []otlptracehttp.Option, own *http.Transport, err error) {
 	var c config
 	for _, o := range opts {
 		if o != nil {
@@ -154,9 +253,8 @@ func httpOptions(opts []Option) ([]otlptracehttp.Option, error) {
 		}
 	}
 	if err := errors.Join(c.errs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var hopts []otlptracehttp.Option
 
 	// Endpoint: an option wins; otherwise otlptracehttp reads the environment
 	// itself, after we check it is well formed; otherwise the default.
@@ -164,7 +262,7 @@ func httpOptions(opts []Option) ([]otlptracehttp.Option, error) {
 	case c.endpoint != "":
 		u, err := TracesURL(c.endpoint)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		hopts = append(hopts, otlptracehttp.WithEndpointURL(u))
 	default:
@@ -172,7 +270,7 @@ func httpOptions(opts []Option) ([]otlptracehttp.Option, error) {
 		for _, name := range []string{EnvTracesEndpoint, EnvEndpoint} {
 			if v := strings.TrimSpace(os.Getenv(name)); v != "" {
 				if err := ValidateEndpoint(v); err != nil {
-					return nil, fmt.Errorf("%s: %w", name, err)
+					return nil, nil, fmt.Errorf("%s: %w", name, err)
 				}
 				found = true
 			}
@@ -208,17 +306,182 @@ func httpOptions(opts []Option) ([]otlptracehttp.Option, error) {
 	case os.Getenv(EnvCompression) == "" && os.Getenv(EnvTracesCompression) == "":
 		hopts = append(hopts, otlptracehttp.WithCompression(otlptracehttp.GzipCompression))
 	}
-	if c.timeout > 0 {
-		hopts = append(hopts, otlptracehttp.WithTimeout(c.timeout))
-	}
+	retry := DefaultRetry()
 	if c.retry != nil {
-		hopts = append(hopts, otlptracehttp.WithRetry(*c.retry))
+		retry = *c.retry
 	}
-	if c.httpClient != nil {
-		hopts = append(hopts, otlptracehttp.WithHTTPClient(c.httpClient))
+	hopts = append(hopts, otlptracehttp.WithRetry(retry))
+
+	// Once it is given an HTTP client, otlptracehttp no longer applies its
+	// own timeout, TLS and proxy settings: the client carries them all.
+	client, own, err := c.buildHTTPClient()
+	if err != nil {
+		return nil, nil, err
 	}
-	return hopts, nil
+	hopts = append(hopts, otlptracehttp.WithHTTPClient(client))
+	return hopts, own, nil
 }
+
+// buildHTTPClient returns the client requests go through: a copy of the
+// user's, or the exporter's own (whose transport it also returns), with the
+// transport wrapped by retryNetErrors and the timeout set.
+func (c *config) buildHTTPClient() (*http.Client, *http.Transport, error) {
+	var client http.Client
+	var own *http.Transport
+	if c.httpClient != nil {
+		client = *c.httpClient
+		if client.Transport == nil {
+			client.Transport = http.DefaultTransport
+		}
+	} else {
+		own = defaultTransport()
+		tlsConf, err := envTLS()
+		if err != nil {
+			return nil, nil, err
+		}
+		if tlsConf != nil {
+			own.TLSClientConfig = tlsConf
+		}
+		client.Transport = own
+	}
+	client.Transport = retryNetErrors{base: client.Transport}
+	switch {
+	case c.timeout > 0:
+		client.Timeout = c.timeout
+	case client.Timeout == 0:
+		d, err := envTimeout()
+		if err != nil {
+			return nil, nil, err
+		}
+		client.Timeout = d
+	}
+	return &client, own, nil
+}
+
+// defaultTransport returns a clone of http.DefaultTransport, or, if a
+// program replaced it with another kind of RoundTripper, a transport with
+// the same settings as the standard library's default.
+func defaultTransport() *http.Transport {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		return t.Clone()
+	}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// envTimeout returns the timeout of OTEL_EXPORTER_OTLP_TRACES_TIMEOUT or
+// OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds; 0 means none), else
+// DefaultTimeout.
+func envTimeout() (time.Duration, error) {
+	for _, name := range []string{EnvTracesTimeout, EnvTimeout} {
+		v := strings.TrimSpace(os.Getenv(name))
+		if v == "" {
+			continue
+		}
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms < 0 || ms > int64(time.Duration(1<<63-1)/time.Millisecond) {
+			return 0, fmt.Errorf("%w: %s=%q is not a number of milliseconds", ErrInvalidOption, name, v)
+		}
+		return time.Duration(ms) * time.Millisecond, nil
+	}
+	return DefaultTimeout, nil
+}
+
+// envTLS returns the TLS settings of the certificate variables, or nil when
+// none is set.
+func envTLS() (*tls.Config, error) {
+	ca, caVar := firstEnv(EnvTracesCertificate, EnvCertificate)
+	certVar, keyVar := EnvTracesClientCertificate, EnvTracesClientKey
+	if os.Getenv(certVar) == "" && os.Getenv(keyVar) == "" {
+		certVar, keyVar = EnvClientCertificate, EnvClientKey
+	}
+	cert, key := strings.TrimSpace(os.Getenv(certVar)), strings.TrimSpace(os.Getenv(keyVar))
+	if ca == "" && cert == "" && key == "" {
+		return nil, nil
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidOption, caVar, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: %s: no PEM certificate in %s", ErrInvalidOption, caVar, ca)
+		}
+		conf.RootCAs = pool
+	}
+	if cert != "" || key != "" {
+		if cert == "" || key == "" {
+			return nil, fmt.Errorf("%w: %s and %s must be set together", ErrInvalidOption, certVar, keyVar)
+		}
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s, %s: %w", ErrInvalidOption, certVar, keyVar, err)
+		}
+		conf.Certificates = []tls.Certificate{pair}
+	}
+	return conf, nil
+}
+
+// firstEnv returns the first non-empty variable of names and its name.
+func firstEnv(names ...string) (value, name string) {
+	for _, n := range names {
+		if v := strings.TrimSpace(os.Getenv(n)); v != "" {
+			return v, n
+		}
+	}
+	return "", ""
+}
+
+// retryNetErrors is the transport of every client the exporter sends
+// through. otlptracehttp retries a transport error only when it reports
+// itself as temporary, which a refused or reset connection does not:
+// retryNetErrors marks every transport error temporary, except when the
+// request's context is done (the export was cancelled or timed out, so the
+// retry loop must stop) and for TLS certificate errors (which retrying does
+// not fix).
+type retryNetErrors struct{ base http.RoundTripper }
+
+func (t retryNetErrors) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	if err != nil && r.Context().Err() == nil && !isCertificateError(err) {
+		return nil, temporaryError{err}
+	}
+	return resp, err
+}
+
+// CloseIdleConnections closes the base transport's idle connections, for
+// http.Client.CloseIdleConnections.
+func (t retryNetErrors) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+func isCertificateError(err error) bool {
+	var verr *tls.CertificateVerificationError
+	var uerr x509.UnknownAuthorityError
+	var herr x509.HostnameError
+	var cerr x509.CertificateInvalidError
+	return errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr)
+}
+
+// temporaryError marks a transport error as temporary (see retryNetErrors).
+type temporaryError struct{ error }
+
+// Temporary reports true: otlptracehttp retries the request.
+func (temporaryError) Temporary() bool { return true }
+
+// Unwrap returns the transport's error.
+func (e temporaryError) Unwrap() error { return e.error }
 
 func compression(gzip bool) otlptracehttp.Compression {
 	if gzip {

@@ -25,7 +25,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func clearEnv(t *testing.T) {
 	t.Helper()
 	for _, k := range []string{exporter.EnvEndpoint, exporter.EnvTracesEndpoint, exporter.EnvHeaders,
-		exporter.EnvTracesHeaders, exporter.EnvCompression, exporter.EnvTracesCompression} {
+		exporter.EnvTracesHeaders, exporter.EnvCompression, exporter.EnvTracesCompression,
+		exporter.EnvTimeout, exporter.EnvTracesTimeout, exporter.EnvCertificate, exporter.EnvTracesCertificate,
+		exporter.EnvClientCertificate, exporter.EnvTracesClientCertificate, exporter.EnvClientKey,
+		exporter.EnvTracesClientKey} {
 		t.Setenv(k, "")
 	}
 }
@@ -34,14 +37,20 @@ func clearEnv(t *testing.T) {
 // returning the export's error.
 func send(t *testing.T, exp sdktrace.SpanExporter, name string) error {
 	t.Helper()
+	err := exp.ExportSpans(context.Background(), spansNamed(t, name))
+	require.NoError(t, exp.Shutdown(context.Background()))
+	return err
+}
+
+// spansNamed returns one ended span named name.
+func spansNamed(t *testing.T, name string) []sdktrace.ReadOnlySpan {
+	t.Helper()
 	rec := &capture{}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(rec))
 	_, s := tp.Tracer("test").Start(context.Background(), name)
 	s.End()
 	require.NoError(t, tp.Shutdown(context.Background()))
-	err := exp.ExportSpans(context.Background(), rec.spans)
-	require.NoError(t, exp.Shutdown(context.Background()))
-	return err
+	return rec.spans
 }
 
 type capture struct{ spans []sdktrace.ReadOnlySpan }
