@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func newTrace(t *testing.T) (context.Context, *tracetest.InMemoryExporter, *trac
 func request(ctx context.Context, body string, retry int) *http.Request {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://x/v1/m", strings.NewReader(body))
 	if retry >= 0 {
-		req.Header.Set("X-Stainless-Retry-Count", itoa(retry))
+		req.Header.Set("X-Stainless-Retry-Count", strconv.Itoa(retry))
 	}
 	return req
 }
@@ -154,13 +155,15 @@ func TestStreamBodyBounded(t *testing.T) {
 		return response(200, "text/event-stream; charset=utf-8", buf.String()), nil
 	})
 	require.NoError(t, err)
-	sb, ok := res.Body.(*streamBody)
+	ob, ok := res.Body.(*observedBody)
+	require.True(t, ok)
+	sb, ok := ob.o.(*streamBody)
 	require.True(t, ok, "an event stream is observed, not copied")
 	p := make([]byte, 1000)
 	maxHeld := 0
 	for {
 		_, err := res.Body.Read(p)
-		maxHeld = max(maxHeld, sb.Buffered())
+		maxHeld = max(maxHeld, sb.p.Buffered())
 		if err != nil {
 			break
 		}

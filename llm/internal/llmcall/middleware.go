@@ -217,16 +217,18 @@ func (m *Middleware) Handle(req *http.Request, next Next) (*http.Response, error
 		return res, err
 	}
 	c.span.SetAttributes(semconv.HTTPResponseStatusCode(res.StatusCode))
+	var o observer
 	switch {
 	case res.StatusCode >= 400:
-		res.Body = &errorBody{rc: res.Body, c: c, status: res.StatusCode, ctx: req.Context()}
+		o = &errorBody{c: c, status: res.StatusCode, ctx: req.Context()}
 	case isEventStream(res.Header.Get("Content-Type")):
-		b := &streamBody{rc: res.Body, c: c, acc: c.acc(), start: start}
+		b := &streamBody{c: c, acc: c.acc(), start: start}
 		b.p.OnEvent = b.onEvent
-		res.Body = b
+		o = b
 	default:
-		res.Body = &jsonBody{rc: res.Body, c: c, max: m.cfg.MaxBodyBytes}
+		o = &jsonBody{c: c, max: m.cfg.MaxBodyBytes}
 	}
+	res.Body = &observedBody{rc: res.Body, o: o}
 	return res, nil
 }
 
@@ -308,58 +310,83 @@ func (m *Middleware) remove(c *call) bool {
 	return false
 }
 
+// observedBody hands a response body to an observer as the application
+// reads it.
+type observedBody struct {
+	rc io.ReadCloser
+	o  observer
+
+	mu   sync.Mutex
+	done bool
+}
+
+// observer watches one response body.
+type observer interface {
+	// read is given the bytes of each read until the body ends, under the
+	// body's lock.
+	read(p []byte)
+	// end is called once, without the lock, with the error that stopped
+	// reading (io.EOF at the end), or with nil when the body was closed
+	// first.
+	end(readErr error)
+}
+
+func (b *observedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	if b.done {
+		b.mu.Unlock()
+		return n, err
+	}
+	b.o.read(p[:n])
+	b.done = err != nil
+	b.mu.Unlock()
+	if err != nil {
+		b.o.end(err)
+	}
+	return n, err
+}
+
+func (b *observedBody) Close() error {
+	err := b.rc.Close()
+	b.mu.Lock()
+	ended := b.done
+	b.done = true
+	b.mu.Unlock()
+	if !ended {
+		b.o.end(nil)
+	}
+	return err
+}
+
 // errorBody watches an error response: read, it ends the call with the
 // provider's error; closed unread, the SDK is about to retry.
 type errorBody struct {
-	rc     io.ReadCloser
 	c      *call
 	status int
 	ctx    context.Context
 
-	mu   sync.Mutex
-	read bool
-	buf  []byte
-	done bool
+	started bool // read at all
+	buf     []byte
 }
 
-func (b *errorBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	b.mu.Lock()
-	b.read = true
+func (b *errorBody) read(p []byte) {
+	b.started = true
 	if room := maxErrorBody - len(b.buf); room > 0 {
-		b.buf = append(b.buf, p[:min(n, room)]...)
+		b.buf = append(b.buf, p[:min(len(p), room)]...)
 	}
-	if err != nil && !b.done {
-		b.done = true
-		b.mu.Unlock()
-		b.finish(err)
-		return n, err
-	}
-	b.mu.Unlock()
-	return n, err
 }
 
-func (b *errorBody) Close() error {
-	err := b.rc.Close()
-	b.mu.Lock()
-	if b.done {
-		b.mu.Unlock()
-		return err
+func (b *errorBody) end(readErr error) {
+	if readErr == nil {
+		if !b.started && b.ctx.Err() != context.Canceled {
+			b.c.m.wait(b.c, b.apiError())
+			return
+		}
+		readErr = io.EOF
 	}
-	b.done = true
-	read := b.read
-	b.mu.Unlock()
-	if !read && b.ctx.Err() != context.Canceled {
-		b.c.m.wait(b.c, b.apiError())
-		return err
-	}
-	b.finish(io.EOF)
-	return err
-}
-
-func (b *errorBody) finish(readErr error) {
 	e := b.apiError()
-	if readErr != nil && readErr != io.EOF && e.Message == "" {
+	if readErr != io.EOF && e.Message == "" {
 		e.Message = readErr.Error()
 	}
 	b.c.once.Do(func() {
@@ -407,59 +434,32 @@ func (b *errorBody) apiError() *ProviderError {
 // jsonBody copies a non-streamed response as the SDK reads it and decodes
 // it at the end.
 type jsonBody struct {
-	rc  io.ReadCloser
 	c   *call
 	max int
 
-	mu   sync.Mutex
 	buf  bytes.Buffer
 	over bool
-	done bool
 }
 
-func (b *jsonBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	b.mu.Lock()
-	if !b.done {
-		if !b.over {
-			if b.buf.Len()+n > b.max {
-				b.over = true
-				b.buf = bytes.Buffer{}
-			} else {
-				b.buf.Write(p[:n])
-			}
-		}
-		if err != nil {
-			b.done = true
-			b.mu.Unlock()
-			b.finish(err)
-			return n, err
-		}
-	}
-	b.mu.Unlock()
-	return n, err
-}
-
-func (b *jsonBody) Close() error {
-	err := b.rc.Close()
-	b.mu.Lock()
-	if b.done {
-		b.mu.Unlock()
-		return err
-	}
-	b.done = true
-	b.buf = bytes.Buffer{}
-	b.mu.Unlock()
-	b.c.end(nil) // closed unread: nothing to record
-	return err
-}
-
-func (b *jsonBody) finish(readErr error) {
-	if readErr != io.EOF {
-		b.c.end(readErr)
+func (b *jsonBody) read(p []byte) {
+	if b.over {
 		return
 	}
-	if !b.over {
+	if b.buf.Len()+len(p) > b.max {
+		b.over = true
+		b.buf = bytes.Buffer{}
+		return
+	}
+	b.buf.Write(p)
+}
+
+func (b *jsonBody) end(readErr error) {
+	switch {
+	case readErr == nil: // closed unread: nothing to record
+	case readErr != io.EOF:
+		b.c.end(readErr)
+		return
+	case !b.over:
 		acc := b.c.acc()
 		acc.Body(b.buf.Bytes())
 		r := acc.Result()
@@ -472,15 +472,12 @@ func (b *jsonBody) finish(readErr error) {
 // streamBody decodes a server-sent event stream as the application reads
 // it, holding only the event being decoded.
 type streamBody struct {
-	rc    io.ReadCloser
 	c     *call
 	acc   Accumulator
 	start time.Time
 
-	mu    sync.Mutex
 	p     sse.Parser
 	first bool
-	done  bool
 }
 
 func (b *streamBody) onEvent(typ string, data []byte) {
@@ -491,39 +488,11 @@ func (b *streamBody) onEvent(typ string, data []byte) {
 	b.acc.Event(typ, data)
 }
 
-func (b *streamBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	b.mu.Lock()
-	if !b.done {
-		_, _ = b.p.Write(p[:n])
-		if err != nil {
-			b.done = true
-			b.mu.Unlock()
-			b.finish(err)
-			return n, err
-		}
-	}
-	b.mu.Unlock()
-	return n, err
-}
+func (b *streamBody) read(p []byte) { _, _ = b.p.Write(p) }
 
-func (b *streamBody) Close() error {
-	err := b.rc.Close()
-	b.mu.Lock()
-	if b.done {
-		b.mu.Unlock()
-		return err
-	}
-	b.done = true
-	b.mu.Unlock()
-	b.finish(nil)
-	return err
-}
-
-// finish records what the stream told and ends the span. readErr is the
-// error that ended reading (io.EOF at a normal end) or nil when the
-// application closed the stream early.
-func (b *streamBody) finish(readErr error) {
+// end records what the stream told and ends the span; readErr nil means
+// the application closed the stream early.
+func (b *streamBody) end(readErr error) {
 	r := b.acc.Result()
 	r.Record(b.c.span, b.c.m.cfg.Content)
 	var err error
@@ -531,11 +500,4 @@ func (b *streamBody) finish(readErr error) {
 		err = readErr
 	}
 	b.c.end(err)
-}
-
-// Buffered returns the bytes the stream decoder holds (for tests).
-func (b *streamBody) Buffered() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.p.Buffered()
 }

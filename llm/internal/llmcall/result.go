@@ -5,6 +5,7 @@
 package llmcall
 
 import (
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/agenttrace/agenttrace/llm"
@@ -65,35 +66,13 @@ func (e *ProviderError) Error() string {
 	}
 	switch {
 	case e.Status != 0 && kind != "":
-		return "HTTP " + itoa(e.Status) + " " + kind + ": " + msg
+		return "HTTP " + strconv.Itoa(e.Status) + " " + kind + ": " + msg
 	case e.Status != 0:
-		return "HTTP " + itoa(e.Status) + ": " + msg
+		return "HTTP " + strconv.Itoa(e.Status) + ": " + msg
 	case kind != "":
 		return kind + ": " + msg
 	}
 	return msg
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }
 
 // MaxText bounds the text accumulated for one part of a streamed message;
