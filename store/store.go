@@ -139,7 +139,12 @@ type Span struct {
 	TotalTokens int64
 	// CostNanoUSD is the cost in billionths of a US dollar.
 	CostNanoUSD int64
-	CostSource  string
+	// CostSource is agenttrace.usage.cost_source: "provider", "user",
+	// "computed" (from a price table, by the SDK or the server) or "".
+	CostSource string
+	// PriceTableVersion is the version of the price table a computed
+	// cost came from (agenttrace.usage.price_table_version), else "".
+	PriceTableVersion string
 	// LLMRequest marks a model call: it counts toward request_count.
 	LLMRequest bool
 

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +26,7 @@ var (
 func millionStore(b *testing.B) *Store {
 	b.Helper()
 	millionOnce.Do(func() {
-		sum := sha256.Sum256([]byte(strings.Join(schema, ";")))
+		sum := sha256.Sum256([]byte(fmt.Sprint(migrations)))
 		name := fmt.Sprintf("million-%s.db", hex.EncodeToString(sum[:6]))
 		millionPath, millionErr = storetest.CachedFile(name, func(path string) error {
 			ctx := context.Background()

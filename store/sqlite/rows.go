@@ -157,7 +157,7 @@ const spanCols = `trace_id, span_id, parent_id, name, kind, type, status, status
 	operation, request_model, response_model, provider, prompt_slug, prompt_version,
 	input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, total_tokens,
 	cost_nano, cost_source, llm, session_id, user_id, tenant_id, conversation_id, environment,
-	service_name, scope_name, tags, attributes, resource, events`
+	service_name, scope_name, tags, attributes, resource, events, price_table_version`
 
 func scanSpan(sc scanner, sp *store.Span) error {
 	var status, st, en int64
@@ -166,7 +166,7 @@ func scanSpan(sc scanner, sp *store.Span) error {
 		&sp.Operation, &sp.RequestModel, &sp.ResponseModel, &sp.Provider, &sp.PromptSlug, &sp.PromptVersion,
 		&sp.InputTokens, &sp.OutputTokens, &sp.CacheReadTokens, &sp.CacheCreationTokens, &sp.ReasoningTokens, &sp.TotalTokens,
 		&sp.CostNanoUSD, &sp.CostSource, &sp.LLMRequest, &sp.SessionID, &sp.UserID, &sp.TenantID, &sp.ConversationID, &sp.Environment,
-		&sp.ServiceName, &sp.ScopeName, &tags, &attrs, &res, &events)
+		&sp.ServiceName, &sp.ScopeName, &tags, &attrs, &res, &events, &sp.PriceTableVersion)
 	if err != nil {
 		return err
 	}

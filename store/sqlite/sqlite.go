@@ -34,8 +34,9 @@ import (
 // the Store and is served by one connection, so reads wait for writes.
 const Memory = ":memory:"
 
-// schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 1
+// schemaVersion is stored in PRAGMA user_version: the number of
+// migrations applied.
+var schemaVersion = len(migrations)
 
 // Option configures Open.
 type Option func(*config)
@@ -224,17 +225,32 @@ func (s *Store) migrate(ctx context.Context) error {
 	if v > schemaVersion {
 		return fmt.Errorf("sqlite: database schema version %d is newer than this program's %d", v, schemaVersion)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
+	return migrateTo(ctx, s.w, v, schemaVersion)
+}
+
+// migrateTo applies migrations[from:to] in one transaction.
+func migrateTo(ctx context.Context, db *sql.DB, from, to int) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	defer tx.Rollback()
-	for _, q := range schema {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("sqlite: migrate: %w (in %.60q)", err, q)
+	// Another process may have migrated since from was read: the
+	// immediate transaction holds the write lock, so read it again.
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&from); err != nil {
+		return fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	if from >= to {
+		return nil
+	}
+	for v := from; v < to; v++ {
+		for _, q := range migrations[v] {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("sqlite: migrate to version %d: %w (in %.60q)", v+1, err, q)
+			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", to)); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -243,7 +259,15 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// schema creates version 1. Times are int64 Unix nanoseconds, costs int64
+// migrations[v] brings a database from schema version v to v+1. A new
+// database runs them all. Never edit one that has shipped: add another.
+var migrations = [][]string{
+	schema,
+	// 2: the price table version of a computed cost.
+	{`ALTER TABLE spans ADD COLUMN price_table_version TEXT NOT NULL DEFAULT ''`},
+}
+
+// schema creates version 1 (migrations[0]). Times are int64 Unix nanoseconds, costs int64
 // nano-USD, hours int64 Unix hours (start_ns / 3600e9), lists JSON arrays.
 var schema = []string{
 	`CREATE TABLE spans (

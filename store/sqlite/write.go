@@ -24,7 +24,7 @@ func hourOf(ns int64) int64 {
 }
 
 // spanColumns is the number of columns insertSQL binds per span.
-const spanColumns = 36
+const spanColumns = 37
 
 // insertRows is the number of spans per multi-row INSERT.
 const insertRows = 64
@@ -250,7 +250,7 @@ func appendSpanArgs(args []any, sp *store.Span) []any {
 		sp.InputTokens, sp.OutputTokens, sp.CacheReadTokens, sp.CacheCreationTokens, sp.ReasoningTokens, sp.TotalTokens,
 		sp.CostNanoUSD, sp.CostSource, sp.LLMRequest, sp.SessionID, sp.UserID, sp.TenantID, sp.ConversationID, sp.Environment,
 		sp.ServiceName, sp.ScopeName, tagsJSON(sp.Tags), jsonOrEmpty(sp.Attributes, "{}"), jsonOrEmpty(sp.Resource, "{}"),
-		jsonOrEmpty(sp.Events, "[]"))
+		jsonOrEmpty(sp.Events, "[]"), sp.PriceTableVersion)
 }
 
 type spanKey struct{ trace, span string }

@@ -140,6 +140,7 @@ func testWriteAndRead(t *testing.T, st store.Store) {
 	llm := llmSpan(1, 2, root.SpanID, T0.Add(time.Second), 100, 40, 1234)
 	llm.SessionID, llm.UserID, llm.TenantID = "s-1", "u-1", "acme"
 	llm.PromptSlug, llm.PromptVersion = "welcome", "v3"
+	llm.CostSource, llm.PriceTableVersion = "computed", "2026-11-25+custom"
 	tool := NewSpan(1, 3, root.SpanID, T0.Add(2*time.Second))
 	tool.Type, tool.Name, tool.Status, tool.StatusMessage = "tool", "issue_refund", store.StatusError, "boom"
 	res := write(t, st, root, llm, tool)
@@ -183,7 +184,8 @@ func testWriteAndRead(t *testing.T, st store.Store) {
 	g := page.Spans[1]
 	if g.SpanID != llm.SpanID || g.ParentID != root.SpanID || g.Tokens != llm.Tokens || g.TotalTokens != 140 ||
 		g.CostNanoUSD != 1234 || !g.LLMRequest || g.RequestModel != "gpt-test" || g.ResponseModel != "gpt-test-2025" ||
-		g.PromptSlug != "welcome" || g.PromptVersion != "v3" || g.Operation != "chat" {
+		g.PromptSlug != "welcome" || g.PromptVersion != "v3" || g.Operation != "chat" ||
+		g.CostSource != "computed" || g.PriceTableVersion != "2026-11-25+custom" {
 		t.Fatalf("llm span read back = %+v", g)
 	}
 	if b := page.Spans[2]; b.Status != store.StatusError || b.StatusMessage != "boom" {
