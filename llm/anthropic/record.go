@@ -47,49 +47,29 @@ func InputMessages[P Params](p P) []llm.Message {
 // OutputMessages returns a result's content as one assistant message, its
 // finish reason mapped by FinishReason. A nil result gives nil.
 func OutputMessages[R Result](r R) []llm.Message {
-	res := decodeResult(r)
-	return res.Output
+	return decodeResult(r).Output
 }
 
 // FinishReasons returns the normalised finish reason of a result, as
 // recorded in gen_ai.response.finish_reasons.
 func FinishReasons[R Result](r R) []string {
-	res := decodeResult(r)
-	return res.FinishReasons
+	return decodeResult(r).FinishReasons
 }
 
+// decodeResult converts a typed result through its JSON: the raw JSON the
+// SDK decoded it from, or its encoding when built in code.
 func decodeResult[R Result](r R) llmcall.Result {
-	var (
-		raw   string
-		usage llm.Usage
-		has   bool
-	)
 	switch x := any(r).(type) {
 	case *sdk.Message:
-		if x == nil {
-			return llmcall.Result{}
+		if x != nil {
+			return llmcall.DecodeResult(&messageAccumulator{}, x.RawJSON(), x, UsageFrom(x), x.JSON.Usage.Valid())
 		}
-		raw, usage = x.RawJSON(), UsageFrom(x)
-		has = x.JSON.Usage.Valid() || usage != (llm.Usage{})
 	case *sdk.BetaMessage:
-		if x == nil {
-			return llmcall.Result{}
-		}
-		raw, usage = x.RawJSON(), UsageFrom(x)
-		has = x.JSON.Usage.Valid() || usage != (llm.Usage{})
-	}
-	data := []byte(raw)
-	if raw == "" {
-		var err error
-		if data, err = json.Marshal(r); err != nil {
-			return llmcall.Result{}
+		if x != nil {
+			return llmcall.DecodeResult(&messageAccumulator{}, x.RawJSON(), x, UsageFrom(x), x.JSON.Usage.Valid())
 		}
 	}
-	acc := &messageAccumulator{}
-	acc.Body(data)
-	res := acc.Result()
-	res.Usage, res.HasUsage = usage, has
-	return res
+	return llmcall.Result{}
 }
 
 func modelOf[P Params](p P) string {
@@ -108,22 +88,12 @@ func modelOf[P Params](p P) string {
 // it to WrapStream. Outside a trace it returns ctx and a nil span, on which
 // everything is a no-op.
 func StartSpan[P Params](ctx context.Context, p P, opts ...llm.Option) (context.Context, *span.Span) {
-	all := make([]llm.Option, 0, 2+len(opts))
-	all = append(all, llm.Model(modelOf(p)), llm.Provider(ProviderName))
-	ctx, s := span.StartLLM(ctx, "", append(all, opts...)...)
-	if s.IsRecording() {
-		s.RecordInputMessages(InputMessages(p))
-	}
-	return ctx, s
+	return llmcall.StartSpan(ctx, modelOf(p), ProviderName, func() []llm.Message { return InputMessages(p) }, opts)
 }
 
 // RecordRequest records a request's model and input messages on s.
 func RecordRequest[P Params](s *span.Span, p P) {
-	if !s.IsRecording() {
-		return
-	}
-	s.SetRequestModel(modelOf(p))
-	s.RecordInputMessages(InputMessages(p))
+	llmcall.RecordRequest(s, modelOf(p), func() []llm.Message { return InputMessages(p) })
 }
 
 // RecordResponse records a result on s: response id and model, normalised

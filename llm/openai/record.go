@@ -59,53 +59,39 @@ func InputMessages[P Params](p P) []llm.Message {
 // item (reasoning summaries, text, tool calls), its finish reason derived
 // from the status. A nil result gives nil.
 func OutputMessages[R Result](r R) []llm.Message {
-	res := decodeResult(r)
-	return res.Output
+	return decodeResult(r).Output
 }
 
 // FinishReasons returns the normalised finish reasons of a result, as
 // recorded in gen_ai.response.finish_reasons.
 func FinishReasons[R Result](r R) []string {
-	res := decodeResult(r)
-	return res.FinishReasons
+	return decodeResult(r).FinishReasons
 }
 
 // decodeResult converts a typed result through its JSON: the raw JSON the
 // SDK decoded it from, or its encoding when built in code.
 func decodeResult[R Result](r R) llmcall.Result {
-	var (
-		raw   string
-		acc   llmcall.Accumulator
-		usage llm.Usage
-		has   bool
-	)
 	switch x := any(r).(type) {
 	case *oai.ChatCompletion:
-		if x == nil {
-			return llmcall.Result{}
+		if x != nil {
+			return llmcall.DecodeResult(&chatAccumulator{}, x.RawJSON(), x, UsageFrom(x), x.JSON.Usage.Valid())
 		}
-		raw, acc = x.RawJSON(), &chatAccumulator{}
-		usage = UsageFrom(x)
-		has = x.JSON.Usage.Valid() || usage != (llm.Usage{})
 	case *responses.Response:
-		if x == nil {
-			return llmcall.Result{}
-		}
-		raw, acc = x.RawJSON(), &responsesAccumulator{}
-		usage = UsageFrom(x)
-		has = x.JSON.Usage.Valid() || usage != (llm.Usage{})
-	}
-	data := []byte(raw)
-	if raw == "" {
-		var err error
-		if data, err = json.Marshal(r); err != nil {
-			return llmcall.Result{}
+		if x != nil {
+			return llmcall.DecodeResult(&responsesAccumulator{}, x.RawJSON(), x, UsageFrom(x), x.JSON.Usage.Valid())
 		}
 	}
-	acc.Body(data)
-	res := acc.Result()
-	res.Usage, res.HasUsage = usage, has
-	return res
+	return llmcall.Result{}
+}
+
+func modelOf[P Params](p P) string {
+	switch x := any(p).(type) {
+	case oai.ChatCompletionNewParams:
+		return string(x.Model)
+	case responses.ResponseNewParams:
+		return string(x.Model)
+	}
+	return ""
 }
 
 // StartSpan starts an LLM span for a request, as span.StartLLM does, with
@@ -114,34 +100,12 @@ func decodeResult[R Result](r R) llmcall.Result {
 // it to WrapStream. Outside a trace it returns ctx and a nil span, on which
 // everything is a no-op.
 func StartSpan[P Params](ctx context.Context, p P, opts ...llm.Option) (context.Context, *span.Span) {
-	var model string
-	switch x := any(p).(type) {
-	case oai.ChatCompletionNewParams:
-		model = string(x.Model)
-	case responses.ResponseNewParams:
-		model = string(x.Model)
-	}
-	all := make([]llm.Option, 0, 2+len(opts))
-	all = append(all, llm.Model(model), llm.Provider(ProviderName))
-	ctx, s := span.StartLLM(ctx, "", append(all, opts...)...)
-	if s.IsRecording() {
-		s.RecordInputMessages(InputMessages(p))
-	}
-	return ctx, s
+	return llmcall.StartSpan(ctx, modelOf(p), ProviderName, func() []llm.Message { return InputMessages(p) }, opts)
 }
 
 // RecordRequest records a request's model and input messages on s.
 func RecordRequest[P Params](s *span.Span, p P) {
-	if !s.IsRecording() {
-		return
-	}
-	switch x := any(p).(type) {
-	case oai.ChatCompletionNewParams:
-		s.SetRequestModel(string(x.Model))
-	case responses.ResponseNewParams:
-		s.SetRequestModel(string(x.Model))
-	}
-	s.RecordInputMessages(InputMessages(p))
+	llmcall.RecordRequest(s, modelOf(p), func() []llm.Message { return InputMessages(p) })
 }
 
 // RecordResponse records a result on s: response id and model, usage (cost

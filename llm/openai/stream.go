@@ -1,13 +1,9 @@
 package openai
 
 import (
-	"sync"
-	"time"
-
 	oai "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 	"github.com/openai/openai-go/v3/responses"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/agenttrace/agenttrace/llm/internal/llmcall"
 	"github.com/agenttrace/agenttrace/span"
@@ -28,90 +24,35 @@ type StreamEvent interface {
 // messages, finish reasons and gen_ai.response.time_to_first_chunk, and is
 // ended. Closing a stream early (always defer Close) still ends the span
 // with what arrived.
-type Stream[T StreamEvent] struct {
-	st    *ssestream.Stream[T]
-	span  *span.Span
-	acc   llmcall.Accumulator
-	start time.Time
-	first bool
-	once  sync.Once
-}
+type Stream[T StreamEvent] struct{ f *llmcall.Stream[T] }
 
 // WrapStream takes over s, a span started for the request (StartSpan), and
 // returns st wrapped. The time to first chunk is measured from the span's
 // start. A nil st gives a stream that is over at once, its span ended.
 func WrapStream[T StreamEvent](s *span.Span, st *ssestream.Stream[T]) *Stream[T] {
-	w := &Stream[T]{st: st, span: s, start: time.Now()}
-	if ro, ok := s.OTelSpan().(sdktrace.ReadOnlySpan); ok && !ro.StartTime().IsZero() {
-		w.start = ro.StartTime()
-	}
+	var acc llmcall.Accumulator
 	var zero T
 	switch any(zero).(type) {
 	case oai.ChatCompletionChunk:
-		w.acc = &chatAccumulator{}
+		acc = &chatAccumulator{}
 	default:
-		w.acc = &responsesAccumulator{}
+		acc = &responsesAccumulator{}
 	}
-	return w
+	var sst llmcall.SDKStream[T]
+	if st != nil {
+		sst = st
+	}
+	return &Stream[T]{llmcall.NewStream(s, sst, acc)}
 }
 
 // Next advances to the next event, as ssestream.Stream.Next does.
-func (w *Stream[T]) Next() bool {
-	if w.st == nil {
-		w.finish(nil)
-		return false
-	}
-	if !w.st.Next() {
-		w.finish(w.st.Err())
-		return false
-	}
-	if !w.first {
-		w.first = true
-		w.span.SetTimeToFirstChunk(time.Since(w.start))
-	}
-	if raw := w.st.Current().RawJSON(); raw != "" {
-		w.acc.Event("", []byte(raw))
-	}
-	return true
-}
+func (w *Stream[T]) Next() bool { return w.f.Next() }
 
 // Current returns the current event.
-func (w *Stream[T]) Current() T {
-	if w.st == nil {
-		var zero T
-		return zero
-	}
-	return w.st.Current()
-}
+func (w *Stream[T]) Current() T { return w.f.Current() }
 
 // Err returns the stream's error. A non-nil error ends the span, failed.
-func (w *Stream[T]) Err() error {
-	if w.st == nil {
-		return nil
-	}
-	err := w.st.Err()
-	if err != nil {
-		w.finish(err)
-	}
-	return err
-}
+func (w *Stream[T]) Err() error { return w.f.Err() }
 
 // Close closes the stream and ends the span with what arrived so far.
-func (w *Stream[T]) Close() error {
-	if w.st == nil {
-		w.finish(nil)
-		return nil
-	}
-	err := w.st.Close()
-	w.finish(nil)
-	return err
-}
-
-func (w *Stream[T]) finish(err error) {
-	w.once.Do(func() {
-		res := w.acc.Result()
-		res.Record(w.span, true)
-		w.span.Fail(err)
-		w.span.End()
-	})
-}
+func (w *Stream[T]) Close() error { return w.f.Close() }
