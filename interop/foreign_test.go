@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -32,11 +33,11 @@ const (
 // by hand, straight to agenttrace serve, and finds their tokens, requests
 // and cost in the usage API.
 //
-// agenttrace serve does not price foreign spans from its price table: a
-// span without agenttrace.usage.cost_usd costs nothing. So the chat span
-// carries a cost set by hand, and the spans without one use models the
-// price table does not know, which keeps this test's expectations true
-// whether or not the server learns to price foreign spans.
+// One chat span carries a cost set by hand (agenttrace.usage.cost_usd),
+// which the server keeps. Another carries no cost, only a model the
+// embedded price table knows and its tokens: the server prices it
+// (cost_source "computed"). The spans of models the table does not know
+// keep their tokens and cost nothing.
 func TestForeignOTelSDK(t *testing.T) {
 	srv := startServe(t, t.TempDir())
 	serveURL := srv.URL
@@ -63,6 +64,18 @@ func TestForeignOTelSDK(t *testing.T) {
 		semconv.GenAIUsageInputTokens(820), semconv.GenAIUsageOutputTokens(140),
 		semconv.GenAIUsageCacheReadInputTokens(512), keyCost.Float64(0.000207))
 	chat.End()
+	// A chat call with no cost attribute at all, of a model the server's
+	// price table knows (gpt-4.1-mini: $0.40 input, $0.10 cached input,
+	// $1.60 output per million tokens): the server computes
+	// (600*0.40 + 400*0.10 + 200*1.60) / 1e6 = $0.000600.
+	_, priced := tracer.Start(ctx, "chat gpt-4.1-mini", oteltrace.WithSpanKind(oteltrace.SpanKindClient),
+		oteltrace.WithAttributes(
+			semconv.GenAIOperationNameChat, semconv.GenAIProviderNameOpenAI,
+			semconv.GenAIRequestModel("gpt-4.1-mini"), semconv.SessionID(session)))
+	priced.SetAttributes(semconv.GenAIResponseModel("gpt-4.1-mini-2025-04-14"),
+		semconv.GenAIUsageInputTokens(1000), semconv.GenAIUsageOutputTokens(200),
+		semconv.GenAIUsageCacheReadInputTokens(400))
+	priced.End()
 	// Embeddings, no cost, no output tokens.
 	_, emb := tracer.Start(ctx, "embeddings acme-embed-1", oteltrace.WithSpanKind(oteltrace.SpanKindClient),
 		oteltrace.WithAttributes(semconv.GenAIOperationNameEmbeddings, semconv.GenAIRequestModel("acme-embed-1"),
@@ -103,24 +116,26 @@ func TestForeignOTelSDK(t *testing.T) {
 
 	su, err := uc.GetSessionUsage(context.Background(), session, from, to)
 	require.NoError(t, err)
-	assert.Equal(t, int64(3), su.RequestCount, "chat, embeddings and generate_content are requests; the tool is not")
-	assert.Equal(t, usage.Tokens{InputTokens: 820 + 64 + 300, OutputTokens: 140 + 50, CacheReadTokens: 512}, su.Tokens)
-	assert.Equal(t, int64(820+64+300+140+50), su.TokenCount)
-	assert.Equal(t, int64(207000), su.TotalCostNanoUSD)
-	assert.InDelta(t, 0.000207, su.TotalCost, 1e-12)
+	assert.Equal(t, int64(4), su.RequestCount, "the two chats, embeddings and generate_content are requests; the tool is not")
+	assert.Equal(t, usage.Tokens{InputTokens: 820 + 1000 + 64 + 300, OutputTokens: 140 + 200 + 50, CacheReadTokens: 512 + 400}, su.Tokens)
+	assert.Equal(t, int64(820+1000+64+300+140+200+50), su.TokenCount)
+	assert.Equal(t, int64(207000+600000), su.TotalCostNanoUSD, "the cost sent plus the one the server computed")
+	assert.InDelta(t, 0.000807, su.TotalCost, 1e-12)
 
 	tu, err := uc.GetTenantUsage(context.Background(), tenant, from, to)
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), tu.SessionCount)
-	assert.Equal(t, int64(4), tu.RequestCount)
-	assert.Equal(t, int64(820+64+300+140+50+10+5), tu.TokenCount)
-	assert.Equal(t, int64(207000+3000), tu.TotalCostNanoUSD)
+	assert.Equal(t, int64(5), tu.RequestCount)
+	assert.Equal(t, int64(820+1000+64+300+140+200+50+10+5), tu.TokenCount)
+	assert.Equal(t, int64(207000+600000+3000), tu.TotalCostNanoUSD)
 
 	// The spans were read the way the conventions mean them.
 	types := map[string]string{}
+	costs := map[string]string{}
 	for s, err := range uc.IterSpansByTraceID(context.Background(), root.SpanContext().TraceID().String(), usage.SpanQuery{}) {
 		require.NoError(t, err)
 		types[s.Name] = s.Type + " " + s.Model + " " + s.Status
+		costs[s.Name] = fmt.Sprintf("%d %s", s.CostNanoUSD, s.CostSource)
 		assert.Equal(t, session, s.SessionID, s.Name)
 		assert.Equal(t, tenant, s.TenantID, s.Name)
 		assert.Equal(t, "foreign-chat-app", s.ServiceName, s.Name)
@@ -128,10 +143,19 @@ func TestForeignOTelSDK(t *testing.T) {
 	assert.Equal(t, map[string]string{
 		"POST /chat":                  "span  ok",
 		"chat gpt-4o-mini":            "llm gpt-4o-mini-2024-07-18 ok",
+		"chat gpt-4.1-mini":           "llm gpt-4.1-mini-2025-04-14 ok",
 		"embeddings acme-embed-1":     "llm acme-embed-1 ok",
 		"generate_content acme-gen-2": "llm acme-gen-2 error",
 		"execute_tool get_weather":    "tool  ok",
 	}, types)
+	assert.Equal(t, map[string]string{
+		"POST /chat":                  "0 ",
+		"chat gpt-4o-mini":            "207000 ", // sent with its own cost, no source
+		"chat gpt-4.1-mini":           "600000 computed",
+		"embeddings acme-embed-1":     "0 ", // a model no price table knows: tokens, no cost
+		"generate_content acme-gen-2": "0 ",
+		"execute_tool get_weather":    "0 ",
+	}, costs)
 	t.Logf("plain OpenTelemetry SDK -> agenttrace serve: session %s: %d requests, %d tokens, $%.6f; tenant %s: %d sessions, %d requests",
 		session, su.RequestCount, su.TokenCount, su.TotalCost, tenant, tu.SessionCount, tu.RequestCount)
 }

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/agenttrace/agenttrace/internal/attr"
+	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/store"
 )
 
@@ -49,7 +50,8 @@ type fields struct {
 	typ, op, reqModel, respModel, provider, slug, version string
 	in, out, cacheRead, cacheCreation, reasoning, total   int64
 	cost                                                  float64
-	costSource                                            string
+	hasCost                                               bool
+	costSource, priceVersion                              string
 	session, user, tenant, conversation, env, service     string
 	tags                                                  []string
 	input, output, inMsgs, outMsgs                        string
@@ -84,9 +86,11 @@ func (f *fields) read(k string, v pcommon.Value) {
 	case string(attr.TotalTokens):
 		f.total = intValue(v)
 	case string(attr.CostUSD):
-		f.cost = floatValue(v)
+		f.cost, f.hasCost = floatValue(v)
 	case string(attr.CostSource):
 		f.costSource = v.AsString()
+	case string(attr.PriceTableVersion):
+		f.priceVersion = v.AsString()
 	case string(attr.SessionID):
 		setStr(&f.session, v)
 	case string(attr.UserID):
@@ -151,8 +155,9 @@ func intValue(v pcommon.Value) int64 {
 	return max(n, 0)
 }
 
-// floatValue reads a cost; negative, non-finite and unparsable values are 0.
-func floatValue(v pcommon.Value) float64 {
+// floatValue reads a cost and reports whether it is one: negative,
+// non-finite and unparsable values are not (0, false).
+func floatValue(v pcommon.Value) (float64, bool) {
 	var f float64
 	switch v.Type() {
 	case pcommon.ValueTypeDouble:
@@ -160,12 +165,47 @@ func floatValue(v pcommon.Value) float64 {
 	case pcommon.ValueTypeInt:
 		f = float64(v.Int())
 	case pcommon.ValueTypeStr:
-		f, _ = strconv.ParseFloat(strings.TrimSpace(v.Str()), 64)
+		var err error
+		if f, err = strconv.ParseFloat(strings.TrimSpace(v.Str()), 64); err != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
 	}
 	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
-		return 0
+		return 0, false
 	}
-	return f
+	return f, true
+}
+
+// price computes the cost of a span that carries a model and tokens but no
+// cost of its own (spans from other OpenTelemetry SDKs, or ours when the
+// SDK's table did not know the model). The response model is priced, else
+// the request model when there is no response model: a response model the
+// table does not know is not priced as the request model, which may be a
+// cheaper alias. An unknown model or usage the table cannot price leaves
+// the span without a cost (never a guessed one).
+//
+// The GenAI attributes do not say how long cache writes live, so cache
+// creation tokens are priced as five-minute writes (Anthropic's default),
+// as llm.Usage does when CacheCreation1hTokens is zero.
+func (f *fields) price(prices *llm.PriceTable) {
+	if f.hasCost || prices == nil || (f.in == 0 && f.out == 0) {
+		return
+	}
+	model := cmp.Or(f.respModel, f.reqModel)
+	if model == "" {
+		return
+	}
+	usd, ok := prices.Cost(model, llm.Usage{
+		InputTokens: f.in, OutputTokens: f.out, CacheReadTokens: f.cacheRead,
+		CacheCreationTokens: f.cacheCreation, ReasoningTokens: f.reasoning,
+	})
+	if !ok {
+		return
+	}
+	f.cost, f.hasCost = usd, true
+	f.costSource, f.priceVersion = attr.CostSourceComputed, prices.Version()
 }
 
 // maxCostUSD keeps nano-USD within int64 with room for sums.
@@ -217,8 +257,9 @@ type convertResult struct {
 }
 
 // convert turns decoded OTLP traces into store spans, reading the
-// attributes of DESIGN section 3 into columns.
-func convert(td ptrace.Traces) convertResult {
+// attributes of DESIGN section 3 into columns. Spans with a model and
+// tokens but no cost are priced from prices (nil: none are).
+func convert(td ptrace.Traces, prices *llm.PriceTable) convertResult {
 	var res convertResult
 	res.spans = make([]store.Span, 0, td.SpanCount())
 	var buf []byte
@@ -252,36 +293,38 @@ func convert(td ptrace.Traces) convertResult {
 				for k, v := range attrs.All() {
 					f.read(k, v)
 				}
+				f.price(prices)
 				out := store.Span{
-					TraceID:        hex.EncodeToString(tid[:]),
-					SpanID:         hex.EncodeToString(sid[:]),
-					Name:           sp.Name(),
-					Kind:           kinds[sp.Kind()],
-					Type:           spanType(f.typ, f.op),
-					StatusMessage:  sp.Status().Message(),
-					Start:          toTime(sp.StartTimestamp()),
-					End:            toTime(sp.EndTimestamp()),
-					Operation:      f.op,
-					RequestModel:   f.reqModel,
-					ResponseModel:  f.respModel,
-					Provider:       f.provider,
-					PromptSlug:     f.slug,
-					PromptVersion:  f.version,
-					Tokens:         store.Tokens{InputTokens: f.in, OutputTokens: f.out, CacheReadTokens: f.cacheRead, CacheCreationTokens: f.cacheCreation, ReasoningTokens: f.reasoning},
-					TotalTokens:    f.total,
-					CostNanoUSD:    nanoUSD(f.cost),
-					CostSource:     f.costSource,
-					SessionID:      f.session,
-					UserID:         f.user,
-					TenantID:       f.tenant,
-					ConversationID: f.conversation,
-					Environment:    f.env,
-					ServiceName:    f.service,
-					ScopeName:      scope,
-					Tags:           f.tags,
-					Input:          cmp.Or(f.input, f.inMsgs),
-					Output:         cmp.Or(f.output, f.outMsgs),
-					Resource:       resJSON,
+					TraceID:           hex.EncodeToString(tid[:]),
+					SpanID:            hex.EncodeToString(sid[:]),
+					Name:              sp.Name(),
+					Kind:              kinds[sp.Kind()],
+					Type:              spanType(f.typ, f.op),
+					StatusMessage:     sp.Status().Message(),
+					Start:             toTime(sp.StartTimestamp()),
+					End:               toTime(sp.EndTimestamp()),
+					Operation:         f.op,
+					RequestModel:      f.reqModel,
+					ResponseModel:     f.respModel,
+					Provider:          f.provider,
+					PromptSlug:        f.slug,
+					PromptVersion:     f.version,
+					Tokens:            store.Tokens{InputTokens: f.in, OutputTokens: f.out, CacheReadTokens: f.cacheRead, CacheCreationTokens: f.cacheCreation, ReasoningTokens: f.reasoning},
+					TotalTokens:       f.total,
+					CostNanoUSD:       nanoUSD(f.cost),
+					CostSource:        f.costSource,
+					PriceTableVersion: f.priceVersion,
+					SessionID:         f.session,
+					UserID:            f.user,
+					TenantID:          f.tenant,
+					ConversationID:    f.conversation,
+					Environment:       f.env,
+					ServiceName:       f.service,
+					ScopeName:         scope,
+					Tags:              f.tags,
+					Input:             cmp.Or(f.input, f.inMsgs),
+					Output:            cmp.Or(f.output, f.outMsgs),
+					Resource:          resJSON,
 				}
 				if out.TotalTokens == 0 {
 					out.TotalTokens = f.in + f.out

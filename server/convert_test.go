@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/agenttrace/agenttrace/internal/attr"
+	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/store"
 )
 
@@ -76,7 +77,7 @@ func TestConvertForeignSpans(t *testing.T) {
 	noID := ss.Spans().AppendEmpty()
 	noID.SetName("no ids")
 
-	res := convert(td)
+	res := convert(td, llm.DefaultPrices())
 	if res.rejected != 1 || !strings.Contains(res.rejectMsg, "no ids") {
 		t.Fatalf("rejected %d %q, want the span without ids", res.rejected, res.rejectMsg)
 	}

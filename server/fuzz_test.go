@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/store"
 )
 
@@ -52,7 +53,7 @@ func FuzzDecodeOTLP(f *testing.F) {
 			}
 			return
 		}
-		res := convert(req.Traces())
+		res := convert(req.Traces(), llm.DefaultPrices())
 		for _, sp := range res.spans {
 			if len(sp.TraceID) != 32 || len(sp.SpanID) != 16 {
 				t.Fatalf("converted ids %q %q", sp.TraceID, sp.SpanID)

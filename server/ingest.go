@@ -126,7 +126,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p principa
 	if err != nil {
 		return err
 	}
-	res := convert(req.Traces())
+	res := convert(req.Traces(), s.prices)
 	if p.tenant != "" {
 		for i := range res.spans {
 			sp := &res.spans[i]

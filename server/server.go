@@ -35,6 +35,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/store"
 	"github.com/agenttrace/agenttrace/usage"
 )
@@ -105,6 +106,17 @@ func WithMaxBodyBytes(n int64) Option {
 	}
 }
 
+// WithPrices sets the price table that costs spans carrying a model and
+// tokens but no agenttrace.usage.cost_usd, such as GenAI spans from other
+// OpenTelemetry SDKs (default llm.DefaultPrices(); to extend it, pass
+// llm.DefaultPrices().Merge(yours)). Such spans are stored with
+// cost_source "computed" and the table's version. A span whose model the
+// table does not know keeps its tokens and gets no cost. WithPrices(nil)
+// turns pricing off. Spans that carry a cost always keep it.
+func WithPrices(t *llm.PriceTable) Option {
+	return func(s *Server) { s.prices = t }
+}
+
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option {
 	return func(s *Server) {
@@ -129,6 +141,7 @@ type Server struct {
 	org             string
 	maxBody         int64
 	log             *slog.Logger
+	prices          *llm.PriceTable
 	shutdownTimeout time.Duration
 	pendingKeys     []APIKey
 	keys            map[[32]byte]principal
@@ -151,6 +164,7 @@ func New(st store.Store, opts ...Option) (*Server, error) {
 		org:             DefaultOrganisation,
 		maxBody:         DefaultMaxBodyBytes,
 		log:             slog.Default(),
+		prices:          llm.DefaultPrices(),
 		shutdownTimeout: DefaultShutdownTimeout,
 	}
 	for _, o := range opts {

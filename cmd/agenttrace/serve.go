@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/store/sqlite"
 )
@@ -44,6 +45,9 @@ func runServe(ctx context.Context, args []string, e env) error {
 		"request body limit in `bytes`, as sent and decompressed (env AGENTTRACE_MAX_BODY_BYTES)")
 	fs.DurationVar(&shutdown, "shutdown-timeout", shutdown,
 		"how long to let in-flight requests finish on SIGINT/SIGTERM (env AGENTTRACE_SHUTDOWN_TIMEOUT)")
+	pricesFile := fs.String("prices", envOr("AGENTTRACE_PRICES", ""),
+		"JSON price table `file` merged over the embedded one (same format as llm/prices.json; its entries add models "+
+			"or replace them); it prices spans that carry a model and tokens but no cost (env AGENTTRACE_PRICES)")
 	logLevel := fs.String("log-level", envOr("AGENTTRACE_LOG_LEVEL", "info"), "debug, info, warn or error (env AGENTTRACE_LOG_LEVEL)")
 	var keys []server.APIKey
 	fs.Func("api-key", "API `KEY` (full access) or KEY=TENANT (one tenant); repeatable. "+
@@ -93,13 +97,22 @@ func runServe(ctx context.Context, args []string, e env) error {
 			"bind a loopback address (127.0.0.1) or set --api-key / AGENTTRACE_API_KEYS", *addr)
 	}
 
+	prices := llm.DefaultPrices()
+	if *pricesFile != "" {
+		custom, err := llm.LoadPricesFile(*pricesFile)
+		if err != nil {
+			return fmt.Errorf("--prices: %w", err)
+		}
+		prices = prices.Merge(custom)
+	}
+
 	st, err := sqlite.Open(ctx, *db)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	srv, err := server.New(st, server.WithAPIKeys(keys...), server.WithOrganisation(*org),
-		server.WithMaxBodyBytes(maxBody), server.WithLogger(log), server.WithShutdownTimeout(shutdown))
+		server.WithMaxBodyBytes(maxBody), server.WithLogger(log), server.WithShutdownTimeout(shutdown), server.WithPrices(prices))
 	if err != nil {
 		return err
 	}
@@ -108,7 +121,8 @@ func runServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "agenttrace: listening on http://%s\n", ln.Addr())
-	log.Info("listening", "addr", ln.Addr().String(), "db", *db, "org", *org, "api_keys", len(keys), "max_body_bytes", maxBody)
+	log.Info("listening", "addr", ln.Addr().String(), "db", *db, "org", *org, "api_keys", len(keys), "max_body_bytes", maxBody,
+		"price_table", prices.Version())
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}

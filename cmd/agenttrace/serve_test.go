@@ -55,6 +55,11 @@ func testEnv(vars map[string]string) (env, *syncBuffer, *syncBuffer) {
 }
 
 func TestRunUsageErrors(t *testing.T) {
+	// A price file with a negative price.
+	badPrices := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(badPrices, []byte(`{"models":[{"model":"m","input":-1,"output":1}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		vars map[string]string
@@ -74,11 +79,75 @@ func TestRunUsageErrors(t *testing.T) {
 		{[]string{"serve", "--addr", "0.0.0.0:0", "--db", ":memory:"}, nil, 1, "refusing to listen on 0.0.0.0:0 with no API key"},
 		{[]string{"serve", "--addr", ":0", "--db", ":memory:"}, nil, 1, "refusing"},
 		{[]string{"serve", "-h"}, nil, 0, "-api-key"},
+		{[]string{"serve", "-h"}, nil, 0, "AGENTTRACE_PRICES"},
+		{[]string{"serve", "--addr", "127.0.0.1:0", "--db", ":memory:", "--prices", "/nonexistent/prices.json"}, nil, 1,
+			"--prices: llm: invalid price table: open /nonexistent/prices.json"},
+		{[]string{"serve", "--addr", "127.0.0.1:0", "--db", ":memory:"}, map[string]string{"AGENTTRACE_PRICES": badPrices}, 1,
+			`--prices: ` + badPrices + `: llm: invalid price table: models[0]: model "m": input price -1`},
 	} {
 		e, _, errb := testEnv(tc.vars)
 		if code := run(context.Background(), tc.args, e); code != tc.code || !strings.Contains(errb.String(), tc.msg) {
 			t.Errorf("run(%q) = %d, stderr %q; want %d containing %q", tc.args, code, errb.String(), tc.code, tc.msg)
 		}
+	}
+}
+
+// TestServePrices runs "serve" with AGENTTRACE_PRICES and checks that a
+// foreign span of a model only that file knows is priced from it, and one
+// of an embedded model from the embedded table.
+func TestServePrices(t *testing.T) {
+	dir := t.TempDir()
+	prices := filepath.Join(dir, "prices.json")
+	if err := os.WriteFile(prices, []byte(`{"version":"acme-1","models":[
+		{"provider":"acme","model":"acme-llm-7b","input":2.0,"output":4.0}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, out, errb := testEnv(map[string]string{
+		"AGENTTRACE_ADDR": "127.0.0.1:0", "AGENTTRACE_DB": filepath.Join(dir, "x.db"), "AGENTTRACE_PRICES": prices,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve"}, e) }()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d: %s", code, errb.String())
+		}
+	}()
+	addr := waitAddr(t, func() string { return out.String() }, done)
+	if !strings.Contains(errb.String(), "price_table=2026-11-25+acme-1") {
+		t.Errorf("the log does not name the merged table: %s", errb.String())
+	}
+
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(addr+"/v1/traces"),
+		otlptracehttp.WithHTTPClient(&http.Client{Transport: tr}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exp.Shutdown(context.Background())
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	start := time.Date(2025, 11, 16, 10, 0, 0, 0, time.UTC)
+	for _, model := range []string{"acme-llm-7b", "gpt-4.1-mini"} {
+		_, s := tp.Tracer("other-sdk").Start(context.Background(), "chat "+model, trace.WithTimestamp(start),
+			trace.WithAttributes(attr.OperationName.String(attr.OpChat), attr.RequestModel.String(model),
+				attr.InputTokens.Int(50), attr.OutputTokens.Int(5), attr.SessionID.String("s-p")))
+		s.End(trace.WithTimestamp(start.Add(time.Second)))
+	}
+	if err := exp.ExportSpans(context.Background(), rec.Ended()); err != nil {
+		t.Fatal(err)
+	}
+	var su usage.SessionUsage
+	c := &http.Client{Transport: tr}
+	if code := getJSON(t, c, addr+"/v1/usage/sessions/s-p?start_time=2025-11-16T10:00:00Z&end_time=2025-11-16T11:00:00Z", &su); code != 200 {
+		t.Fatalf("session usage: %d", code)
+	}
+	// acme-llm-7b: (50*2 + 5*4) / 1e6; gpt-4.1-mini: (50*0.40 + 5*1.60) / 1e6.
+	if want := int64(120_000 + 28_000); su.TotalCostNanoUSD != want || su.RequestCount != 2 {
+		t.Fatalf("session usage = %+v, want cost %d nano-USD", su, want)
 	}
 }
 
