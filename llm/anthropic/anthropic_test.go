@@ -16,6 +16,7 @@ import (
 	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/llm"
 	agentanthropic "github.com/agenttrace/agenttrace/llm/anthropic"
+	"github.com/agenttrace/agenttrace/llm/internal/llmtest"
 )
 
 func TestUsageFromNormalisesCacheBuckets(t *testing.T) {
@@ -45,13 +46,13 @@ func TestUsageFromNormalisesCacheBuckets(t *testing.T) {
 }
 
 func TestMiddlewareCacheWriteCall(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(200, msgCached))
-	msg, err := srv.client().Messages.New(rec.start(), params("claude-sonnet-4-5"))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(200, msgCached))
+	msg, err := srv.client().Messages.New(rec.Start(), params("claude-sonnet-4-5"))
 	require.NoError(t, err)
 	require.Equal(t, "Hello!", msg.Content[0].Text)
 
-	s, a := rec.one()
+	s, a := rec.One()
 	assert.Equal(t, "chat claude-sonnet-4-5", s.Name)
 	assert.Equal(t, "anthropic", a[attr.ProviderName].AsString())
 	assert.Equal(t, "msg_1", a[attr.ResponseID].AsString())
@@ -63,34 +64,34 @@ func TestMiddlewareCacheWriteCall(t *testing.T) {
 	assert.Equal(t, attr.CostSourceComputed, a[attr.CostSource].AsString())
 	assert.Equal(t, []string{llm.FinishStop}, a[attr.FinishReasons].AsStringSlice())
 	assert.Equal(t, int64(200), a[semconv.HTTPResponseStatusCodeKey].AsInt64())
-	assert.Equal(t, []llm.Message{llm.TextMessage(llm.System, "Be brief."), llm.TextMessage(llm.User, "Hi")}, messages(t, a[attr.InputMessages]))
-	assert.Equal(t, []llm.Message{{Role: llm.Assistant, Parts: []llm.Part{llm.Text("Hello!")}, FinishReason: llm.FinishStop}}, messages(t, a[attr.OutputMessages]))
+	assert.Equal(t, []llm.Message{llm.TextMessage(llm.System, "Be brief."), llm.TextMessage(llm.User, "Hi")}, llmtest.Messages(t, a[attr.InputMessages]))
+	assert.Equal(t, []llm.Message{{Role: llm.Assistant, Parts: []llm.Part{llm.Text("Hello!")}, FinishReason: llm.FinishStop}}, llmtest.Messages(t, a[attr.OutputMessages]))
 }
 
 func TestMiddlewareToolUseAndThinking(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(200, msgToolUseThinking))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(200, msgToolUseThinking))
 	p := params("claude-haiku-4-5",
 		sdk.NewUserMessage(sdk.NewTextBlock("Weather in Oslo and Paris?")),
 		sdk.NewAssistantMessage(sdk.NewToolUseBlock("toolu_0", map[string]any{"city": "Oslo"}, "get_weather")),
 		sdk.NewUserMessage(sdk.NewToolResultBlock("toolu_0", "sunny", false), sdk.NewTextBlock("And Paris?")),
 	)
-	_, err := srv.client().Messages.New(rec.start(), p)
+	_, err := srv.client().Messages.New(rec.Start(), p)
 	require.NoError(t, err)
 
-	_, a := rec.one()
+	_, a := rec.One()
 	assert.Equal(t, []llm.Message{
 		llm.TextMessage(llm.System, "Be brief."),
 		llm.TextMessage(llm.User, "Weather in Oslo and Paris?"),
 		{Role: llm.Assistant, Parts: []llm.Part{{Type: llm.PartToolCall, ID: "toolu_0", Name: "get_weather", Arguments: []byte(`{"city":"Oslo"}`)}}},
 		{Role: llm.Tool, Parts: []llm.Part{{Type: llm.PartToolCallResponse, ID: "toolu_0", Response: []byte(`"sunny"`)}}},
 		llm.TextMessage(llm.User, "And Paris?"),
-	}, messages(t, a[attr.InputMessages]))
+	}, llmtest.Messages(t, a[attr.InputMessages]))
 	assert.Equal(t, []llm.Message{{Role: llm.Assistant, FinishReason: llm.FinishToolCall, Parts: []llm.Part{
 		{Type: llm.PartReasoning, Content: "Need the weather."},
 		llm.Text("Let me check."),
 		{Type: llm.PartToolCall, ID: "toolu_1", Name: "get_weather", Arguments: []byte(`{"city":"Paris"}`)},
-	}}}, messages(t, a[attr.OutputMessages]))
+	}}}, llmtest.Messages(t, a[attr.OutputMessages]))
 	assert.Equal(t, []string{llm.FinishToolCall}, a[attr.FinishReasons].AsStringSlice())
 	assert.Equal(t, int64(80), a[attr.ReasoningTokens].AsInt64())
 	// claude-haiku-4-5: 400*1 + 120*5 = 1000 per 1M; thinking is inside the 120.
@@ -98,9 +99,9 @@ func TestMiddlewareToolUseAndThinking(t *testing.T) {
 }
 
 func TestMiddlewareStream(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, sseHandler(streamEvents...))
-	stream := srv.client().Messages.NewStreaming(rec.start(), params("claude-sonnet-4-5"))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.SSEHandler(streamEvents...))
+	stream := srv.client().Messages.NewStreaming(rec.Start(), params("claude-sonnet-4-5"))
 	var acc sdk.Message
 	n := 0
 	for stream.Next() {
@@ -111,7 +112,7 @@ func TestMiddlewareStream(t *testing.T) {
 	assert.Equal(t, 12, n, "ping is skipped by the SDK, every other event reaches the caller")
 	assert.Equal(t, "Hello!", acc.Content[0].Text)
 
-	_, a := rec.one()
+	_, a := rec.One()
 	assert.Equal(t, int64(1520), a[attr.InputTokens].AsInt64())
 	assert.Equal(t, int64(50), a[attr.OutputTokens].AsInt64(), "message_delta's cumulative count replaces message_start's")
 	assert.Equal(t, int64(500), a[attr.CacheCreationTokens].AsInt64())
@@ -122,14 +123,14 @@ func TestMiddlewareStream(t *testing.T) {
 	assert.Equal(t, []llm.Message{{Role: llm.Assistant, FinishReason: llm.FinishToolCall, Parts: []llm.Part{
 		llm.Text("Hello!"),
 		{Type: llm.PartToolCall, ID: "toolu_2", Name: "get_weather", Arguments: []byte(`{"city":"Paris"}`)},
-	}}}, messages(t, a[attr.OutputMessages]))
+	}}}, llmtest.Messages(t, a[attr.OutputMessages]))
 }
 
 func TestWrapStreamAbandoned(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, sseHandler(streamEvents[:5]...))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.SSEHandler(streamEvents[:5]...))
 	p := params("claude-sonnet-4-5")
-	ctx, s := agentanthropic.StartSpan(rec.start(), p)
+	ctx, s := agentanthropic.StartSpan(rec.Start(), p)
 	stream := agentanthropic.WrapStream(s, srv.bareClient().Messages.NewStreaming(ctx, p))
 	i := 0
 	for ev := range stream.All() {
@@ -141,104 +142,104 @@ func TestWrapStreamAbandoned(t *testing.T) {
 	require.NoError(t, stream.Close())
 	assert.Equal(t, 3, i)
 
-	sp, a := rec.one()
+	sp, a := rec.One()
 	assert.Equal(t, codes.Unset, sp.Status.Code)
 	assert.Equal(t, int64(1520), a[attr.InputTokens].AsInt64(), "input known from message_start")
-	assert.Equal(t, []llm.Message{{Role: llm.Assistant, Parts: []llm.Part{llm.Text("Hello")}}}, messages(t, a[attr.OutputMessages]))
+	assert.Equal(t, []llm.Message{{Role: llm.Assistant, Parts: []llm.Part{llm.Text("Hello")}}}, llmtest.Messages(t, a[attr.OutputMessages]))
 	_, hasFinish := a[attr.FinishReasons]
 	assert.False(t, hasFinish)
 }
 
 func TestWrapStreamComplete(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, sseHandler(streamEvents...))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.SSEHandler(streamEvents...))
 	p := params("claude-sonnet-4-5")
-	ctx, s := agentanthropic.StartSpan(rec.start(), p)
+	ctx, s := agentanthropic.StartSpan(rec.Start(), p)
 	stream := agentanthropic.WrapStream(s, srv.bareClient().Messages.NewStreaming(ctx, p))
 	defer stream.Close()
 	for stream.Next() {
 	}
 	require.NoError(t, stream.Err())
-	_, a := rec.one()
+	_, a := rec.One()
 	assert.InDelta(t, streamCost, a[attr.CostUSD].AsFloat64(), 1e-12)
 	assert.Equal(t, []string{llm.FinishToolCall}, a[attr.FinishReasons].AsStringSlice())
 }
 
 func TestMiddlewareStreamErrorEvent(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, sseHandler(streamEvents[0],
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.SSEHandler(streamEvents[0],
 		event("error", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)))
-	stream := srv.client().Messages.NewStreaming(rec.start(), params("claude-sonnet-4-5"))
+	stream := srv.client().Messages.NewStreaming(rec.Start(), params("claude-sonnet-4-5"))
 	for stream.Next() {
 	}
 	require.Error(t, stream.Err())
-	sp, _ := rec.one()
+	sp, _ := rec.One()
 	assert.Equal(t, codes.Error, sp.Status.Code)
 	assert.Contains(t, sp.Status.Description, "Overloaded")
 }
 
 func TestMiddlewareOneSpanAcrossRetries(t *testing.T) {
-	rec := newRecorder(t)
+	rec := llmtest.NewRecorder(t)
 	fail := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("retry-after-ms", "10")
-		jsonHandler(529, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)(w, r)
+		llmtest.JSONHandler(529, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)(w, r)
 	}
-	srv := newServer(t, fail, jsonHandler(200, msgCached))
-	_, err := srv.client(option.WithMaxRetries(2)).Messages.New(rec.start(), params("claude-sonnet-4-5"))
+	srv := newServer(t, fail, llmtest.JSONHandler(200, msgCached))
+	_, err := srv.client(option.WithMaxRetries(2)).Messages.New(rec.Start(), params("claude-sonnet-4-5"))
 	require.NoError(t, err)
-	require.EqualValues(t, 2, srv.calls.Load())
-	sp, a := rec.one()
+	require.EqualValues(t, 2, srv.Calls.Load())
+	sp, a := rec.One()
 	assert.Equal(t, codes.Unset, sp.Status.Code)
 	assert.Equal(t, int64(1520), a[attr.InputTokens].AsInt64())
 }
 
 func TestMiddlewareRetryAfter500ThenSuccess(t *testing.T) {
-	rec := newRecorder(t)
+	rec := llmtest.NewRecorder(t)
 	fail := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("retry-after-ms", "10")
-		jsonHandler(500, `{"type":"error","error":{"type":"api_error","message":"Internal server error"}}`)(w, r)
+		llmtest.JSONHandler(500, `{"type":"error","error":{"type":"api_error","message":"Internal server error"}}`)(w, r)
 	}
-	srv := newServer(t, fail, fail, jsonHandler(200, msgCached))
-	_, err := srv.client().Messages.New(rec.start(), params("claude-sonnet-4-5"))
+	srv := newServer(t, fail, fail, llmtest.JSONHandler(200, msgCached))
+	_, err := srv.client().Messages.New(rec.Start(), params("claude-sonnet-4-5"))
 	require.NoError(t, err)
-	require.EqualValues(t, 3, srv.calls.Load())
-	rec.one()
+	require.EqualValues(t, 3, srv.Calls.Load())
+	rec.One()
 }
 
 func TestMiddlewareErrorNotRetried(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(400, `{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: field required"}}`))
-	_, err := srv.client().Messages.New(rec.start(), params("claude-sonnet-4-5"))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(400, `{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: field required"}}`))
+	_, err := srv.client().Messages.New(rec.Start(), params("claude-sonnet-4-5"))
 	require.Error(t, err)
-	sp, a := rec.one()
+	sp, a := rec.One()
 	assert.Equal(t, codes.Error, sp.Status.Code)
 	assert.Contains(t, sp.Status.Description, "max_tokens: field required")
 	assert.Equal(t, "400", a[semconv.ErrorTypeKey].AsString())
 }
 
 func TestMiddlewarePassThrough(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(200, `{"input_tokens":42}`))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(200, `{"input_tokens":42}`))
 	client := srv.client()
-	n, err := client.Messages.CountTokens(rec.start(), sdk.MessageCountTokensParams{Model: "claude-sonnet-4-5", Messages: params("x").Messages})
+	n, err := client.Messages.CountTokens(rec.Start(), sdk.MessageCountTokensParams{Model: "claude-sonnet-4-5", Messages: params("x").Messages})
 	require.NoError(t, err)
 	assert.EqualValues(t, 42, n.InputTokens)
-	srv2 := newServer(t, jsonHandler(200, msgCached))
+	srv2 := newServer(t, llmtest.JSONHandler(200, msgCached))
 	_, err = srv2.client().Messages.New(context.Background(), params("claude-sonnet-4-5"))
 	require.NoError(t, err)
-	assert.Empty(t, rec.llmSpans(), "count_tokens and calls outside a trace are not recorded")
+	assert.Empty(t, rec.LLMSpans(), "count_tokens and calls outside a trace are not recorded")
 }
 
 func TestRecordResponseAndNil(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(200, msgCached))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(200, msgCached))
 	p := params("claude-sonnet-4-5")
-	ctx, s := agentanthropic.StartSpan(rec.start(), p, llm.Prompt("greet", "3"))
+	ctx, s := agentanthropic.StartSpan(rec.Start(), p, llm.Prompt("greet", "3"))
 	msg, err := srv.bareClient().Messages.New(ctx, p)
 	require.NoError(t, err)
 	agentanthropic.RecordResponse(s, msg)
 	s.End()
-	_, a := rec.one()
+	_, a := rec.One()
 	assert.InDelta(t, sonnetCachedCost, a[attr.CostUSD].AsFloat64(), 1e-12)
 	assert.Equal(t, "greet", a[attr.PromptSlug].AsString())
 

@@ -1,109 +1,24 @@
 package anthropic_test
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync/atomic"
 	"testing"
 
 	sdk "github.com/anthropics/anthropic-sdk-go"
 	"github.com/anthropics/anthropic-sdk-go/option"
-	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/goleak"
 
-	"github.com/agenttrace/agenttrace/internal/attr"
-	"github.com/agenttrace/agenttrace/llm"
 	agentanthropic "github.com/agenttrace/agenttrace/llm/anthropic"
-	"github.com/agenttrace/agenttrace/trace"
+	"github.com/agenttrace/agenttrace/llm/internal/llmtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type recorder struct {
-	t      *testing.T
-	client *trace.Client
-	mem    *tracetest.InMemoryExporter
-}
-
-func newRecorder(t *testing.T, opts ...trace.Option) *recorder {
-	t.Helper()
-	mem := tracetest.NewInMemoryExporter()
-	client, err := trace.NewClient(context.Background(), append([]trace.Option{trace.WithExporter(mem)}, opts...)...)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, client.Shutdown(context.Background())) })
-	return &recorder{t: t, client: client, mem: mem}
-}
-
-func (r *recorder) start() context.Context {
-	ctx, tr := r.client.Start(context.Background(), "agent")
-	r.t.Cleanup(tr.End)
-	return ctx
-}
-
-func (r *recorder) spans() tracetest.SpanStubs {
-	r.t.Helper()
-	require.NoError(r.t, r.client.Flush(context.Background()))
-	return r.mem.GetSpans()
-}
-
-func (r *recorder) llmSpans() []tracetest.SpanStub {
-	var out []tracetest.SpanStub
-	for _, s := range r.spans() {
-		if attrs(s)[attr.SpanType].AsString() == attr.TypeLLM {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func (r *recorder) one() (tracetest.SpanStub, map[attribute.Key]attribute.Value) {
-	r.t.Helper()
-	spans := r.llmSpans()
-	require.Len(r.t, spans, 1, "want exactly one LLM span")
-	return spans[0], attrs(spans[0])
-}
-
-func attrs(s tracetest.SpanStub) map[attribute.Key]attribute.Value {
-	m := make(map[attribute.Key]attribute.Value, len(s.Attributes))
-	for _, kv := range s.Attributes {
-		m[kv.Key] = kv.Value
-	}
-	return m
-}
-
-func messages(t *testing.T, v attribute.Value) []llm.Message {
-	t.Helper()
-	var out []llm.Message
-	text := v.AsString()
-	require.NoError(t, json.Unmarshal([]byte(text), &out), "messages JSON: %.300s", text)
-	return out
-}
-
-// server is a scripted Anthropic API: each request gets the next handler
-// (the last one repeats).
-type server struct {
-	*httptest.Server
-	calls    atomic.Int32
-	handlers []http.HandlerFunc
-}
+// server is a scripted Anthropic API.
+type server struct{ *llmtest.Server }
 
 func newServer(t *testing.T, handlers ...http.HandlerFunc) *server {
-	t.Helper()
-	s := &server{handlers: handlers}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := int(s.calls.Add(1)) - 1
-		_, _ = io.Copy(io.Discard, r.Body)
-		s.handlers[min(n, len(s.handlers)-1)](w, r)
-	}))
-	t.Cleanup(s.Close)
-	return s
+	return &server{llmtest.NewServer(t, handlers...)}
 }
 
 func (s *server) client(opts ...option.RequestOption) *sdk.Client {
@@ -116,28 +31,6 @@ func (s *server) client(opts ...option.RequestOption) *sdk.Client {
 func (s *server) bareClient() *sdk.Client {
 	c := sdk.NewClient(option.WithBaseURL(s.URL), option.WithAPIKey("k"))
 	return &c
-}
-
-func jsonHandler(status int, body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		fmt.Fprint(w, body)
-	}
-}
-
-func sseHandler(events ...string) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(http.StatusOK)
-		for _, e := range events {
-			fmt.Fprint(w, e)
-			if !strings.HasSuffix(e, "\n\n") {
-				fmt.Fprint(w, "\n\n")
-			}
-			w.(http.Flusher).Flush()
-		}
-	}
 }
 
 // event formats a stream event as the API sends it.

@@ -53,7 +53,7 @@ func UsageFrom[T UsageSource](v T) llm.Usage {
 		if x == nil {
 			return llm.Usage{}
 		}
-		return normalise(x.InputTokens, x.CacheReadInputTokens, x.CacheCreationInputTokens, 0, 0, x.OutputTokens, x.OutputTokensDetails.ThinkingTokens)
+		return UsageFrom(*x)
 	case *sdk.BetaMessage:
 		if x == nil {
 			return llm.Usage{}
@@ -69,7 +69,7 @@ func UsageFrom[T UsageSource](v T) llm.Usage {
 		if x == nil {
 			return llm.Usage{}
 		}
-		return normalise(x.InputTokens, x.CacheReadInputTokens, x.CacheCreationInputTokens, 0, 0, x.OutputTokens, x.OutputTokensDetails.ThinkingTokens)
+		return UsageFrom(*x)
 	}
 	return llm.Usage{}
 }

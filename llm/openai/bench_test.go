@@ -7,11 +7,9 @@ import (
 
 	oai "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/agenttrace/agenttrace/llm/internal/llmtest"
 	agentopenai "github.com/agenttrace/agenttrace/llm/openai"
-	"github.com/agenttrace/agenttrace/trace"
 )
 
 // BenchmarkChatCompletion measures one non-streamed Chat Completions call
@@ -21,42 +19,15 @@ import (
 // exporter through the real batch pipeline), and the same without messages
 // (WithoutContent).
 func BenchmarkChatCompletion(b *testing.B) {
-	srv := httptestServer(b)
+	srv := httptest.NewServer(llmtest.JSONHandler(200, chatCachedReasoning))
+	defer srv.Close()
 	params := chatParams("gpt-4o")
-	tc, err := trace.NewClient(context.Background(), trace.WithExporter(tracetest.NewNoopExporter()))
-	require.NoError(b, err)
-	defer tc.Shutdown(context.Background())
-	traced, tr := tc.Start(context.Background(), "bench")
-	defer tr.End()
-
-	bare := oai.NewClient(option.WithBaseURL(srv+"/v1"), option.WithAPIKey("k"))
-	mw := oai.NewClient(option.WithBaseURL(srv+"/v1"), option.WithAPIKey("k"), option.WithMiddleware(agentopenai.Middleware()))
-	noContent := oai.NewClient(option.WithBaseURL(srv+"/v1"), option.WithAPIKey("k"), option.WithMiddleware(agentopenai.Middleware(agentopenai.WithoutContent())))
-	for _, bc := range []struct {
-		name   string
-		client *oai.Client
-		ctx    context.Context
-	}{
-		{"client=bare", &bare, context.Background()},
-		{"client=middleware_no_trace", &mw, context.Background()},
-		{"client=middleware", &mw, traced},
-		{"client=middleware_no_content", &noContent, traced},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := bc.client.Chat.Completions.New(bc.ctx, params); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
-// httptestServer answers every request with chatCachedReasoning.
-func httptestServer(b *testing.B) string {
-	b.Helper()
-	srv := httptest.NewServer(jsonHandler(200, chatCachedReasoning))
-	b.Cleanup(srv.Close)
-	return srv.URL
+	common := []option.RequestOption{option.WithBaseURL(srv.URL + "/v1"), option.WithAPIKey("k")}
+	bare := oai.NewClient(common...)
+	mw := oai.NewClient(append(common, option.WithMiddleware(agentopenai.Middleware()))...)
+	noContent := oai.NewClient(append(common, option.WithMiddleware(agentopenai.Middleware(agentopenai.WithoutContent())))...)
+	llmtest.BenchmarkClients(b, &bare, &mw, &noContent, func(ctx context.Context, c *oai.Client) error {
+		_, err := c.Chat.Completions.New(ctx, params)
+		return err
+	})
 }

@@ -20,19 +20,20 @@ import (
 
 	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/llm"
+	"github.com/agenttrace/agenttrace/llm/internal/llmtest"
 	agentopenai "github.com/agenttrace/agenttrace/llm/openai"
 )
 
 func TestMiddlewareChatCachedAndReasoning(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(200, chatCachedReasoning))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(200, chatCachedReasoning))
 	client := srv.client()
 
-	resp, err := client.Chat.Completions.New(rec.start(), chatParams("gpt-4o"))
+	resp, err := client.Chat.Completions.New(rec.Start(), chatParams("gpt-4o"))
 	require.NoError(t, err)
 	require.Equal(t, "Hello!", resp.Choices[0].Message.Content, "the SDK still decodes the body")
 
-	s, a := rec.one()
+	s, a := rec.One()
 	assert.Equal(t, "chat gpt-4o", s.Name)
 	assert.Equal(t, "gpt-4o", a[attr.RequestModel].AsString())
 	assert.Equal(t, "gpt-4o-2024-08-06", a[attr.ResponseModel].AsString())
@@ -50,21 +51,21 @@ func TestMiddlewareChatCachedAndReasoning(t *testing.T) {
 	assert.Equal(t, []string{llm.FinishStop}, a[attr.FinishReasons].AsStringSlice())
 	assert.Equal(t, codes.Unset, s.Status.Code)
 
-	in := messages(t, a[attr.InputMessages])
+	in := llmtest.Messages(t, a[attr.InputMessages])
 	require.Len(t, in, 2)
 	assert.Equal(t, llm.TextMessage(llm.System, "Be brief."), in[0])
 	assert.Equal(t, llm.TextMessage(llm.User, "Hi"), in[1])
-	out := messages(t, a[attr.OutputMessages])
+	out := llmtest.Messages(t, a[attr.OutputMessages])
 	require.Len(t, out, 1)
 	assert.Equal(t, llm.Message{Role: llm.Assistant, Parts: []llm.Part{llm.Text("Hello!")}, FinishReason: llm.FinishStop}, out[0])
 }
 
 func TestMiddlewareReasoningCost(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(200, chatReasoning))
-	_, err := srv.client().Chat.Completions.New(rec.start(), chatParams("o3"))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(200, chatReasoning))
+	_, err := srv.client().Chat.Completions.New(rec.Start(), chatParams("o3"))
 	require.NoError(t, err)
-	_, a := rec.one()
+	_, a := rec.One()
 	assert.Equal(t, int64(500), a[attr.OutputTokens].AsInt64())
 	assert.Equal(t, int64(400), a[attr.ReasoningTokens].AsInt64())
 	// 100*2 + 500*8 = 4200 per 1M: reasoning is inside the output, not added again.
@@ -72,8 +73,8 @@ func TestMiddlewareReasoningCost(t *testing.T) {
 }
 
 func TestMiddlewareToolCallsRoundTrip(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(200, chatToolCall))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(200, chatToolCall))
 	params := chatParams("gpt-4o-mini",
 		oai.DeveloperMessage("Use tools."),
 		oai.UserMessage("Weather in Paris?"),
@@ -84,18 +85,18 @@ func TestMiddlewareToolCallsRoundTrip(t *testing.T) {
 		}},
 		oai.ToolMessage(`{"time":"12:00"}`, "call_0"),
 	)
-	resp, err := srv.client().Chat.Completions.New(rec.start(), params)
+	resp, err := srv.client().Chat.Completions.New(rec.Start(), params)
 	require.NoError(t, err)
 	require.Len(t, resp.Choices[0].Message.ToolCalls, 1)
 
-	_, a := rec.one()
+	_, a := rec.One()
 	assert.Equal(t, []string{llm.FinishToolCall}, a[attr.FinishReasons].AsStringSlice())
-	in := messages(t, a[attr.InputMessages])
+	in := llmtest.Messages(t, a[attr.InputMessages])
 	require.Len(t, in, 4)
 	assert.Equal(t, llm.System, in[0].Role)
 	assert.Equal(t, llm.Message{Role: llm.Assistant, Parts: []llm.Part{{Type: llm.PartToolCall, ID: "call_0", Name: "get_time", Arguments: []byte(`{"tz":"CET"}`)}}}, in[2])
 	assert.Equal(t, llm.Message{Role: llm.Tool, Parts: []llm.Part{{Type: llm.PartToolCallResponse, ID: "call_0", Response: []byte(`"{\"time\":\"12:00\"}"`)}}}, in[3])
-	out := messages(t, a[attr.OutputMessages])
+	out := llmtest.Messages(t, a[attr.OutputMessages])
 	require.Len(t, out, 1)
 	assert.Equal(t, llm.Message{Role: llm.Assistant, FinishReason: llm.FinishToolCall,
 		Parts: []llm.Part{{Type: llm.PartToolCall, ID: "call_abc", Name: "get_weather", Arguments: []byte(`{"city":"Paris"}`)}}}, out[0])
@@ -115,8 +116,8 @@ func chatChunk(id, delta, finish string) string {
 const chatUsageChunk = `data: {"id":"chatcmpl-s","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-2024-08-06","choices":[],"usage":{"prompt_tokens":120,"completion_tokens":50,"total_tokens":170,"prompt_tokens_details":{"cached_tokens":100},"completion_tokens_details":{"reasoning_tokens":30}}}`
 
 func TestMiddlewareChatStream(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, sseHandler(
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.SSEHandler(
 		chatChunk("chatcmpl-s", `{"role":"assistant","content":"","refusal":null}`, ""),
 		chatChunk("chatcmpl-s", `{"content":"Hel"}`, ""),
 		chatChunk("chatcmpl-s", `{"content":"lo!"}`, ""),
@@ -129,7 +130,7 @@ func TestMiddlewareChatStream(t *testing.T) {
 	))
 	params := chatParams("gpt-4o")
 	params.StreamOptions = oai.ChatCompletionStreamOptionsParam{IncludeUsage: oai.Bool(true)}
-	stream := srv.client().Chat.Completions.NewStreaming(rec.start(), params)
+	stream := srv.client().Chat.Completions.NewStreaming(rec.Start(), params)
 	var text strings.Builder
 	n := 0
 	for stream.Next() {
@@ -143,7 +144,7 @@ func TestMiddlewareChatStream(t *testing.T) {
 	assert.Equal(t, 8, n)
 	assert.Equal(t, "Hello!", text.String())
 
-	_, a := rec.one()
+	_, a := rec.One()
 	assert.Equal(t, int64(120), a[attr.InputTokens].AsInt64())
 	assert.Equal(t, int64(100), a[attr.CacheReadTokens].AsInt64())
 	assert.Equal(t, int64(30), a[attr.ReasoningTokens].AsInt64())
@@ -153,7 +154,7 @@ func TestMiddlewareChatStream(t *testing.T) {
 	ttfc, ok := a[attr.TimeToFirstChunk]
 	require.True(t, ok, "time to first chunk recorded")
 	assert.GreaterOrEqual(t, ttfc.AsFloat64(), 0.0)
-	out := messages(t, a[attr.OutputMessages])
+	out := llmtest.Messages(t, a[attr.OutputMessages])
 	require.Len(t, out, 1)
 	assert.Equal(t, llm.Message{Role: llm.Assistant, FinishReason: llm.FinishToolCall, Parts: []llm.Part{
 		llm.Text("Hello!"),
@@ -162,17 +163,17 @@ func TestMiddlewareChatStream(t *testing.T) {
 }
 
 func TestMiddlewareStreamWithoutUsage(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, sseHandler(
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.SSEHandler(
 		chatChunk("c", `{"role":"assistant","content":"Hi"}`, ""),
 		chatChunk("c", `{}`, "stop"),
 		"data: [DONE]",
 	))
-	stream := srv.client().Chat.Completions.NewStreaming(rec.start(), chatParams("gpt-4o"))
+	stream := srv.client().Chat.Completions.NewStreaming(rec.Start(), chatParams("gpt-4o"))
 	for stream.Next() {
 	}
 	require.NoError(t, stream.Err())
-	_, a := rec.one()
+	_, a := rec.One()
 	_, hasTokens := a[attr.InputTokens]
 	_, hasCost := a[attr.CostUSD]
 	assert.False(t, hasTokens, "no usage was sent: none recorded")
@@ -181,23 +182,23 @@ func TestMiddlewareStreamWithoutUsage(t *testing.T) {
 }
 
 func TestMiddlewareAbandonedStreamEndsSpan(t *testing.T) {
-	rec := newRecorder(t)
+	rec := llmtest.NewRecorder(t)
 	release := make(chan struct{})
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		sseHandler(chatChunk("c", `{"role":"assistant","content":"partial"}`, ""))(w, r)
+		llmtest.SSEHandler(chatChunk("c", `{"role":"assistant","content":"partial"}`, ""))(w, r)
 		select { // hold the stream open until the client gives up
 		case <-release:
 		case <-r.Context().Done():
 		}
 	})
 	defer close(release)
-	stream := srv.client().Chat.Completions.NewStreaming(rec.start(), chatParams("gpt-4o"))
+	stream := srv.client().Chat.Completions.NewStreaming(rec.Start(), chatParams("gpt-4o"))
 	require.True(t, stream.Next())
 	require.NoError(t, stream.Close())
 
-	s, a := rec.one()
+	s, a := rec.One()
 	assert.Equal(t, codes.Unset, s.Status.Code)
-	out := messages(t, a[attr.OutputMessages])
+	out := llmtest.Messages(t, a[attr.OutputMessages])
 	require.Len(t, out, 1)
 	assert.Equal(t, []llm.Part{llm.Text("partial")}, out[0].Parts)
 	_, hasFinish := a[attr.FinishReasons]
@@ -205,9 +206,9 @@ func TestMiddlewareAbandonedStreamEndsSpan(t *testing.T) {
 }
 
 func TestMiddlewareResponses(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(200, responsesCached))
-	resp, err := srv.client().Responses.New(rec.start(), responses.ResponseNewParams{
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(200, responsesCached))
+	resp, err := srv.client().Responses.New(rec.Start(), responses.ResponseNewParams{
 		Model:        "gpt-4o",
 		Instructions: oai.String("Be brief."),
 		Input:        responses.ResponseNewParamsInputUnion{OfString: oai.String("Hi")},
@@ -215,14 +216,14 @@ func TestMiddlewareResponses(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "Hello!", resp.OutputText())
 
-	_, a := rec.one()
+	_, a := rec.One()
 	assert.Equal(t, "resp_1", a[attr.ResponseID].AsString())
 	assert.Equal(t, int64(120), a[attr.InputTokens].AsInt64())
 	assert.Equal(t, int64(100), a[attr.CacheReadTokens].AsInt64())
 	assert.Equal(t, int64(30), a[attr.ReasoningTokens].AsInt64())
 	assert.InDelta(t, gpt4oCachedCost, a[attr.CostUSD].AsFloat64(), 1e-12)
-	assert.Equal(t, []llm.Message{llm.TextMessage(llm.System, "Be brief."), llm.TextMessage(llm.User, "Hi")}, messages(t, a[attr.InputMessages]))
-	assert.Equal(t, []llm.Message{{Role: llm.Assistant, Parts: []llm.Part{llm.Text("Hello!")}, FinishReason: llm.FinishStop}}, messages(t, a[attr.OutputMessages]))
+	assert.Equal(t, []llm.Message{llm.TextMessage(llm.System, "Be brief."), llm.TextMessage(llm.User, "Hi")}, llmtest.Messages(t, a[attr.InputMessages]))
+	assert.Equal(t, []llm.Message{{Role: llm.Assistant, Parts: []llm.Part{llm.Text("Hello!")}, FinishReason: llm.FinishStop}}, llmtest.Messages(t, a[attr.OutputMessages]))
 }
 
 func responsesEvent(typ, body string) string {
@@ -232,15 +233,15 @@ func responsesEvent(typ, body string) string {
 func TestMiddlewareResponsesStreamWithToolCall(t *testing.T) {
 	const item = `{"type":"function_call","id":"fc_1","call_id":"call_9","name":"get_weather","arguments":"{\"city\":\"Oslo\"}","status":"completed"}`
 	const reasoning = `{"type":"reasoning","id":"rs_1","summary":[{"type":"summary_text","text":"Need weather."}]}`
-	rec := newRecorder(t)
-	srv := newServer(t, sseHandler(
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.SSEHandler(
 		responsesEvent("response.created", `"sequence_number":0,"response":{"id":"resp_2","object":"response","created_at":1700000000,"status":"in_progress","model":"o4-mini-2025-04-16","output":[],"usage":null}`),
 		responsesEvent("response.output_item.done", `"sequence_number":1,"output_index":0,"item":`+reasoning),
 		responsesEvent("response.function_call_arguments.delta", `"sequence_number":2,"item_id":"fc_1","output_index":1,"delta":"{\"city\":\"Oslo\"}"`),
 		responsesEvent("response.output_item.done", `"sequence_number":3,"output_index":1,"item":`+item),
 		responsesEvent("response.completed", `"sequence_number":4,"response":{"id":"resp_2","object":"response","created_at":1700000000,"status":"completed","model":"o4-mini-2025-04-16","output":[`+reasoning+`,`+item+`],"usage":{"input_tokens":1000,"input_tokens_details":{"cached_tokens":0},"output_tokens":300,"output_tokens_details":{"reasoning_tokens":200},"total_tokens":1300}}`),
 	))
-	stream := srv.client().Responses.NewStreaming(rec.start(), responses.ResponseNewParams{
+	stream := srv.client().Responses.NewStreaming(rec.Start(), responses.ResponseNewParams{
 		Model: "o4-mini",
 		Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
 			responses.ResponseInputItemParamOfMessage("Weather in Oslo?", responses.EasyInputMessageRoleUser),
@@ -258,7 +259,7 @@ func TestMiddlewareResponsesStreamWithToolCall(t *testing.T) {
 	require.NoError(t, stream.Err())
 	assert.Equal(t, 5, events)
 
-	_, a := rec.one()
+	_, a := rec.One()
 	assert.Equal(t, int64(300), a[attr.OutputTokens].AsInt64())
 	assert.Equal(t, int64(200), a[attr.ReasoningTokens].AsInt64())
 	// o4-mini: 1000*1.1 + 300*4.4 = 2420 per 1M.
@@ -268,48 +269,48 @@ func TestMiddlewareResponsesStreamWithToolCall(t *testing.T) {
 	assert.Equal(t, []llm.Message{{Role: llm.Assistant, FinishReason: llm.FinishToolCall, Parts: []llm.Part{
 		{Type: llm.PartReasoning, Content: "Need weather."},
 		{Type: llm.PartToolCall, ID: "call_9", Name: "get_weather", Arguments: []byte(`{"city":"Oslo"}`)},
-	}}}, messages(t, a[attr.OutputMessages]))
+	}}}, llmtest.Messages(t, a[attr.OutputMessages]))
 	assert.Equal(t, []llm.Message{
 		llm.TextMessage(llm.User, "Weather in Oslo?"),
 		{Role: llm.Assistant, Parts: []llm.Part{{Type: llm.PartToolCall, ID: "call_8", Name: "lookup", Arguments: []byte(`{"q":1}`)}}},
 		{Role: llm.Tool, Parts: []llm.Part{{Type: llm.PartToolCallResponse, ID: "call_8", Response: []byte(`"found"`)}}},
-	}, messages(t, a[attr.InputMessages]))
+	}, llmtest.Messages(t, a[attr.InputMessages]))
 }
 
 func TestMiddlewareOneSpanAcrossRetries(t *testing.T) {
-	rec := newRecorder(t)
+	rec := llmtest.NewRecorder(t)
 	fail := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("retry-after-ms", "10")
-		jsonHandler(500, `{"error":{"message":"overloaded","type":"server_error","code":null}}`)(w, r)
+		llmtest.JSONHandler(500, `{"error":{"message":"overloaded","type":"server_error","code":null}}`)(w, r)
 	}
-	srv := newServer(t, fail, fail, jsonHandler(200, chatCachedReasoning))
-	_, err := srv.client(option.WithMaxRetries(2)).Chat.Completions.New(rec.start(), chatParams("gpt-4o"))
+	srv := newServer(t, fail, fail, llmtest.JSONHandler(200, chatCachedReasoning))
+	_, err := srv.client(option.WithMaxRetries(2)).Chat.Completions.New(rec.Start(), chatParams("gpt-4o"))
 	require.NoError(t, err)
-	require.EqualValues(t, 3, srv.calls.Load(), "the SDK made three attempts")
+	require.EqualValues(t, 3, srv.Calls.Load(), "the SDK made three attempts")
 
-	s, a := rec.one()
+	s, a := rec.One()
 	assert.Equal(t, codes.Unset, s.Status.Code, "the call succeeded in the end")
 	assert.Equal(t, int64(200), a[semconv.HTTPResponseStatusCodeKey].AsInt64())
 	assert.Equal(t, int64(120), a[attr.InputTokens].AsInt64())
 	// The bodies of all attempts were restored for the SDK.
 	for range 3 {
-		assert.Contains(t, string(<-srv.bodies), `"model":"gpt-4o"`)
+		assert.Contains(t, string(<-srv.Bodies), `"model":"gpt-4o"`)
 	}
 }
 
 func TestMiddlewareRetriesExhausted(t *testing.T) {
-	rec := newRecorder(t)
+	rec := llmtest.NewRecorder(t)
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("retry-after-ms", "10")
-		jsonHandler(503, `{"error":{"message":"try later","type":"server_error","code":"busy"}}`)(w, r)
+		llmtest.JSONHandler(503, `{"error":{"message":"try later","type":"server_error","code":"busy"}}`)(w, r)
 	})
-	_, err := srv.client(option.WithMaxRetries(1)).Chat.Completions.New(rec.start(), chatParams("gpt-4o"))
+	_, err := srv.client(option.WithMaxRetries(1)).Chat.Completions.New(rec.Start(), chatParams("gpt-4o"))
 	var apiErr *oai.Error
 	require.ErrorAs(t, err, &apiErr, "the SDK still gets its error body")
 	assert.Equal(t, 503, apiErr.StatusCode)
-	require.EqualValues(t, 2, srv.calls.Load())
+	require.EqualValues(t, 2, srv.Calls.Load())
 
-	s, a := rec.one()
+	s, a := rec.One()
 	assert.Equal(t, codes.Error, s.Status.Code)
 	assert.Contains(t, s.Status.Description, "try later")
 	assert.Equal(t, "503", a[semconv.ErrorTypeKey].AsString())
@@ -317,77 +318,77 @@ func TestMiddlewareRetriesExhausted(t *testing.T) {
 }
 
 func TestMiddlewareBadRequestNotRetried(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(400, `{"error":{"message":"Invalid 'messages'","type":"invalid_request_error","param":"messages","code":null}}`))
-	_, err := srv.client().Chat.Completions.New(rec.start(), chatParams("gpt-4o"))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(400, `{"error":{"message":"Invalid 'messages'","type":"invalid_request_error","param":"messages","code":null}}`))
+	_, err := srv.client().Chat.Completions.New(rec.Start(), chatParams("gpt-4o"))
 	require.Error(t, err)
-	s, _ := rec.one()
+	s, _ := rec.One()
 	assert.Equal(t, codes.Error, s.Status.Code)
 	assert.Contains(t, s.Status.Description, "Invalid 'messages'")
 }
 
 func TestMiddlewareTransportError(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(200, chatCachedReasoning))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(200, chatCachedReasoning))
 	url := srv.URL
 	srv.Close()
 	client := oai.NewClient(option.WithBaseURL(url+"/v1"), option.WithAPIKey("k"), option.WithMaxRetries(0),
 		option.WithMiddleware(agentopenai.Middleware()))
-	_, err := client.Chat.Completions.New(rec.start(), chatParams("gpt-4o"))
+	_, err := client.Chat.Completions.New(rec.Start(), chatParams("gpt-4o"))
 	require.Error(t, err)
-	s, _ := rec.one()
+	s, _ := rec.One()
 	assert.Equal(t, codes.Error, s.Status.Code)
 }
 
 func TestMiddlewareOutsideTraceAndOtherEndpoints(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(200, chatCachedReasoning))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(200, chatCachedReasoning))
 	client := srv.client()
 	// No trace in the context: nothing recorded, the call works.
 	resp, err := client.Chat.Completions.New(context.Background(), chatParams("gpt-4o"))
 	require.NoError(t, err)
 	assert.Equal(t, "Hello!", resp.Choices[0].Message.Content)
 	// Another endpoint inside a trace: passed through.
-	srv2 := newServer(t, jsonHandler(200, `{"object":"list","data":[{"id":"gpt-4o","object":"model","created":1,"owned_by":"openai"}]}`))
-	_, err = srv2.client().Models.List(rec.start())
+	srv2 := newServer(t, llmtest.JSONHandler(200, `{"object":"list","data":[{"id":"gpt-4o","object":"model","created":1,"owned_by":"openai"}]}`))
+	_, err = srv2.client().Models.List(rec.Start())
 	require.NoError(t, err)
-	assert.Empty(t, rec.llmSpans())
+	assert.Empty(t, rec.LLMSpans())
 }
 
 func TestMiddlewareUnknownModelRecordsTokensOnly(t *testing.T) {
-	rec := newRecorder(t)
+	rec := llmtest.NewRecorder(t)
 	body := strings.ReplaceAll(chatCachedReasoning, "gpt-4o-2024-08-06", "my-local-llama")
-	srv := newServer(t, jsonHandler(200, body))
-	_, err := srv.client().Chat.Completions.New(rec.start(), chatParams("my-local-llama"))
+	srv := newServer(t, llmtest.JSONHandler(200, body))
+	_, err := srv.client().Chat.Completions.New(rec.Start(), chatParams("my-local-llama"))
 	require.NoError(t, err)
-	_, a := rec.one()
+	_, a := rec.One()
 	assert.Equal(t, int64(120), a[attr.InputTokens].AsInt64())
 	_, hasCost := a[attr.CostUSD]
 	assert.False(t, hasCost, "unknown model: no cost")
 }
 
 func TestMiddlewareResponseWithoutUsage(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(200, `{"id":"x","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"length"}]}`))
-	_, err := srv.client().Chat.Completions.New(rec.start(), chatParams("gpt-4o"))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(200, `{"id":"x","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"length"}]}`))
+	_, err := srv.client().Chat.Completions.New(rec.Start(), chatParams("gpt-4o"))
 	require.NoError(t, err)
-	_, a := rec.one()
+	_, a := rec.One()
 	_, hasTokens := a[attr.InputTokens]
 	assert.False(t, hasTokens)
 	assert.Equal(t, []string{llm.FinishLength}, a[attr.FinishReasons].AsStringSlice())
 }
 
 func TestMiddlewareStreamErrorEvent(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, sseHandler(
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.SSEHandler(
 		chatChunk("c", `{"role":"assistant","content":"Hi"}`, ""),
 		`data: {"error":{"message":"The server had an error","type":"server_error"}}`,
 	))
-	stream := srv.client().Chat.Completions.NewStreaming(rec.start(), chatParams("gpt-4o"))
+	stream := srv.client().Chat.Completions.NewStreaming(rec.Start(), chatParams("gpt-4o"))
 	for stream.Next() {
 	}
 	require.Error(t, stream.Err())
-	s, _ := rec.one()
+	s, _ := rec.One()
 	assert.Equal(t, codes.Error, s.Status.Code)
 	assert.Contains(t, s.Status.Description, "The server had an error")
 }
@@ -398,7 +399,7 @@ func TestMiddlewareStreamErrorEvent(t *testing.T) {
 func TestMiddlewareStreamMemoryFlat(t *testing.T) {
 	const chunks = 20000
 	content := strings.Repeat("x", 500)
-	rec := newRecorder(t)
+	rec := llmtest.NewRecorder(t)
 	srv := newServer(t, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		for i := range chunks {
@@ -409,7 +410,7 @@ func TestMiddlewareStreamMemoryFlat(t *testing.T) {
 		}
 		fmt.Fprintf(w, "%s\n\n%s\n\ndata: [DONE]\n\n", chatChunk("c", `{}`, "stop"), chatUsageChunk)
 	})
-	stream := srv.client().Chat.Completions.NewStreaming(rec.start(), chatParams("gpt-4o"))
+	stream := srv.client().Chat.Completions.NewStreaming(rec.Start(), chatParams("gpt-4o"))
 	heap := func() uint64 {
 		runtime.GC()
 		var ms runtime.MemStats
@@ -434,7 +435,7 @@ func TestMiddlewareStreamMemoryFlat(t *testing.T) {
 	t.Logf("streamed %d MB of content; heap in use grew by %d KB", streamed>>20, growth>>10)
 	assert.Less(t, growth, int64(streamed/4), "heap grew with the stream: it is being buffered")
 
-	_, a := rec.one()
+	_, a := rec.One()
 	assert.Equal(t, int64(120), a[attr.InputTokens].AsInt64(), "usage at the end of a long stream is still recorded")
 	out := a[attr.OutputMessages].AsString()
 	assert.True(t, strings.HasPrefix(out, `[{"role":"assistant","parts":[{"type":"text","content":"xxxx`), "%.100s", out)
@@ -442,38 +443,38 @@ func TestMiddlewareStreamMemoryFlat(t *testing.T) {
 }
 
 func TestMiddlewareCanceledContext(t *testing.T) {
-	rec := newRecorder(t)
+	rec := llmtest.NewRecorder(t)
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-	ctx, cancel := context.WithCancel(rec.start())
+	ctx, cancel := context.WithCancel(rec.Start())
 	client := srv.client()
 	done := make(chan error, 1)
 	go func() {
 		_, err := client.Chat.Completions.New(ctx, chatParams("gpt-4o"))
 		done <- err
 	}()
-	for srv.calls.Load() == 0 {
+	for srv.Calls.Load() == 0 {
 		runtime.Gosched()
 	}
 	cancel()
 	err := <-done
 	require.True(t, errors.Is(err, context.Canceled), "err = %v", err)
-	s, _ := rec.one()
+	s, _ := rec.One()
 	assert.Equal(t, codes.Error, s.Status.Code)
 }
 
 // Concurrent calls under one parent, each retried once, keep one span each.
 func TestMiddlewareConcurrentRetries(t *testing.T) {
-	rec := newRecorder(t)
+	rec := llmtest.NewRecorder(t)
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Stainless-Retry-Count") == "0" {
 			w.Header().Set("retry-after-ms", "10")
-			jsonHandler(500, `{"error":{"message":"flaky"}}`)(w, r)
+			llmtest.JSONHandler(500, `{"error":{"message":"flaky"}}`)(w, r)
 			return
 		}
-		jsonHandler(200, chatCachedReasoning)(w, r)
+		llmtest.JSONHandler(200, chatCachedReasoning)(w, r)
 	})
 	client := srv.client()
-	ctx := rec.start()
+	ctx := rec.Start()
 	const n = 8
 	errs := make(chan error, n)
 	for i := range n {
@@ -485,12 +486,12 @@ func TestMiddlewareConcurrentRetries(t *testing.T) {
 	for range n {
 		require.NoError(t, <-errs)
 	}
-	require.EqualValues(t, 2*n, srv.calls.Load())
-	spans := rec.llmSpans()
+	require.EqualValues(t, 2*n, srv.Calls.Load())
+	spans := rec.LLMSpans()
 	require.Len(t, spans, n)
 	models := map[string]bool{}
 	for _, s := range spans {
-		a := attrs(s)
+		a := llmtest.Attrs(s)
 		models[a[attr.RequestModel].AsString()] = true
 		assert.Equal(t, codes.Unset, s.Status.Code)
 		assert.Equal(t, int64(120), a[attr.InputTokens].AsInt64())
@@ -499,8 +500,8 @@ func TestMiddlewareConcurrentRetries(t *testing.T) {
 }
 
 func TestMiddlewareOptions(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(200, chatCachedReasoning))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(200, chatCachedReasoning))
 	client := oai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey("k"),
 		option.WithMiddleware(agentopenai.Middleware(
 			agentopenai.WithoutContent(),
@@ -508,9 +509,9 @@ func TestMiddlewareOptions(t *testing.T) {
 			agentopenai.WithSpanOptions(llm.Prompt("welcome", "v3")),
 			agentopenai.WithMaxRetryWait(time.Second),
 		)))
-	_, err := client.Chat.Completions.New(rec.start(), chatParams("gpt-4o"))
+	_, err := client.Chat.Completions.New(rec.Start(), chatParams("gpt-4o"))
 	require.NoError(t, err)
-	_, a := rec.one()
+	_, a := rec.One()
 	assert.Equal(t, "azure.ai.openai", a[attr.ProviderName].AsString())
 	assert.Equal(t, "welcome", a[attr.PromptSlug].AsString())
 	assert.Equal(t, "v3", a[attr.PromptVersion].AsString())

@@ -14,6 +14,7 @@ import (
 
 	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/llm"
+	"github.com/agenttrace/agenttrace/llm/internal/llmtest"
 	agentopenai "github.com/agenttrace/agenttrace/llm/openai"
 )
 
@@ -93,21 +94,21 @@ func TestInputMessagesMultimodal(t *testing.T) {
 }
 
 func TestStartSpanRecordResponse(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(200, chatCachedReasoning))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(200, chatCachedReasoning))
 	params := chatParams("gpt-4o")
-	ctx, s := agentopenai.StartSpan(rec.start(), params, llm.Prompt("greeting", "v2"))
+	ctx, s := agentopenai.StartSpan(rec.Start(), params, llm.Prompt("greeting", "v2"))
 	resp, err := srv.bareClient().Chat.Completions.New(ctx, params)
 	require.NoError(t, err)
 	agentopenai.RecordResponse(s, resp)
 	s.End()
 
-	_, a := rec.one()
+	_, a := rec.One()
 	assert.Equal(t, "greeting", a[attr.PromptSlug].AsString())
 	assert.Equal(t, "gpt-4o", a[attr.RequestModel].AsString())
 	assert.Equal(t, int64(100), a[attr.CacheReadTokens].AsInt64())
 	assert.InDelta(t, gpt4oCachedCost, a[attr.CostUSD].AsFloat64(), 1e-12)
-	assert.Len(t, messages(t, a[attr.InputMessages]), 2)
+	assert.Len(t, llmtest.Messages(t, a[attr.InputMessages]), 2)
 	assert.Equal(t, []string{llm.FinishStop}, a[attr.FinishReasons].AsStringSlice())
 
 	// Nil values and nil spans are safe.
@@ -119,13 +120,13 @@ func TestStartSpanRecordResponse(t *testing.T) {
 }
 
 func TestRecordResponseFailedResponses(t *testing.T) {
-	rec := newRecorder(t)
+	rec := llmtest.NewRecorder(t)
 	var r responses.Response
 	require.NoError(t, json.Unmarshal([]byte(`{"id":"resp_f","object":"response","created_at":1,"status":"failed","model":"gpt-4o","output":[],"error":{"code":"server_error","message":"boom"},"usage":null}`), &r))
-	_, s := agentopenai.StartSpan(rec.start(), responses.ResponseNewParams{Model: "gpt-4o"})
+	_, s := agentopenai.StartSpan(rec.Start(), responses.ResponseNewParams{Model: "gpt-4o"})
 	agentopenai.RecordResponse(s, &r)
 	s.End()
-	sp, a := rec.one()
+	sp, a := rec.One()
 	assert.Equal(t, codes.Error, sp.Status.Code)
 	assert.Contains(t, sp.Status.Description, "boom")
 	assert.Equal(t, []string{llm.FinishError}, a[attr.FinishReasons].AsStringSlice())
@@ -134,8 +135,8 @@ func TestRecordResponseFailedResponses(t *testing.T) {
 }
 
 func TestWrapStreamChat(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, sseHandler(
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.SSEHandler(
 		chatChunk("chatcmpl-s", `{"role":"assistant","content":"Hel"}`, ""),
 		chatChunk("chatcmpl-s", `{"content":"lo!"}`, "stop"),
 		chatUsageChunk,
@@ -143,7 +144,7 @@ func TestWrapStreamChat(t *testing.T) {
 	))
 	params := chatParams("gpt-4o")
 	params.StreamOptions = oai.ChatCompletionStreamOptionsParam{IncludeUsage: oai.Bool(true)}
-	ctx, s := agentopenai.StartSpan(rec.start(), params)
+	ctx, s := agentopenai.StartSpan(rec.Start(), params)
 	stream := agentopenai.WrapStream(s, srv.bareClient().Chat.Completions.NewStreaming(ctx, params))
 	defer stream.Close()
 	var text string
@@ -155,22 +156,22 @@ func TestWrapStreamChat(t *testing.T) {
 	require.NoError(t, stream.Err())
 	assert.Equal(t, "Hello!", text)
 
-	_, a := rec.one() // ended by the wrapper
+	_, a := rec.One() // ended by the wrapper
 	assert.InDelta(t, gpt4oCachedCost, a[attr.CostUSD].AsFloat64(), 1e-12)
 	assert.Equal(t, []string{llm.FinishStop}, a[attr.FinishReasons].AsStringSlice())
 	assert.Contains(t, a, attr.TimeToFirstChunk)
-	assert.Equal(t, []llm.Message{{Role: llm.Assistant, Parts: []llm.Part{llm.Text("Hello!")}, FinishReason: llm.FinishStop}}, messages(t, a[attr.OutputMessages]))
+	assert.Equal(t, []llm.Message{{Role: llm.Assistant, Parts: []llm.Part{llm.Text("Hello!")}, FinishReason: llm.FinishStop}}, llmtest.Messages(t, a[attr.OutputMessages]))
 }
 
 func TestWrapStreamResponsesAbandoned(t *testing.T) {
-	rec := newRecorder(t)
-	srv := newServer(t, sseHandler(
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.SSEHandler(
 		responsesEvent("response.created", `"sequence_number":0,"response":{"id":"resp_3","object":"response","created_at":1,"status":"in_progress","model":"gpt-4o-2024-08-06","output":[],"usage":null}`),
 		responsesEvent("response.output_text.delta", `"sequence_number":1,"item_id":"m","output_index":0,"content_index":0,"delta":"Half","logprobs":[]`),
 		responsesEvent("response.output_text.delta", `"sequence_number":2,"item_id":"m","output_index":0,"content_index":0,"delta":" way","logprobs":[]`),
 	))
 	params := responses.ResponseNewParams{Model: "gpt-4o", Input: responses.ResponseNewParamsInputUnion{OfString: oai.String("Hi")}}
-	ctx, s := agentopenai.StartSpan(rec.start(), params)
+	ctx, s := agentopenai.StartSpan(rec.Start(), params)
 	stream := agentopenai.WrapStream(s, srv.bareClient().Responses.NewStreaming(ctx, params))
 	require.True(t, stream.Next())
 	require.True(t, stream.Next())
@@ -178,10 +179,10 @@ func TestWrapStreamResponsesAbandoned(t *testing.T) {
 	assert.Equal(t, " way", stream.Current().Delta)
 	require.NoError(t, stream.Close()) // abandoned before response.completed
 
-	sp, a := rec.one()
+	sp, a := rec.One()
 	assert.Equal(t, codes.Unset, sp.Status.Code)
 	assert.Equal(t, "resp_3", a[attr.ResponseID].AsString())
-	assert.Equal(t, []llm.Message{{Role: llm.Assistant, Parts: []llm.Part{llm.Text("Half way")}}}, messages(t, a[attr.OutputMessages]))
+	assert.Equal(t, []llm.Message{{Role: llm.Assistant, Parts: []llm.Part{llm.Text("Half way")}}}, llmtest.Messages(t, a[attr.OutputMessages]))
 	_, hasTokens := a[attr.InputTokens]
 	assert.False(t, hasTokens)
 }
@@ -192,14 +193,14 @@ func TestWrapStreamNilAndError(t *testing.T) {
 	assert.NoError(t, st.Err())
 	assert.NoError(t, st.Close())
 
-	rec := newRecorder(t)
-	srv := newServer(t, jsonHandler(401, `{"error":{"message":"Incorrect API key","type":"invalid_request_error","code":"invalid_api_key"}}`))
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.JSONHandler(401, `{"error":{"message":"Incorrect API key","type":"invalid_request_error","code":"invalid_api_key"}}`))
 	params := chatParams("gpt-4o")
-	ctx, s := agentopenai.StartSpan(rec.start(), params)
+	ctx, s := agentopenai.StartSpan(rec.Start(), params)
 	stream := agentopenai.WrapStream(s, srv.bareClient().Chat.Completions.NewStreaming(ctx, params))
 	assert.False(t, stream.Next())
 	require.Error(t, stream.Err())
-	sp, _ := rec.one()
+	sp, _ := rec.One()
 	assert.Equal(t, codes.Error, sp.Status.Code)
 	assert.Contains(t, sp.Status.Description, "401")
 }

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/goleak"
 
+	"github.com/agenttrace/agenttrace/llm/internal/llmtest"
 	"github.com/agenttrace/agenttrace/trace"
 )
 
@@ -37,13 +38,8 @@ func (a *stubAcc) Event(string, []byte) { a.events++ }
 func (a *stubAcc) Result() Result       { return Result{ResponseModel: "m"} }
 
 func newTrace(t *testing.T) (context.Context, *tracetest.InMemoryExporter, *trace.Client) {
-	mem := tracetest.NewInMemoryExporter()
-	c, err := trace.NewClient(context.Background(), trace.WithExporter(mem))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, c.Shutdown(context.Background())) })
-	ctx, tr := c.Start(context.Background(), "t")
-	t.Cleanup(tr.End)
-	return ctx, mem, c
+	rec := llmtest.NewRecorder(t)
+	return rec.Start(), rec.Mem, rec.Client
 }
 
 func request(ctx context.Context, body string, retry int) *http.Request {
