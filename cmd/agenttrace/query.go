@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"net/url"
 	"strconv"
 	"strings"
@@ -17,6 +18,61 @@ import (
 
 // What the query subcommands (usage, traces, spans) share: how to reach
 // the server, time flags, argument parsing and output.
+
+// queryCommand is what every query command starts with: its flag set,
+// holding the connection and output flags and --from/--to.
+type queryCommand struct {
+	fs *flag.FlagSet
+	queryFlags
+	// window returns the --from/--to window.
+	window func() (from, to time.Time)
+}
+
+// newQueryCommand returns the flag set of "agenttrace name"; its -h prints
+// help, then the flags.
+func newQueryCommand(name, help string, e env) *queryCommand {
+	fs := flag.NewFlagSet("agenttrace "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	qc := &queryCommand{fs: fs}
+	qc.register(fs, e)
+	qc.window = window(fs, time.Now)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), help+"\n\nflags:")
+		fs.PrintDefaults()
+	}
+	return qc
+}
+
+// parse parses args (see parseArgs) and returns the positional arguments.
+func (qc *queryCommand) parse(args []string) ([]string, error) { return parseArgs(qc.fs, args) }
+
+// open returns the client (the caller closes its idle connections) and the
+// --format template (nil without one).
+func (qc *queryCommand) open() (*usage.Client, *template.Template, error) {
+	c, err := qc.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl, err := qc.template()
+	if err != nil {
+		c.CloseIdleConnections()
+		return nil, nil, err
+	}
+	return c, tmpl, nil
+}
+
+// collect gathers what seq yields, every page of a listing, stopping at the
+// first error. It returns a non-nil slice.
+func collect[T any](seq iter.Seq2[T, error]) ([]T, error) {
+	out := []T{}
+	for v, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
 
 // queryFlags are the connection and output flags of every query command.
 type queryFlags struct {
@@ -78,6 +134,16 @@ func execTemplate(w io.Writer, t *template.Template, v any) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// printEach prints every item through t.
+func printEach[T any](w io.Writer, t *template.Template, items []T) error {
+	for i := range items {
+		if err := execTemplate(w, t, &items[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeJSON prints v as indented JSON.

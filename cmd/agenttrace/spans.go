@@ -18,11 +18,9 @@ import (
 // tree) and "agenttrace spans [filters]" (spans across traces, newest
 // first).
 func runSpans(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("agenttrace spans", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	var qf queryFlags
-	qf.register(fs, e)
-	win := window(fs, time.Now)
+	qc := newQueryCommand("spans", "usage: agenttrace spans TRACE_ID [flags]   every span of a trace, as a tree\n"+
+		"       agenttrace spans [flags]            spans across traces that started in [--from, --to), newest first", e)
+	fs := qc.fs
 	var q usage.SpanQuery
 	var tags tagsFlag
 	var dir string
@@ -42,33 +40,15 @@ func runSpans(ctx context.Context, args []string, e env) error {
 	fs.StringVar(&q.UserID, "user", "", "user (across traces)")
 	fs.StringVar(&q.SessionID, "session", "", "session (across traces)")
 	fs.Var(&tags, "tag", "`TAG`, repeatable or comma-separated, all must match (across traces)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: agenttrace spans TRACE_ID [flags]   every span of a trace, as a tree\n"+
-			"       agenttrace spans [flags]            spans across traces that started in [--from, --to), newest first\n\nflags:")
-		fs.PrintDefaults()
-	}
-	pos, err := parseArgs(fs, args)
+	pos, err := qc.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 1 {
 		return usageError{fmt.Errorf("want at most one trace id, got %q (see agenttrace spans -h)", pos)}
 	}
-	q.Tags, q.Direction = tags, usage.Direction(dir)
-	c, err := qf.client()
-	if err != nil {
-		return err
-	}
-	defer c.CloseIdleConnections()
-	tmpl, err := qf.template()
-	if err != nil {
-		return err
-	}
-
-	var page *usage.SpansPage
 	byTrace := len(pos) == 1
-	switch {
-	case byTrace:
+	if byTrace {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		for _, name := range []string{"from", "to", "status", "type", "model", "prompt", "tenant", "user", "session", "tag"} {
@@ -79,30 +59,30 @@ func runSpans(ctx context.Context, args []string, e env) error {
 		if q.Limit == 0 {
 			q.Limit = usage.MaxLimit
 		}
-		page = &usage.SpansPage{Spans: []usage.Span{}}
-		for sp, err := range c.IterSpansByTraceID(ctx, pos[0], q) {
-			if err != nil {
-				return queryError(err, c.BaseURL())
-			}
-			page.Spans = append(page.Spans, sp)
-		}
+	} else {
+		q.Start, q.End = qc.window()
+	}
+	q.Tags, q.Direction = tags, usage.Direction(dir)
+	c, tmpl, err := qc.open()
+	if err != nil {
+		return err
+	}
+	defer c.CloseIdleConnections()
+
+	page := &usage.SpansPage{}
+	switch {
+	case byTrace:
+		page.Spans, err = collect(c.IterSpansByTraceID(ctx, pos[0], q))
 	case all:
-		q.Start, q.End = win()
-		page = &usage.SpansPage{Spans: []usage.Span{}}
-		for sp, err := range c.IterSpans(ctx, q) {
-			if err != nil {
-				return queryError(err, c.BaseURL())
-			}
-			page.Spans = append(page.Spans, sp)
-		}
+		page.Spans, err = collect(c.IterSpans(ctx, q))
 	default:
-		q.Start, q.End = win()
-		if page, err = c.ListSpans(ctx, q); err != nil {
-			return queryError(err, c.BaseURL())
-		}
+		page, err = c.ListSpans(ctx, q)
+	}
+	if err != nil {
+		return queryError(err, c.BaseURL())
 	}
 	switch {
-	case qf.json:
+	case qc.json:
 		return writeJSON(e.stdout, page)
 	case tmpl != nil:
 		return printEach(e.stdout, tmpl, page.Spans)

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
-	"text/template"
-	"time"
 
 	"github.com/agenttrace/agenttrace/usage"
 )
@@ -15,11 +12,9 @@ import (
 // runTraces is "agenttrace traces": one page of traces, or every page with
 // --all.
 func runTraces(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("agenttrace traces", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	var qf queryFlags
-	qf.register(fs, e)
-	win := window(fs, time.Now)
+	qc := newQueryCommand("traces", "usage: agenttrace traces [flags]\n\n"+
+		"Traces that started in [--from, --to), newest first unless --sort/--order say otherwise.", e)
+	fs := qc.fs
 	var q usage.TraceQuery
 	var tags tagsFlag
 	var dir, sortField, sortOrder string
@@ -39,12 +34,7 @@ func runTraces(ctx context.Context, args []string, e env) error {
 	fs.IntVar(&q.Offset, "offset", 0, "skip this many traces first")
 	fs.BoolVar(&q.IncludeTotal, "total", false, "also count every matching trace")
 	fs.BoolVar(&all, "all", false, "walk every page, not just the first")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: agenttrace traces [flags]\n\n"+
-			"Traces that started in [--from, --to), newest first unless --sort/--order say otherwise.\n\nflags:")
-		fs.PrintDefaults()
-	}
-	pos, err := parseArgs(fs, args)
+	pos, err := qc.parse(args)
 	if err != nil {
 		return err
 	}
@@ -53,31 +43,24 @@ func runTraces(ctx context.Context, args []string, e env) error {
 	}
 	q.Tags = tags
 	q.Direction, q.SortField, q.SortOrder = usage.Direction(dir), usage.SortField(sortField), usage.SortOrder(sortOrder)
-	q.Start, q.End = win()
-	c, err := qf.client()
+	q.Start, q.End = qc.window()
+	c, tmpl, err := qc.open()
 	if err != nil {
 		return err
 	}
 	defer c.CloseIdleConnections()
-	tmpl, err := qf.template()
-	if err != nil {
-		return err
-	}
 
-	var page *usage.TracesPage
+	page := &usage.TracesPage{}
 	if all {
-		page = &usage.TracesPage{Traces: []usage.TraceSummary{}}
-		for tr, err := range c.IterTraces(ctx, q) {
-			if err != nil {
-				return queryError(err, c.BaseURL())
-			}
-			page.Traces = append(page.Traces, tr)
-		}
-	} else if page, err = c.ListTraces(ctx, q); err != nil {
+		page.Traces, err = collect(c.IterTraces(ctx, q))
+	} else {
+		page, err = c.ListTraces(ctx, q)
+	}
+	if err != nil {
 		return queryError(err, c.BaseURL())
 	}
 	switch {
-	case qf.json:
+	case qc.json:
 		return writeJSON(e.stdout, page)
 	case tmpl != nil:
 		return printEach(e.stdout, tmpl, page.Traces)
@@ -90,16 +73,6 @@ func runTraces(ctx context.Context, args []string, e env) error {
 	}
 	if page.HasNextPage && !all {
 		fmt.Fprintf(e.stdout, "more: add --cursor %s (or --all)\n", page.NextCursor)
-	}
-	return nil
-}
-
-// printEach prints every item through t.
-func printEach[T any](w io.Writer, t *template.Template, items []T) error {
-	for i := range items {
-		if err := execTemplate(w, t, &items[i]); err != nil {
-			return err
-		}
 	}
 	return nil
 }

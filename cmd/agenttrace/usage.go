@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -14,34 +13,22 @@ import (
 // runUsage is "agenttrace usage session ID" and "agenttrace usage tenant
 // ID": tokens, requests and cost over a window.
 func runUsage(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("agenttrace usage", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	var qf queryFlags
-	qf.register(fs, e)
-	win := window(fs, time.Now)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: agenttrace usage session SESSION_ID [flags]\n"+
-			"       agenttrace usage tenant TENANT_ID [flags]\n\n"+
-			"Token, request and cost totals of a session's or a tenant's spans that started in [--from, --to).\n\nflags:")
-		fs.PrintDefaults()
-	}
-	pos, err := parseArgs(fs, args)
+	qc := newQueryCommand("usage", "usage: agenttrace usage session SESSION_ID [flags]\n"+
+		"       agenttrace usage tenant TENANT_ID [flags]\n\n"+
+		"Token, request and cost totals of a session's or a tenant's spans that started in [--from, --to).", e)
+	pos, err := qc.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 2 || (pos[0] != "session" && pos[0] != "tenant") {
 		return usageError{fmt.Errorf("want \"session ID\" or \"tenant ID\", got %q (see agenttrace usage -h)", pos)}
 	}
-	c, err := qf.client()
+	c, tmpl, err := qc.open()
 	if err != nil {
 		return err
 	}
 	defer c.CloseIdleConnections()
-	tmpl, err := qf.template()
-	if err != nil {
-		return err
-	}
-	from, to := win()
+	from, to := qc.window()
 	var v any
 	if pos[0] == "session" {
 		v, err = c.GetSessionUsage(ctx, pos[1], from, to)
@@ -52,7 +39,7 @@ func runUsage(ctx context.Context, args []string, e env) error {
 		return queryError(err, c.BaseURL())
 	}
 	switch {
-	case qf.json:
+	case qc.json:
 		return writeJSON(e.stdout, v)
 	case tmpl != nil:
 		return execTemplate(e.stdout, tmpl, v)
