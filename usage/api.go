@@ -12,44 +12,37 @@ import (
 // cost. Both times are required and end must be after start. A session
 // with no spans in the window has zero usage, not an error.
 func (c *Client) GetSessionUsage(ctx context.Context, sessionID string, start, end time.Time) (*SessionUsage, error) {
-	if err := checkID(ParamSessionID, sessionID); err != nil {
+	v, err := usageValues(ParamSessionID, sessionID, start, end)
+	if err != nil {
 		return nil, err
 	}
-	v := url.Values{}
-	if err := setWindow(v, start, end, true); err != nil {
-		return nil, err
-	}
-	out := new(SessionUsage)
-	path := PathSessionUsage + url.PathEscape(sessionID)
-	if err := c.get(ctx, path, v, out); err != nil {
-		return nil, err
-	}
-	if out.SessionID == "" {
-		return nil, missing(path, "session_id")
-	}
-	return out, nil
+	return getChecked(ctx, c, PathSessionUsage+url.PathEscape(sessionID), v, "session_id",
+		func(u *SessionUsage) bool { return u.SessionID != "" })
 }
 
 // GetTenantUsage returns the usage of the tenant's spans that started in
 // [start, end), with the number of distinct sessions and the server's
 // organisation id. Both times are required and end must be after start.
 func (c *Client) GetTenantUsage(ctx context.Context, tenantID string, start, end time.Time) (*TenantUsage, error) {
-	if err := checkID(ParamTenantID, tenantID); err != nil {
+	v, err := usageValues(ParamTenantID, tenantID, start, end)
+	if err != nil {
+		return nil, err
+	}
+	return getChecked(ctx, c, PathTenantUsage+url.PathEscape(tenantID), v, "tenant_id",
+		func(u *TenantUsage) bool { return u.TenantID != "" })
+}
+
+// usageValues checks the id (its parameter name param) and the window of a
+// usage request and returns its query parameters.
+func usageValues(param, id string, start, end time.Time) (url.Values, error) {
+	if err := checkID(param, id); err != nil {
 		return nil, err
 	}
 	v := url.Values{}
 	if err := setWindow(v, start, end, true); err != nil {
 		return nil, err
 	}
-	out := new(TenantUsage)
-	path := PathTenantUsage + url.PathEscape(tenantID)
-	if err := c.get(ctx, path, v, out); err != nil {
-		return nil, err
-	}
-	if out.TenantID == "" {
-		return nil, missing(path, "tenant_id")
-	}
-	return out, nil
+	return v, nil
 }
 
 // ListTraces returns one page of the traces that q selects. Follow
@@ -59,14 +52,7 @@ func (c *Client) ListTraces(ctx context.Context, q TraceQuery) (*TracesPage, err
 	if err != nil {
 		return nil, err
 	}
-	out := new(TracesPage)
-	if err := c.get(ctx, PathTraces, v, out); err != nil {
-		return nil, err
-	}
-	if out.Traces == nil {
-		return nil, missing(PathTraces, "traces")
-	}
-	return out, nil
+	return getChecked(ctx, c, PathTraces, v, "traces", func(p *TracesPage) bool { return p.Traces != nil })
 }
 
 // GetTrace returns the summary of one trace; ErrNotFound if the server does
@@ -76,14 +62,7 @@ func (c *Client) GetTrace(ctx context.Context, traceID string) (*TraceSummary, e
 	if err != nil {
 		return nil, err
 	}
-	out := new(TraceSummary)
-	if err := c.get(ctx, PathTrace+id, nil, out); err != nil {
-		return nil, err
-	}
-	if out.ID == "" {
-		return nil, missing(PathTrace+id, "id")
-	}
-	return out, nil
+	return getChecked(ctx, c, PathTrace+id, nil, "id", func(t *TraceSummary) bool { return t.ID != "" })
 }
 
 // ListSpansByTraceID returns one page of the spans of one trace in start
@@ -99,7 +78,7 @@ func (c *Client) ListSpansByTraceID(ctx context.Context, traceID string, q SpanQ
 	if err != nil {
 		return nil, err
 	}
-	return c.spans(ctx, PathTrace+id+"/spans", v)
+	return getChecked(ctx, c, PathTrace+id+"/spans", v, "spans", hasSpans)
 }
 
 // ListSpans returns one page of spans across traces, newest first, that q
@@ -109,16 +88,20 @@ func (c *Client) ListSpans(ctx context.Context, q SpanQuery) (*SpansPage, error)
 	if err != nil {
 		return nil, err
 	}
-	return c.spans(ctx, PathSpans, v)
+	return getChecked(ctx, c, PathSpans, v, "spans", hasSpans)
 }
 
-func (c *Client) spans(ctx context.Context, path string, v url.Values) (*SpansPage, error) {
-	out := new(SpansPage)
+func hasSpans(p *SpansPage) bool { return p.Spans != nil }
+
+// getChecked GETs path with the query v into a new T and checks that the
+// answer has field, which every answer of that kind has (has reports it).
+func getChecked[T any](ctx context.Context, c *Client, path string, v url.Values, field string, has func(*T) bool) (*T, error) {
+	out := new(T)
 	if err := c.get(ctx, path, v, out); err != nil {
 		return nil, err
 	}
-	if out.Spans == nil {
-		return nil, missing(path, "spans")
+	if !has(out) {
+		return nil, missing(path, field)
 	}
 	return out, nil
 }

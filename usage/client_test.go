@@ -247,6 +247,16 @@ func TestPagination(t *testing.T) {
 	from := q
 	from.Cursor, from.Offset = pages[1].NextCursor, 1
 	assert.Equal(t, want[9:], collect(from))
+	// The same iterator ranged over twice starts from its cursor both times.
+	seq := c.IterTraces(ctx, from)
+	for range 2 {
+		var got []string
+		for tr, err := range seq {
+			require.NoError(t, err)
+			got = append(got, tr.ID)
+		}
+		assert.Equal(t, want[9:], got)
+	}
 
 	// Breaking early: no request beyond the page that was being read.
 	for _, stopAfter := range []int{1, 4, 5} {

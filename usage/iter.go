@@ -17,17 +17,13 @@ import (
 // An error (invalid q, a server error, a page that cannot be followed) is
 // yielded once, with a zero TraceSummary, and ends the iteration.
 func (c *Client) IterTraces(ctx context.Context, q TraceQuery) iter.Seq2[TraceSummary, error] {
-	return walk(q.Direction, q.Cursor, func(cursor string, first bool) ([]TraceSummary, bool, string, error) {
+	return walk[TraceSummary](q.Direction, q.Cursor, func(cursor string, first bool) (*TracesPage, error) {
 		pq := q
 		pq.Cursor = cursor
 		if !first {
 			pq.Offset, pq.IncludeTotal = 0, false
 		}
-		p, err := c.ListTraces(ctx, pq)
-		if err != nil {
-			return nil, false, "", err
-		}
-		return p.Traces, p.HasNextPage, p.NextCursor, nil
+		return c.ListTraces(ctx, pq)
 	})
 }
 
@@ -36,14 +32,10 @@ func (c *Client) IterTraces(ctx context.Context, q TraceQuery) iter.Seq2[TraceSu
 // for Down, the reverse for Up. Breaking, stopping and errors work as in
 // IterTraces.
 func (c *Client) IterSpansByTraceID(ctx context.Context, traceID string, q SpanQuery) iter.Seq2[Span, error] {
-	return walk(q.Direction, q.Cursor, func(cursor string, _ bool) ([]Span, bool, string, error) {
+	return walk[Span](q.Direction, q.Cursor, func(cursor string, _ bool) (*SpansPage, error) {
 		pq := q
 		pq.Cursor = cursor
-		p, err := c.ListSpansByTraceID(ctx, traceID, pq)
-		if err != nil {
-			return nil, false, "", err
-		}
-		return p.Spans, p.HasNextPage, p.NextCursor, nil
+		return c.ListSpansByTraceID(ctx, traceID, pq)
 	})
 }
 
@@ -51,30 +43,40 @@ func (c *Client) IterSpansByTraceID(ctx context.Context, traceID string, q SpanQ
 // yields each span: newest first for Down, oldest first for Up. Breaking,
 // stopping and errors work as in IterTraces.
 func (c *Client) IterSpans(ctx context.Context, q SpanQuery) iter.Seq2[Span, error] {
-	return walk(q.Direction, q.Cursor, func(cursor string, _ bool) ([]Span, bool, string, error) {
+	return walk[Span](q.Direction, q.Cursor, func(cursor string, _ bool) (*SpansPage, error) {
 		pq := q
 		pq.Cursor = cursor
-		p, err := c.ListSpans(ctx, pq)
-		if err != nil {
-			return nil, false, "", err
-		}
-		return p.Spans, p.HasNextPage, p.NextCursor, nil
+		return c.ListSpans(ctx, pq)
 	})
 }
 
+// page is a listing page: its items, whether more pages follow and the
+// cursor to them.
+type page[T any] interface {
+	contents() (items []T, more bool, next string)
+}
+
+func (p *TracesPage) contents() ([]TraceSummary, bool, string) {
+	return p.Traces, p.HasNextPage, p.NextCursor
+}
+
+func (p *SpansPage) contents() ([]Span, bool, string) { return p.Spans, p.HasNextPage, p.NextCursor }
+
 // walk yields the items of the pages fetch returns, following next cursors
-// from cursor. Pages are listed in the sort order whatever the direction,
-// so going Up each page is yielded backwards.
-func walk[T any](dir Direction, cursor string,
-	fetch func(cursor string, first bool) (items []T, more bool, next string, err error)) iter.Seq2[T, error] {
+// from start. Pages are listed in the sort order whatever the direction,
+// so going Up each page is yielded backwards. Each iteration starts again
+// from start.
+func walk[T any, P page[T]](dir Direction, start string, fetch func(cursor string, first bool) (P, error)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
+		cursor := start
 		for first := true; ; first = false {
-			items, more, next, err := fetch(cursor, first)
+			p, err := fetch(cursor, first)
 			if err != nil {
 				yield(zero, err)
 				return
 			}
+			items, more, next := p.contents()
 			if dir == Up {
 				for i := len(items) - 1; i >= 0; i-- {
 					if !yield(items[i], nil) {

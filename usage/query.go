@@ -2,6 +2,7 @@ package usage
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -162,17 +163,18 @@ func setString(v url.Values, name, s string) {
 	}
 }
 
-func setLimit(v url.Values, limit int) error {
+// setPage checks a page's size, cursor and direction and adds them to v.
+func setPage(v url.Values, limit int, cursor string, d Direction) error {
 	if limit < 0 || limit > MaxLimit {
 		return invalid(ParamLimit, "%d is not from 1 to %d (0 for the default, %d)", limit, MaxLimit, DefaultLimit)
 	}
 	if limit > 0 {
 		v.Set(ParamLimit, strconv.Itoa(limit))
 	}
-	return nil
-}
-
-func setDirection(v url.Values, d Direction) error {
+	if cursor != "" && strings.TrimSpace(cursor) == "" {
+		return invalid(ParamCursor, "blank cursor")
+	}
+	setString(v, ParamCursor, cursor)
 	switch d {
 	case "":
 	case Down, Up:
@@ -210,14 +212,6 @@ func setTags(v url.Values, tags []string) error {
 	return nil
 }
 
-func setCursor(v url.Values, c string) error {
-	if c != "" && strings.TrimSpace(c) == "" {
-		return invalid(ParamCursor, "blank cursor")
-	}
-	setString(v, ParamCursor, c)
-	return nil
-}
-
 // sortFields lists the valid SortField values.
 var sortFields = []SortField{SortStartTime, SortDuration, SortTotalTokens, SortTotalCost, SortName}
 
@@ -238,21 +232,11 @@ func (q *TraceQuery) values() (url.Values, error) {
 	if err := setTags(v, q.Tags); err != nil {
 		return nil, err
 	}
-	if err := setLimit(v, q.Limit); err != nil {
-		return nil, err
-	}
-	if err := setCursor(v, q.Cursor); err != nil {
-		return nil, err
-	}
-	if err := setDirection(v, q.Direction); err != nil {
+	if err := setPage(v, q.Limit, q.Cursor, q.Direction); err != nil {
 		return nil, err
 	}
 	if q.SortField != "" {
-		ok := false
-		for _, f := range sortFields {
-			ok = ok || q.SortField == f
-		}
-		if !ok {
+		if !slices.Contains(sortFields, q.SortField) {
 			return nil, invalid(ParamSortField, "%q is not one of %s, %s, %s, %s, %s", q.SortField,
 				SortStartTime, SortDuration, SortTotalTokens, SortTotalCost, SortName)
 		}
@@ -296,17 +280,7 @@ func (q *SpanQuery) values() (url.Values, error) {
 	if err := setTags(v, q.Tags); err != nil {
 		return nil, err
 	}
-	return v, q.pageValues(v)
-}
-
-func (q *SpanQuery) pageValues(v url.Values) error {
-	if err := setLimit(v, q.Limit); err != nil {
-		return err
-	}
-	if err := setCursor(v, q.Cursor); err != nil {
-		return err
-	}
-	return setDirection(v, q.Direction)
+	return v, setPage(v, q.Limit, q.Cursor, q.Direction)
 }
 
 // traceValues checks q for GET /v1/traces/{trace_id}/spans, which filters
@@ -327,5 +301,5 @@ func (q *SpanQuery) traceValues() (url.Values, error) {
 	}
 	v := url.Values{}
 	setString(v, ParamSpanName, q.Name)
-	return v, q.pageValues(v)
+	return v, setPage(v, q.Limit, q.Cursor, q.Direction)
 }
