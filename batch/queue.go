@@ -23,10 +23,8 @@ func newRing(maxEntries int) ring {
 	return ring{buf: make([]entry, min(maxEntries, 1024)), max: maxEntries}
 }
 
-// full reports whether the ring holds max entries.
-func (r *ring) full() bool { return r.n >= r.max }
-
-// push appends e; the caller checks full first.
+// push appends e; the caller makes sure the ring holds fewer than max
+// entries.
 func (r *ring) push(e entry) {
 	if r.n == len(r.buf) {
 		r.grow()
