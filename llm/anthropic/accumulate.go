@@ -181,11 +181,7 @@ func (a *messageAccumulator) Result() llmcall.Result {
 			b.Thinking = acc.text.String()
 		case "tool_use", "server_tool_use", "mcp_tool_use":
 			if acc.text.Len() > 0 {
-				if s := acc.text.String(); json.Valid([]byte(s)) {
-					b.Input = json.RawMessage(s)
-				} else {
-					b.Input = jsonString(s) // cut short: kept as text
-				}
+				b.Input = llmcall.ToolArguments(acc.text.String()) // invalid JSON (cut short) stays text
 			}
 		}
 		m.Content = append(m.Content, b)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/agenttrace/agenttrace/llm"
+	"github.com/agenttrace/agenttrace/llm/internal/llmcall"
 )
 
 // This file decodes the JSON wire format of the Messages API into
@@ -82,7 +83,7 @@ func inputMessages(r *messagesRequest) []llm.Message {
 	for _, m := range r.Messages {
 		parts := contentParts(m.Content)
 		if m.Role == "assistant" {
-			out = append(out, llm.Message{Role: llm.Assistant, Parts: nonNil(parts)})
+			out = append(out, llm.Message{Role: llm.Assistant, Parts: llmcall.NonNilParts(parts)})
 			continue
 		}
 		var results, rest []llm.Part
@@ -97,7 +98,7 @@ func inputMessages(r *messagesRequest) []llm.Message {
 			out = append(out, llm.Message{Role: llm.Tool, Parts: results})
 		}
 		if len(rest) > 0 || len(results) == 0 {
-			out = append(out, llm.Message{Role: roleOf(m.Role), Parts: nonNil(rest)})
+			out = append(out, llm.Message{Role: roleOf(m.Role), Parts: llmcall.NonNilParts(rest)})
 		}
 	}
 	return out
@@ -111,13 +112,6 @@ func roleOf(r string) llm.Role {
 		return llm.Assistant
 	}
 	return llm.Role(r)
-}
-
-func nonNil(p []llm.Part) []llm.Part {
-	if p == nil {
-		return []llm.Part{}
-	}
-	return p
 }
 
 // contentParts converts a content field: a string or an array of blocks.
@@ -207,7 +201,7 @@ func toolResult(raw json.RawMessage) json.RawMessage {
 				}
 				b.WriteString(bl.Text)
 			}
-			return jsonString(b.String())
+			return llmcall.JSONString(b.String())
 		}
 	}
 	return raw
@@ -222,17 +216,9 @@ func jsonValue(raw json.RawMessage) json.RawMessage {
 	return raw
 }
 
-func jsonString(s string) json.RawMessage {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return json.RawMessage(`""`)
-	}
-	return b
-}
-
 // outputMessages converts a result's content to its output message.
 func outputMessages(m *messageObject) ([]llm.Message, []string) {
-	msg := llm.Message{Role: llm.Assistant, Parts: nonNil(blockParts(nil, m.Content)), FinishReason: FinishReason(m.StopReason)}
+	msg := llm.Message{Role: llm.Assistant, Parts: llmcall.NonNilParts(blockParts(nil, m.Content)), FinishReason: FinishReason(m.StopReason)}
 	if msg.FinishReason == "" {
 		return []llm.Message{msg}, nil
 	}

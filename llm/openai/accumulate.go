@@ -199,10 +199,10 @@ func (a *chatAccumulator) Result() llmcall.Result {
 		}
 		for _, t := range acc.tools {
 			if t.typ == "custom" {
-				m.Parts = append(m.Parts, llm.ToolCallPart(llm.ToolCall{ID: t.id, Name: t.name, Arguments: jsonString(t.args.String())}))
+				m.Parts = append(m.Parts, llm.ToolCallPart(llm.ToolCall{ID: t.id, Name: t.name, Arguments: llmcall.JSONString(t.args.String())}))
 				continue
 			}
-			m.Parts = append(m.Parts, llm.ToolCallPart(llm.ToolCall{ID: t.id, Name: t.name, Arguments: toolArguments(t.args.String())}))
+			m.Parts = append(m.Parts, llm.ToolCallPart(llm.ToolCall{ID: t.id, Name: t.name, Arguments: llmcall.ToolArguments(t.args.String())}))
 		}
 		m.FinishReason = FinishReason(acc.finish)
 		if m.FinishReason != "" {
@@ -313,7 +313,7 @@ func (a *responsesAccumulator) Result() llmcall.Result {
 	r := a.res
 	r.Output = appendItems(nil, a.items)
 	if a.text.Len() > 0 {
-		r.Output = appendItems(r.Output, []responseItem{{Type: "message", Role: "assistant", Content: jsonString(a.text.String())}})
+		r.Output = appendItems(r.Output, []responseItem{{Type: "message", Role: "assistant", Content: llmcall.JSONString(a.text.String())}})
 	}
 	return r
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/agenttrace/agenttrace/llm"
+	"github.com/agenttrace/agenttrace/llm/internal/llmcall"
 )
 
 // This file decodes the JSON wire format of the Chat Completions and
@@ -114,10 +115,10 @@ func chatMessageToLLM(m *chatMessage) llm.Message {
 	switch m.Role {
 	case "tool":
 		msg.Name = ""
-		msg.Parts = append(msg.Parts, llm.ToolResultPart(m.ToolCallID, jsonString(contentText(m.Content))))
+		msg.Parts = append(msg.Parts, llm.ToolResultPart(m.ToolCallID, llmcall.JSONString(contentText(m.Content))))
 		return msg
 	case "function": // deprecated function result: answered by name
-		msg.Parts = append(msg.Parts, llm.ToolResultPart("", jsonString(contentText(m.Content))))
+		msg.Parts = append(msg.Parts, llm.ToolResultPart("", llmcall.JSONString(contentText(m.Content))))
 		return msg
 	}
 	if m.ReasoningContent != "" {
@@ -131,7 +132,7 @@ func chatMessageToLLM(m *chatMessage) llm.Message {
 		msg.Parts = append(msg.Parts, chatToolCallPart(tc))
 	}
 	if m.FunctionCall != nil && m.FunctionCall.Name != "" {
-		msg.Parts = append(msg.Parts, llm.ToolCallPart(llm.ToolCall{Name: m.FunctionCall.Name, Arguments: toolArguments(m.FunctionCall.Arguments)}))
+		msg.Parts = append(msg.Parts, llm.ToolCallPart(llm.ToolCall{Name: m.FunctionCall.Name, Arguments: llmcall.ToolArguments(m.FunctionCall.Arguments)}))
 	}
 	if msg.Parts == nil {
 		msg.Parts = []llm.Part{}
@@ -142,9 +143,9 @@ func chatMessageToLLM(m *chatMessage) llm.Message {
 func chatToolCallPart(tc chatToolCall) llm.Part {
 	switch {
 	case tc.Function != nil:
-		return llm.ToolCallPart(llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: toolArguments(tc.Function.Arguments)})
+		return llm.ToolCallPart(llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: llmcall.ToolArguments(tc.Function.Arguments)})
 	case tc.Custom != nil:
-		return llm.ToolCallPart(llm.ToolCall{ID: tc.ID, Name: tc.Custom.Name, Arguments: jsonString(tc.Custom.Input)})
+		return llm.ToolCallPart(llm.ToolCall{ID: tc.ID, Name: tc.Custom.Name, Arguments: llmcall.JSONString(tc.Custom.Input)})
 	}
 	return llm.ToolCallPart(llm.ToolCall{ID: tc.ID, Name: tc.Type})
 }
@@ -266,28 +267,6 @@ func contentText(raw json.RawMessage) string {
 		}
 	}
 	return b.String()
-}
-
-// toolArguments returns a model's tool-call arguments as JSON: the text
-// itself when it is valid JSON (it normally is an object), else the text as
-// a JSON string (arguments cut short, or a custom tool's free text).
-func toolArguments(s string) json.RawMessage {
-	if s == "" {
-		return nil
-	}
-	if json.Valid([]byte(s)) {
-		return json.RawMessage(s)
-	}
-	return jsonString(s)
-}
-
-// jsonString encodes s as a JSON string.
-func jsonString(s string) json.RawMessage {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return json.RawMessage(`""`)
-	}
-	return b
 }
 
 // FinishReason maps an OpenAI finish reason (Chat Completions

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/agenttrace/agenttrace/llm"
+	"github.com/agenttrace/agenttrace/llm/internal/llmcall"
 )
 
 // responsesRequest is the part of a POST /responses body we record.
@@ -98,7 +99,7 @@ func appendItems(out []llm.Message, items []responseItem) []llm.Message {
 			parts := appendContent(nil, it.Content)
 			if role != llm.Assistant {
 				// A new user or system turn never merges.
-				out = append(out, llm.Message{Role: role, Parts: nonNil(parts)})
+				out = append(out, llm.Message{Role: role, Parts: llmcall.NonNilParts(parts)})
 				lastAssistant = false
 				continue
 			}
@@ -115,7 +116,7 @@ func appendItems(out []llm.Message, items []responseItem) []llm.Message {
 		case it.Type == "function_call":
 			add(llm.Assistant, llm.ToolCallPart(llm.ToolCall{ID: it.CallID, Name: it.Name, Arguments: rawArguments(it.Arguments)}))
 		case it.Type == "custom_tool_call":
-			add(llm.Assistant, llm.ToolCallPart(llm.ToolCall{ID: it.CallID, Name: it.Name, Arguments: jsonString(it.Input)}))
+			add(llm.Assistant, llm.ToolCallPart(llm.ToolCall{ID: it.CallID, Name: it.Name, Arguments: llmcall.JSONString(it.Input)}))
 		case strings.HasSuffix(it.Type, "_call_output") || it.Type == "mcp_approval_response":
 			out = append(out, llm.Message{Role: llm.Tool, Parts: []llm.Part{llm.ToolResultPart(it.CallID, rawOutput(it.Output))}})
 			lastAssistant = false
@@ -134,13 +135,6 @@ func appendItems(out []llm.Message, items []responseItem) []llm.Message {
 		}
 	}
 	return out
-}
-
-func nonNil(p []llm.Part) []llm.Part {
-	if p == nil {
-		return []llm.Part{}
-	}
-	return p
 }
 
 // rawString decodes a JSON string, or returns "" for anything else.
@@ -162,7 +156,7 @@ func rawArguments(raw json.RawMessage) json.RawMessage {
 		return nil
 	}
 	if raw[0] == '"' {
-		return toolArguments(rawString(raw))
+		return llmcall.ToolArguments(rawString(raw))
 	}
 	return raw
 }
