@@ -205,6 +205,10 @@ func WithCompression(gzip bool) Option {
 // invalid option, timeout variable or certificate file one wrapping
 // ErrInvalidOption. New does not contact the endpoint.
 //
+// Strings that are not valid UTF-8 (a span name, an attribute, an event,
+// the resource) are sent with each invalid run of bytes replaced by U+FFFD,
+// instead of failing the whole batch.
+//
 // Unless WithHTTPClient gives one, requests go through an HTTP client of the
 // exporter's own, with a clone of http.DefaultTransport (so the proxy comes
 // from HTTPS_PROXY, HTTP_PROXY and NO_PROXY), the TLS settings of the
@@ -230,6 +234,13 @@ func New(ctx context.Context, opts ...Option) (sdktrace.SpanExporter, error) {
 type otlpExporter struct {
 	*otlptrace.Exporter
 	transport *http.Transport // nil for a client given with WithHTTPClient
+}
+
+// ExportSpans sends spans (see otlptrace.Exporter.ExportSpans), with any
+// invalid UTF-8 in their strings replaced by U+FFFD first: protobuf refuses
+// such a string, which would fail the whole request.
+func (e *otlpExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	return e.Exporter.ExportSpans(ctx, validSpans(spans))
 }
 
 // Shutdown shuts the exporter down (see otlptrace.Exporter.Shutdown) and

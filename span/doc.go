@@ -3,9 +3,11 @@
 //
 // A *Span wraps an OpenTelemetry span. Its methods encode what they are given
 // (strings verbatim, other values as JSON), pass it through the client's mask
-// function, truncate it at the client's limit with a visible marker, and set
-// the attribute keys of the OpenTelemetry GenAI semantic conventions (see
-// DESIGN.md section 3).
+// function, truncate it at the client's limit with a visible marker (JSON
+// stays valid JSON: gen_ai.input.messages cut to fit still decodes as a
+// message list), and set the attribute keys of the OpenTelemetry GenAI
+// semantic conventions (see DESIGN.md section 3). Recorded text is valid
+// UTF-8: invalid bytes become U+FFFD.
 //
 // Spans nest through context.Context: Start, StartLLM and the trace package's
 // Trace.Span, Trace.LLM and Trace.Tool start a child of the span the context

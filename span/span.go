@@ -345,7 +345,7 @@ func (s *Span) RecordInputMessages(msgs []llm.Message) {
 	if !s.active() {
 		return
 	}
-	text := s.settings.Value(attr.InputMessages, messagesJSON(msgs))
+	text := s.settings.JSONValue(attr.InputMessages, messagesJSON(msgs))
 	s.otel.SetAttributes(attr.Input.String(text), attr.InputMessages.String(text))
 }
 
@@ -355,7 +355,7 @@ func (s *Span) RecordOutputMessages(msgs []llm.Message) {
 	if !s.active() {
 		return
 	}
-	text := s.settings.Value(attr.OutputMessages, messagesJSON(msgs))
+	text := s.settings.JSONValue(attr.OutputMessages, messagesJSON(msgs))
 	s.otel.SetAttributes(attr.Output.String(text), attr.OutputMessages.String(text))
 }
 

@@ -114,15 +114,22 @@ func WithDisabled() Option {
 // truncated and recorded: span inputs and outputs, LLM messages, tool
 // arguments and results, message content, feedback comments and error
 // messages. key is the attribute key the value is recorded under (for
-// message content, "content"), value its text (JSON for structured values).
-// Use it to redact secrets or personal data.
+// message content, "content"), value its text (JSON for structured values),
+// always valid UTF-8 (invalid bytes are replaced by U+FFFD before and after
+// the mask). Use it to redact secrets or personal data.
 func WithMask(mask func(key, value string) string) Option {
 	return func(c *clientConfig) { c.mask = mask }
 }
 
 // WithMaxValueBytes sets the limit of one recorded value in bytes (default
-// 32 KiB, also for 0). A longer value is cut and ends with
-// "…[truncated N bytes]". A negative limit makes NewClient fail.
+// 32 KiB, also for 0). A longer value is cut with the visible marker
+// "…[truncated N bytes]". Plain text ends with it. A value that is JSON
+// (structured inputs and outputs, tool arguments and results, GenAI messages,
+// message content) stays valid JSON: its long strings are shortened, each
+// ending with a marker, or, when that is not enough, trailing messages,
+// parts or elements are dropped and the marker ends the last string kept
+// (see internal/jsonenc.TruncateJSON for the exact rules). A negative limit
+// makes NewClient fail.
 func WithMaxValueBytes(n int) Option {
 	return func(c *clientConfig) { c.maxValueBytes = n }
 }

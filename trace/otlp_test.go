@@ -2,14 +2,19 @@ package trace_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/agenttrace/agenttrace/exporter"
 	"github.com/agenttrace/agenttrace/internal/attr"
+	"github.com/agenttrace/agenttrace/internal/jsonenc"
 	"github.com/agenttrace/agenttrace/internal/otlptest"
 	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/span"
@@ -95,4 +100,78 @@ func TestOTLPWire(t *testing.T) {
 	assert.Equal(t, attr.EventMessage, ev.Name())
 	role, _ := ev.Attributes().Get(string(attr.EventRole))
 	assert.Equal(t, "user", role.Str())
+}
+
+// TestOTLPLongAndInvalidValues: values over the limit stay valid JSON when
+// they are JSON (GenAI messages, structured input and output, message
+// content) and carry the marker; strings with invalid UTF-8, which would
+// make the exporter fail the whole batch, arrive with U+FFFD instead.
+func TestOTLPLongAndInvalidValues(t *testing.T) {
+	col := otlptest.New()
+	t.Cleanup(col.Close)
+	t.Setenv(exporter.EnvEndpoint, "")
+	t.Setenv(exporter.EnvTracesEndpoint, "")
+	const limit = 4096
+	client, err := trace.NewClient(context.Background(), trace.WithEndpoint(col.URL), trace.WithMaxValueBytes(limit))
+	require.NoError(t, err)
+
+	const bad = "caf\xe9 \xff!"
+	const fixed = "caf\uFFFD \uFFFD!"
+	var msgs []llm.Message
+	for i := range 200 {
+		msgs = append(msgs, llm.TextMessage(llm.User, fmt.Sprintf("question %d: %s", i, strings.Repeat("why? ", 20))))
+	}
+	msgs = append(msgs, llm.TextMessage(llm.User, bad))
+
+	ctx, tr := client.Start(context.Background(), "trace "+bad, trace.WithUserID(bad), trace.WithTags(bad))
+	tr.Message(llm.User, strings.Repeat("long message ", 1000))
+	tr.Message(llm.Assistant, bad)
+	ctx, g := tr.LLM(ctx, "", llm.Model("gpt-4.1-mini"))
+	g.RecordInput(msgs)
+	g.RecordOutput([]llm.Message{llm.TextMessage(llm.Assistant, strings.Repeat("because ", 2000))})
+	g.SetAttributes(attribute.String("note", bad))
+	_, s := tr.Span(ctx, span.Retrieval, "search")
+	s.RecordInput(map[string]any{"query": bad, "filters": strings.Repeat("f", 10000)})
+	s.RecordOutput(bad)
+	s.End()
+	g.End()
+	tr.End()
+	require.NoError(t, client.Shutdown(context.Background()))
+	assert.Empty(t, col.Errors())
+	st := client.Stats()
+	assert.Equal(t, uint64(3), st.Exported)
+	assert.Zero(t, st.Dropped.Total())
+
+	spans := col.SpansByName()
+	require.Len(t, spans, 3, "every span arrives")
+	root, llmSpan, search := spans["trace "+fixed], spans["chat gpt-4.1-mini"], spans["search"]
+	assert.Equal(t, fixed, root.Attr(string(attr.UserID)))
+	assert.Equal(t, fixed, llmSpan.Attr(string(attr.UserID)))
+	assert.Equal(t, fixed, llmSpan.Attr("note"))
+	assert.Equal(t, fixed, search.Attr(string(attr.Output)))
+
+	for name, v := range map[string]string{
+		"gen_ai.input.messages":  llmSpan.Attr(string(attr.InputMessages)),
+		"gen_ai.output.messages": llmSpan.Attr(string(attr.OutputMessages)),
+		"agenttrace.input":       llmSpan.Attr(string(attr.Input)),
+		"retrieval input":        search.Attr(string(attr.Input)),
+	} {
+		assert.True(t, json.Valid([]byte(v)), "%s is not JSON: %.200s", name, v)
+		assert.True(t, jsonenc.IsTruncated(v), "%s has no marker", name)
+		assert.LessOrEqual(t, len(v), limit, name)
+	}
+	var in []llm.Message
+	require.NoError(t, json.Unmarshal([]byte(llmSpan.Attr(string(attr.InputMessages))), &in))
+	require.NotEmpty(t, in)
+	assert.Less(t, len(in), len(msgs), "trailing messages dropped")
+	assert.Equal(t, llm.User, in[0].Role)
+	assert.Equal(t, msgs[0].Parts, in[0].Parts, "leading messages kept whole")
+
+	evs := root.Events()
+	require.Equal(t, 2, evs.Len())
+	long, _ := evs.At(0).Attributes().Get(string(attr.EventContent))
+	assert.True(t, json.Valid([]byte(long.Str())), long.Str())
+	assert.True(t, jsonenc.IsTruncated(long.Str()))
+	short, _ := evs.At(1).Attributes().Get(string(attr.EventContent))
+	assert.JSONEq(t, `[{"type":"text","content":"`+fixed+`"}]`, short.Str())
 }

@@ -197,7 +197,7 @@ func (t *Trace) Message(role llm.Role, content any, opts ...llm.MessageOption) {
 		return
 	}
 	mc := llm.NewMessageConfig(opts...)
-	text := t.state.Settings.Finish(attr.EventContent, jsonenc.JSON(messageParts(content)))
+	text := t.state.Settings.FinishJSON(attr.EventContent, jsonenc.JSON(messageParts(content)))
 	kv := make([]attribute.KeyValue, 0, 4)
 	kv = append(kv,
 		attr.EventRole.String(string(role)),

@@ -1,7 +1,8 @@
 // Package jsonenc turns the values users record (inputs, outputs, tool
 // arguments, message content) into attribute text: strings verbatim, JSON
 // byte slices verbatim, anything else JSON-encoded without HTML escaping; then
-// cut at a byte limit with a visible marker. It never panics on user values:
+// cut at a byte limit with a visible marker (Truncate for text, TruncateJSON
+// for JSON, which stays valid JSON). It never panics on user values:
 // a value that cannot be encoded (a channel, a cycle, a MarshalJSON that
 // panics) becomes a short placeholder naming its type and the error.
 package jsonenc
@@ -142,14 +143,22 @@ func markerLen(n int) int {
 	return len(markerPrefix) + len(strconv.Itoa(n)) + len(" bytes]")
 }
 
-// IsTruncated reports whether s ends with a truncation marker written by
-// Truncate.
+// IsTruncated reports whether s carries a truncation marker written by
+// Truncate or TruncateJSON: at its end, or anywhere inside (a JSON value
+// cut by TruncateJSON has its markers inside strings).
 func IsTruncated(s string) bool {
-	i := strings.LastIndex(s, markerPrefix)
-	if i < 0 || !strings.HasSuffix(s, " bytes]") {
-		return false
+	for {
+		i := strings.Index(s, markerPrefix)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(markerPrefix):]
+		j := 0
+		for j < len(s) && '0' <= s[j] && s[j] <= '9' {
+			j++
+		}
+		if j > 0 && strings.HasPrefix(s[j:], " bytes]") {
+			return true
+		}
 	}
-	digits := s[i+len(markerPrefix) : len(s)-len(" bytes]")]
-	_, err := strconv.Atoi(digits)
-	return err == nil
 }

@@ -10,6 +10,8 @@ package recording
 
 import (
 	"context"
+	"strings"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -36,17 +38,47 @@ type Settings struct {
 }
 
 // Value returns the text of v to record under key: encoded (see
-// jsonenc.Text), masked, then truncated.
+// jsonenc.Text), masked, then truncated (see Finish).
 func (s *Settings) Value(key attribute.Key, v any) string {
 	return s.Finish(key, jsonenc.Text(v))
 }
 
-// Finish masks and truncates text about to be recorded under key.
+// JSONValue is Value for values recorded as JSON in a fixed schema (GenAI
+// messages): v is JSON-encoded and finished with FinishJSON.
+func (s *Settings) JSONValue(key attribute.Key, v any) string {
+	return s.FinishJSON(key, jsonenc.JSON(v))
+}
+
+// Finish masks and truncates text about to be recorded under key. Invalid
+// UTF-8 becomes U+FFFD, before the mask sees the text and after (one
+// invalid string makes an OTLP exporter fail its whole batch). Text longer
+// than the limit is cut with a marker, by jsonenc.TruncateValue: JSON stays
+// valid JSON.
 func (s *Settings) Finish(key attribute.Key, text string) string {
+	return jsonenc.TruncateValue(s.clean(key, text), s.MaxValueBytes)
+}
+
+// FinishJSON is Finish for text that must be JSON: cut, it is valid JSON
+// even if the mask made it invalid (jsonenc.TruncateJSON).
+func (s *Settings) FinishJSON(key attribute.Key, text string) string {
+	return jsonenc.TruncateJSON(s.clean(key, text), s.MaxValueBytes)
+}
+
+func (s *Settings) clean(key attribute.Key, text string) string {
+	text = ValidUTF8(text)
 	if s.Mask != nil {
-		text = s.Mask(string(key), text)
+		text = ValidUTF8(s.Mask(string(key), text))
 	}
-	return jsonenc.Truncate(text, s.MaxValueBytes)
+	return text
+}
+
+// ValidUTF8 returns s with each run of invalid UTF-8 bytes replaced by
+// U+FFFD; s itself, without copying, when it is valid.
+func ValidUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // TraceState is one trace's state, shared by all its spans.

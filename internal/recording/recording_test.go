@@ -2,6 +2,8 @@ package recording
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -9,6 +11,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/agenttrace/agenttrace/internal/jsonenc"
 )
 
 func TestNodeFrom(t *testing.T) {
@@ -53,4 +57,36 @@ func TestSettingsFinish(t *testing.T) {
 	s := &Settings{MaxValueBytes: 40, Mask: func(k, v string) string { return k + ":" + v }}
 	assert.Equal(t, "agenttrace.input:hi", s.Value("agenttrace.input", "hi"))
 	assert.Len(t, s.Finish("k", string(make([]byte, 100))), 40)
+}
+
+func TestFinish(t *testing.T) {
+	var seen []string
+	s := &Settings{MaxValueBytes: 64, Mask: func(_, v string) string {
+		seen = append(seen, v)
+		return strings.ReplaceAll(v, "secret", "\xff")
+	}}
+	assert.Equal(t, "a\uFFFDb \uFFFD", s.Finish("k", "a\xffb secret"))
+	assert.Equal(t, []string{"a\uFFFDb secret"}, seen, "the mask sees valid UTF-8")
+
+	long := `{"q":"` + strings.Repeat("x", 200) + `"}`
+	got := s.Finish("k", long)
+	assert.LessOrEqual(t, len(got), 64)
+	assert.True(t, json.Valid([]byte(got)), got)
+	assert.True(t, jsonenc.IsTruncated(got))
+
+	plain := strings.Repeat("y", 200)
+	assert.True(t, strings.HasPrefix(s.Finish("k", plain), "yyy"))
+	assert.True(t, jsonenc.IsTruncated(s.Finish("k", plain)))
+
+	// A mask that breaks JSON: FinishJSON still records JSON when it cuts.
+	s.Mask = func(_, v string) string { return v[1:] }
+	got = s.FinishJSON("k", `[`+strings.Repeat(`"m",`, 50)+`"m"]`)
+	assert.True(t, json.Valid([]byte(got)), got)
+	assert.LessOrEqual(t, len(got), 64)
+	assert.Equal(t, `"m"]`, s.FinishJSON("k", `["m"]`), "not cut: as the mask left it")
+}
+
+func TestValidUTF8(t *testing.T) {
+	assert.Equal(t, "ok é", ValidUTF8("ok é"))
+	assert.Equal(t, "\uFFFDx\uFFFD", ValidUTF8("\xff\xfex\xc3"))
 }
