@@ -119,7 +119,7 @@ func (a *chatAccumulator) Event(_ string, data []byte) {
 		return
 	}
 	if len(c.Error) > 0 && string(c.Error) != "null" {
-		a.res.Err = streamError(c.Error)
+		a.res.Err = llmcall.DecodeError(c.Error)
 		return
 	}
 	if c.ID != "" {
@@ -211,25 +211,6 @@ func (a *chatAccumulator) Result() llmcall.Result {
 		r.Output = append(r.Output, m)
 	}
 	return r
-}
-
-// streamError decodes an error object sent in a stream.
-func streamError(raw json.RawMessage) error {
-	var e struct {
-		Message string          `json:"message"`
-		Type    string          `json:"type"`
-		Code    json.RawMessage `json:"code"`
-	}
-	if json.Unmarshal(raw, &e) != nil {
-		var s string
-		_ = json.Unmarshal(raw, &s)
-		return &llmcall.ProviderError{Message: s}
-	}
-	pe := &llmcall.ProviderError{Message: e.Message, Type: e.Type}
-	if s := rawString(e.Code); s != "" {
-		pe.Code = s
-	}
-	return pe
 }
 
 // responsesAccumulator decodes a Responses result, or its stream: the

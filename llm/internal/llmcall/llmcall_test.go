@@ -3,6 +3,7 @@ package llmcall
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -213,4 +214,20 @@ func TestRetryWithoutHeader(t *testing.T) {
 	require.NoError(t, c.Flush(context.Background()))
 	require.Len(t, mem.GetSpans(), 1)
 	assert.Equal(t, codes.Unset, mem.GetSpans()[0].Status.Code)
+}
+
+func TestDecodeError(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want ProviderError
+	}{
+		{`{"message":"slow down","type":"rate_limit_error"}`, ProviderError{Type: "rate_limit_error", Message: "slow down"}},
+		{`{"message":"boom","type":"server_error","code":"server_error"}`, ProviderError{Type: "server_error", Code: "server_error", Message: "boom"}},
+		{`{"message":"boom","code":500}`, ProviderError{Code: "500", Message: "boom"}},
+		{`{"message":"boom","code":null}`, ProviderError{Message: "boom"}},
+		{`"plain text"`, ProviderError{Message: "plain text"}},
+		{`[1]`, ProviderError{}},
+	} {
+		assert.Equal(t, tc.want, *DecodeError(json.RawMessage(tc.raw)), tc.raw)
+	}
 }

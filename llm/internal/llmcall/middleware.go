@@ -401,30 +401,14 @@ func (b *errorBody) end(readErr error) {
 // {"error": {"message", "type", "code"}} (OpenAI) or
 // {"type": "error", "error": {"type", "message"}} (Anthropic).
 func (b *errorBody) apiError() *ProviderError {
-	e := &ProviderError{Status: b.status}
+	e := &ProviderError{}
 	var body struct {
 		Error json.RawMessage `json:"error"`
 	}
 	if json.Unmarshal(b.buf, &body) == nil && len(body.Error) > 0 {
-		var d struct {
-			Message string          `json:"message"`
-			Type    string          `json:"type"`
-			Code    json.RawMessage `json:"code"`
-		}
-		if json.Unmarshal(body.Error, &d) == nil {
-			e.Message, e.Type = d.Message, d.Type
-			var code string
-			if json.Unmarshal(d.Code, &code) == nil {
-				e.Code = code
-			} else if len(d.Code) > 0 && string(d.Code) != "null" {
-				e.Code = string(d.Code)
-			}
-		} else {
-			var s string
-			_ = json.Unmarshal(body.Error, &s)
-			e.Message = s
-		}
+		e = DecodeError(body.Error)
 	}
+	e.Status = b.status
 	if e.Message == "" && e.Type == "" {
 		e.Message = http.StatusText(b.status)
 	}

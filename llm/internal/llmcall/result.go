@@ -5,6 +5,7 @@
 package llmcall
 
 import (
+	"encoding/json"
 	"strconv"
 	"unicode/utf8"
 
@@ -53,6 +54,30 @@ type ProviderError struct {
 	Type    string
 	Code    string
 	Message string
+}
+
+// DecodeError decodes a provider's error object,
+// {"message", "type", "code"} (a string or number code), or a bare JSON
+// string taken as the message.
+func DecodeError(raw json.RawMessage) *ProviderError {
+	var d struct {
+		Message string          `json:"message"`
+		Type    string          `json:"type"`
+		Code    json.RawMessage `json:"code"`
+	}
+	if json.Unmarshal(raw, &d) != nil {
+		var s string
+		_ = json.Unmarshal(raw, &s)
+		return &ProviderError{Message: s}
+	}
+	e := &ProviderError{Message: d.Message, Type: d.Type}
+	var code string
+	if json.Unmarshal(d.Code, &code) == nil {
+		e.Code = code
+	} else if len(d.Code) > 0 && string(d.Code) != "null" {
+		e.Code = string(d.Code)
+	}
+	return e
 }
 
 func (e *ProviderError) Error() string {
