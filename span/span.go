@@ -402,8 +402,8 @@ func (s *Span) SetProvider(name string) {
 	s.otel.SetAttributes(attr.ProviderName.String(name))
 }
 
-// SetResponseModel sets the model that answered (gen_ai.response.model). It
-// is the first model the price table is asked about when computing a cost.
+// SetResponseModel sets the model that answered (gen_ai.response.model).
+// When set, it is the model a computed cost is priced by (see SetUsage).
 func (s *Span) SetResponseModel(model string) {
 	if !s.active() || model == "" {
 		return
@@ -452,9 +452,13 @@ func (s *Span) SetTimeToFirstChunk(d time.Duration) {
 //
 // A usage that carries a cost (u.HasCost) is recorded as given, with its
 // source ("user" when none is set). Otherwise, if the client has a price
-// table and it knows the response model (else the request model), the cost
-// is computed and recorded with agenttrace.usage.cost_source=computed and
-// agenttrace.usage.price_table_version. An unknown model records tokens only.
+// table, the cost is computed from the response model (SetResponseModel),
+// or from the request model when no response model is set, and recorded
+// with agenttrace.usage.cost_source=computed and
+// agenttrace.usage.price_table_version. A model the table does not know
+// records tokens only: a response model the table does not list is not
+// priced as the request model it may be a snapshot of, since snapshots are
+// sometimes priced differently (never a wrong cost).
 func (s *Span) SetUsage(u llm.Usage) {
 	if !s.active() {
 		return
@@ -516,13 +520,18 @@ func usageAttributes(kv []attribute.KeyValue, u llm.Usage, requestModel, respons
 	if prices == nil {
 		return kv
 	}
-	cost, ok := 0.0, false
-	if responseModel != "" {
-		cost, ok = prices.Cost(responseModel, u)
+	// The model that answered is the one billed. The requested one stands
+	// in only when the response named none: a response model the table
+	// does not know (a new dated snapshot, say) may be priced differently
+	// from the alias that was requested, and no cost beats a wrong one.
+	model := responseModel
+	if model == "" {
+		model = requestModel
 	}
-	if !ok && requestModel != "" && requestModel != responseModel {
-		cost, ok = prices.Cost(requestModel, u)
+	if model == "" {
+		return kv
 	}
+	cost, ok := prices.Cost(model, u)
 	if !ok {
 		return kv
 	}

@@ -341,6 +341,7 @@ func TestCost(t *testing.T) {
 		opts       []trace.Option
 		model      string
 		respModel  string
+		priceModel string // the model a computed cost is priced by (default model)
 		usage      llm.Usage
 		wantCost   float64
 		wantSource string // "" means no cost attribute
@@ -348,7 +349,14 @@ func TestCost(t *testing.T) {
 		{name: "computed", model: "gpt-4.1-mini", usage: llm.Usage{InputTokens: 1000, OutputTokens: 100}, wantSource: "computed"},
 		{name: "unknown model", model: "my-local-llama", usage: llm.Usage{InputTokens: 1000, OutputTokens: 100}},
 		{name: "no model", usage: llm.Usage{InputTokens: 1000, OutputTokens: 100}},
+		// Never a wrong cost: an unknown snapshot is not priced as its alias.
 		{name: "response model unknown, request known", model: "gpt-4.1-mini", respModel: "gpt-4.1-mini-2099-01-01",
+			usage: llm.Usage{InputTokens: 1000, OutputTokens: 100}},
+		{name: "response model wins", model: "gpt-4.1", respModel: "gpt-4.1-mini", priceModel: "gpt-4.1-mini",
+			usage: llm.Usage{InputTokens: 1000, OutputTokens: 100}, wantSource: "computed"},
+		{name: "response model only", respModel: "gpt-4.1-mini", priceModel: "gpt-4.1-mini",
+			usage: llm.Usage{InputTokens: 1000, OutputTokens: 100}, wantSource: "computed"},
+		{name: "response model known, request unknown", model: "my-router", respModel: "gpt-4.1-mini", priceModel: "gpt-4.1-mini",
 			usage: llm.Usage{InputTokens: 1000, OutputTokens: 100}, wantSource: "computed"},
 		{name: "user cost", model: "gpt-4.1-mini", usage: llm.Usage{InputTokens: 1, CostUSD: 0.5}, wantCost: 0.5, wantSource: "user"},
 		{name: "provider cost", model: "gpt-4.1-mini", usage: llm.Usage{InputTokens: 1, CostUSD: 0.25, CostSource: llm.CostProvider},
@@ -379,8 +387,12 @@ func TestCost(t *testing.T) {
 			assert.Equal(t, c.wantSource, a[attr.CostSource].AsString())
 			want := c.wantCost
 			if c.wantSource == "computed" {
+				priceModel := c.priceModel
+				if priceModel == "" {
+					priceModel = c.model
+				}
 				var ok bool
-				want, ok = llm.DefaultPrices().Cost(c.model, c.usage)
+				want, ok = llm.DefaultPrices().Cost(priceModel, c.usage)
 				require.True(t, ok)
 				require.Positive(t, want)
 				assert.Equal(t, llm.DefaultPrices().Version(), a[attr.PriceTableVersion].AsString())
