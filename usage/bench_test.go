@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenttrace/agenttrace/internal/servertest"
 	"github.com/agenttrace/agenttrace/usage"
 )
 
@@ -17,7 +18,7 @@ import (
 // wire type, against the same real server. The difference is the client's
 // own cost (validation, URL building, retry loop, body checks).
 func BenchmarkQuery(b *testing.B) {
-	ts := startServer(b, fixture(50))
+	ts := servertest.Start(b, fixture(50))
 	ctx := context.Background()
 	c := newClient(b, ts.URL)
 	tr := &http.Transport{}

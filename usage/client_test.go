@@ -11,12 +11,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agenttrace/agenttrace/internal/servertest"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/usage"
 )
 
 func TestSessionAndTenantUsage(t *testing.T) {
-	ts := startServer(t, fixture(0))
+	ts := servertest.Start(t, fixture(0))
 	c := newClient(t, ts.URL)
 	ctx := context.Background()
 
@@ -65,7 +66,7 @@ func ids(traces []usage.TraceSummary) []string {
 }
 
 func TestListTracesFilters(t *testing.T) {
-	ts := startServer(t, fixture(0))
+	ts := servertest.Start(t, fixture(0))
 	c := newClient(t, ts.URL)
 	ctx := context.Background()
 	w := usage.TraceQuery{Start: wStart, End: wEnd}
@@ -122,7 +123,7 @@ func TestListTracesFilters(t *testing.T) {
 }
 
 func TestSpans(t *testing.T) {
-	ts := startServer(t, fixture(0))
+	ts := servertest.Start(t, fixture(0))
 	c := newClient(t, ts.URL)
 	ctx := context.Background()
 
@@ -174,7 +175,7 @@ func TestSpans(t *testing.T) {
 }
 
 func TestIterSpansByTraceID(t *testing.T) {
-	ts := startServer(t, fixture(0))
+	ts := servertest.Start(t, fixture(0))
 	c := newClient(t, ts.URL)
 	ctx := context.Background()
 	collect := func(q usage.SpanQuery) []string {
@@ -186,9 +187,9 @@ func TestIterSpansByTraceID(t *testing.T) {
 		return out
 	}
 	want := []string{spanID(2, 0), spanID(2, 1), spanID(2, 2)}
-	before := ts.requests.Load()
+	before := ts.Requests.Load()
 	assert.Equal(t, want, collect(usage.SpanQuery{Limit: 1}))
-	assert.EqualValues(t, 3, ts.requests.Load()-before, "three pages of one, the last says no more")
+	assert.EqualValues(t, 3, ts.Requests.Load()-before, "three pages of one, the last says no more")
 	slices.Reverse(want)
 	assert.Equal(t, want, collect(usage.SpanQuery{Limit: 2, Direction: usage.Up}))
 }
@@ -197,7 +198,7 @@ func TestIterSpansByTraceID(t *testing.T) {
 // both ways, and checks breaking sends no further request.
 func TestPagination(t *testing.T) {
 	const n = 30
-	ts := startServer(t, fixture(n))
+	ts := servertest.Start(t, fixture(n))
 	c := newClient(t, ts.URL)
 	ctx := context.Background()
 	q := usage.TraceQuery{Start: wStart, End: wEnd, TenantID: "bulk", SortOrder: usage.OrderAsc, Limit: 4}
@@ -260,7 +261,7 @@ func TestPagination(t *testing.T) {
 
 	// Breaking early: no request beyond the page that was being read.
 	for _, stopAfter := range []int{1, 4, 5} {
-		before := ts.requests.Load()
+		before := ts.Requests.Load()
 		k := 0
 		for _, err := range c.IterTraces(ctx, q) {
 			require.NoError(t, err)
@@ -269,17 +270,17 @@ func TestPagination(t *testing.T) {
 			}
 		}
 		wantReq := int64((stopAfter + 3) / 4)
-		assert.Equal(t, wantReq, ts.requests.Load()-before, "break after %d traces", stopAfter)
+		assert.Equal(t, wantReq, ts.Requests.Load()-before, "break after %d traces", stopAfter)
 	}
 
 	// An iterator built but never ranged over sends nothing.
-	before := ts.requests.Load()
+	before := ts.Requests.Load()
 	_ = c.IterTraces(ctx, q)
-	assert.Equal(t, before, ts.requests.Load())
+	assert.Equal(t, before, ts.Requests.Load())
 }
 
 func TestIterYieldsErrors(t *testing.T) {
-	ts := startServer(t, fixture(10))
+	ts := servertest.Start(t, fixture(10))
 	c := newClient(t, ts.URL)
 	ctx := context.Background()
 
@@ -303,7 +304,7 @@ func TestIterYieldsErrors(t *testing.T) {
 	assert.Equal(t, 1, errs)
 
 	// Invalid arguments: yielded without a request.
-	before := ts.requests.Load()
+	before := ts.Requests.Load()
 	for _, it := range []func(func(string, error) bool){
 		func(yield func(string, error) bool) {
 			for tr, err := range c.IterTraces(ctx, usage.TraceQuery{Start: wStart}) {
@@ -327,7 +328,7 @@ func TestIterYieldsErrors(t *testing.T) {
 		var ve *usage.ValidationError
 		assert.ErrorAs(t, got[0], &ve)
 	}
-	assert.Equal(t, before, ts.requests.Load())
+	assert.Equal(t, before, ts.Requests.Load())
 
 	// Mid-way failure: the server's store closes after the first page.
 	noRetry := newClient(t, ts.URL, usage.WithRetry(0, 0))
@@ -339,7 +340,7 @@ func TestIterYieldsErrors(t *testing.T) {
 			continue
 		}
 		if k++; k == 4 {
-			require.NoError(t, ts.st.Close())
+			require.NoError(t, ts.Store.Close())
 		}
 	}
 	assert.Equal(t, 4, k)
@@ -349,7 +350,7 @@ func TestIterYieldsErrors(t *testing.T) {
 // TestValidationSendsNothing checks every argument the client can tell is
 // invalid is refused before any request.
 func TestValidationSendsNothing(t *testing.T) {
-	ts := startServer(t, nil)
+	ts := servertest.Start(t, nil)
 	c := newClient(t, ts.URL)
 	ctx := context.Background()
 	okID := traceID(1)
@@ -439,7 +440,7 @@ func TestValidationSendsNothing(t *testing.T) {
 			assert.False(t, errors.As(err, &ae), "a client-side error is not an APIError")
 		})
 	}
-	assert.Zero(t, ts.requests.Load(), "no request was sent")
+	assert.Zero(t, ts.Requests.Load(), "no request was sent")
 
 	var nilClient *usage.Client
 	_, err := nilClient.GetTrace(ctx, okID)
@@ -471,7 +472,7 @@ func isNil(v any) bool {
 // TestServerErrors checks each error answer of the real server comes back
 // as an *APIError with its status, code and message.
 func TestServerErrors(t *testing.T) {
-	ts := startServer(t, fixture(3), server.WithAPIKeys(server.APIKey{Key: "full"}, server.APIKey{Key: "acme-key", Tenant: "acme"}))
+	ts := servertest.Start(t, fixture(3), server.WithAPIKeys(server.APIKey{Key: "full"}, server.APIKey{Key: "acme-key", Tenant: "acme"}))
 	ctx := context.Background()
 	full := newClient(t, ts.URL, usage.WithAPIKey("full"))
 	acme := newClient(t, ts.URL, usage.WithAPIKey("acme-key"))
@@ -548,11 +549,11 @@ func TestServerErrors(t *testing.T) {
 		assert.Contains(t, ae.Message, "other filters")
 	})
 	t.Run("closed store", func(t *testing.T) {
-		ts2 := startServer(t, nil)
-		require.NoError(t, ts2.st.Close())
+		ts2 := servertest.Start(t, nil)
+		require.NoError(t, ts2.Store.Close())
 		c := newClient(t, ts2.URL, usage.WithRetry(1, time.Millisecond))
 		res, err := c.GetSessionUsage(ctx, "s", wStart, wEnd)
 		check(t, res, err, usage.ErrUnavailable, 503, usage.CodeUnavailable)
-		assert.EqualValues(t, 2, ts2.requests.Load(), "a 503 is retried (after the server's Retry-After)")
+		assert.EqualValues(t, 2, ts2.Requests.Load(), "a 503 is retried (after the server's Retry-After)")
 	})
 }

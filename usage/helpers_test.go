@@ -1,21 +1,13 @@
 package usage_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/store"
-	"github.com/agenttrace/agenttrace/store/sqlite"
 	"github.com/agenttrace/agenttrace/usage"
 )
 
@@ -23,55 +15,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // t0 is the start of the fixture's window.
 var t0 = time.Date(2025, 11, 16, 10, 0, 0, 0, time.UTC)
-
-// testServer is the real agenttrace server over a SQLite file, on
-// 127.0.0.1, counting the requests it receives.
-type testServer struct {
-	URL      string
-	st       *sqlite.Store
-	requests atomic.Int64
-}
-
-// startServer writes spans into a fresh SQLite store and serves it.
-func startServer(t testing.TB, spans []store.Span, opts ...server.Option) *testServer {
-	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "agenttrace.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(spans) > 0 {
-		if _, err := st.WriteSpans(ctx, spans); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv, err := server.New(st, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{URL: "http://" + ln.Addr().String(), st: st}
-	h := srv.Handler()
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ts.requests.Add(1)
-		h.ServeHTTP(w, r)
-	}), ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
-	t.Cleanup(func() {
-		if err := hs.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Error(err)
-		}
-		st.Close()
-	})
-	return ts
-}
 
 // newClient returns a usage client of ts with fast retries and no key
 // (whatever the environment says) unless opts give one.

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agenttrace/agenttrace/internal/servertest"
 	"github.com/agenttrace/agenttrace/usage"
 )
 
@@ -57,7 +58,7 @@ func startFlakyProxy(t *testing.T, backend string, fail int64, status int, heade
 }
 
 func TestRetries(t *testing.T) {
-	ts := startServer(t, fixture(0))
+	ts := servertest.Start(t, fixture(0))
 	ctx := context.Background()
 	jsonErr := `{"error":{"code":"unavailable","message":"overloaded, try later"}}`
 
@@ -248,13 +249,13 @@ func TestNetworkErrors(t *testing.T) {
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 	})
 	t.Run("cancelled context", func(t *testing.T) {
-		ts := startServer(t, nil)
+		ts := servertest.Start(t, nil)
 		c := newClient(t, ts.URL)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		_, err := c.GetTrace(cctx, traceID(1))
 		assert.ErrorIs(t, err, context.Canceled)
-		assert.Zero(t, ts.requests.Load())
+		assert.Zero(t, ts.Requests.Load())
 	})
 }
 
@@ -267,7 +268,7 @@ func TestNewClientOptions(t *testing.T) {
 		assert.Equal(t, usage.DefaultURL, c.BaseURL())
 	})
 	t.Run("URL from the environment", func(t *testing.T) {
-		ts := startServer(t, fixture(0))
+		ts := servertest.Start(t, fixture(0))
 		t.Setenv(usage.EnvURL, ts.URL+"/")
 		t.Setenv(usage.EnvAPIKey, "")
 		c, err := usage.NewClient("")
@@ -307,7 +308,7 @@ func TestNewClientOptions(t *testing.T) {
 	}
 
 	t.Run("headers, http client and path prefix", func(t *testing.T) {
-		ts := startServer(t, fixture(0))
+		ts := servertest.Start(t, fixture(0))
 		var mu sync.Mutex
 		var seen []http.Header
 		var paths []string

@@ -8,12 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,9 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/agenttrace/agenttrace/internal/servertest"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/store"
-	"github.com/agenttrace/agenttrace/store/sqlite"
 	"github.com/agenttrace/agenttrace/usage"
 )
 
@@ -32,41 +28,12 @@ var day = time.Date(2025, 11, 16, 0, 0, 0, 0, time.UTC)
 // window flags covering the fixture.
 var win = []string{"--from", "2025-11-16", "--to", "2025-11-17T00:00:00Z"}
 
-type cliServer struct {
-	url      string
-	requests atomic.Int64
-}
-
 // startCLIServer serves the real server over a SQLite file holding spans,
 // on 127.0.0.1, counting requests. It checks for leaked goroutines last.
-func startCLIServer(t *testing.T, spans []store.Span, opts ...server.Option) *cliServer {
+func startCLIServer(t *testing.T, spans []store.Span, opts ...server.Option) *servertest.Server {
 	t.Helper()
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "agenttrace.db"))
-	require.NoError(t, err)
-	if len(spans) > 0 {
-		_, err = st.WriteSpans(ctx, spans)
-		require.NoError(t, err)
-	}
-	srv, err := server.New(st, append([]server.Option{server.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	cs := &cliServer{url: "http://" + ln.Addr().String()}
-	h := srv.Handler()
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cs.requests.Add(1)
-		h.ServeHTTP(w, r)
-	}), ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
-	t.Cleanup(func() {
-		assert.NoError(t, hs.Shutdown(ctx))
-		<-done
-		assert.NoError(t, st.Close())
-	})
-	return cs
+	return servertest.Start(t, spans, opts...)
 }
 
 // cli runs the agenttrace command in-process with env vars vars.
@@ -126,7 +93,7 @@ func tidN(id string) int {
 
 func TestUsageCommand(t *testing.T) {
 	ts := startCLIServer(t, cliFixture(0))
-	out, errOut, code := cli(t, nil, append([]string{"usage", "session", "s-1", "--url", ts.url}, win...)...)
+	out, errOut, code := cli(t, nil, append([]string{"usage", "session", "s-1", "--url", ts.URL}, win...)...)
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, `session   s-1
 window    2025-11-16 00:00:00Z to 2025-11-17 00:00:00Z
@@ -138,7 +105,7 @@ cost      $0.003
 `, out)
 
 	// Flags before the id, and the URL from the environment.
-	out, errOut, code = cli(t, map[string]string{"AGENTTRACE_URL": ts.url},
+	out, errOut, code = cli(t, map[string]string{"AGENTTRACE_URL": ts.URL},
 		append(append([]string{"usage"}, win...), "tenant", "globex", "--json")...)
 	require.Equal(t, 0, code, errOut)
 	var tu usage.TenantUsage
@@ -147,13 +114,13 @@ cost      $0.003
 		TokenCount: 1100, RequestCount: 1, SessionCount: 1, TotalCost: 12.5, TotalCostNanoUSD: 12_500_000_000,
 		Tokens: usage.Tokens{InputTokens: 1000, OutputTokens: 100, CacheReadTokens: 500}}, tu)
 
-	out, errOut, code = cli(t, nil, append([]string{"usage", "tenant", "globex", "--url", ts.url,
+	out, errOut, code = cli(t, nil, append([]string{"usage", "tenant", "globex", "--url", ts.URL,
 		"--format", "{{.TenantID}} {{.TokenCount}} {{usd .TotalCostNanoUSD}} {{.SessionCount}}"}, win...)...)
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, "globex 1100 $12.50 1\n", out)
 
 	// An unknown session has zero usage.
-	out, _, code = cli(t, nil, append([]string{"usage", "session", "nobody", "--url", ts.url, "--format", "{{.TokenCount}}"}, win...)...)
+	out, _, code = cli(t, nil, append([]string{"usage", "session", "nobody", "--url", ts.URL, "--format", "{{.TokenCount}}"}, win...)...)
 	assert.Equal(t, 0, code)
 	assert.Equal(t, "0\n", out)
 }
@@ -161,7 +128,7 @@ cost      $0.003
 func TestTracesCommand(t *testing.T) {
 	ts := startCLIServer(t, cliFixture(5))
 	args := func(more ...string) []string {
-		return append(append([]string{"traces", "--url", ts.url}, win...), more...)
+		return append(append([]string{"traces", "--url", ts.URL}, win...), more...)
 	}
 
 	out, errOut, code := cli(t, nil, args("--tenant", "acme")...)
@@ -190,10 +157,10 @@ func TestTracesCommand(t *testing.T) {
 	assert.Equal(t, tid(12)+"\n"+tid(13)+"\n", out)
 
 	// --all walks every page.
-	before := ts.requests.Load()
+	before := ts.Requests.Load()
 	out, errOut, code = cli(t, nil, args("--tenant", "bulk", "--limit", "2", "--all", "--json")...)
 	require.Equal(t, 0, code, errOut)
-	assert.EqualValues(t, 3, ts.requests.Load()-before, "pages of 2, 2 and 1")
+	assert.EqualValues(t, 3, ts.Requests.Load()-before, "pages of 2, 2 and 1")
 	var page usage.TracesPage
 	require.NoError(t, json.Unmarshal([]byte(out), &page))
 	var ids []string
@@ -215,7 +182,7 @@ func TestTracesCommand(t *testing.T) {
 
 func TestSpansCommand(t *testing.T) {
 	ts := startCLIServer(t, cliFixture(0))
-	out, errOut, code := cli(t, nil, "spans", tid(1), "--url", ts.url, "--limit", "2")
+	out, errOut, code := cli(t, nil, "spans", tid(1), "--url", ts.URL, "--limit", "2")
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, `trace 0000000000000000000000000000c001
 SPAN ID           START   NAME                   TYPE   STATUS  MODEL         TOKENS  COST    LATENCY
@@ -226,7 +193,7 @@ SPAN ID           START   NAME                   TYPE   STATUS  MODEL         TO
 0000c00100000005  +1.8s     chat gpt-4.1-mini    llm    ok      gpt-4.1-mini  110     $0.001  100ms
 `, out)
 
-	out, errOut, code = cli(t, nil, "spans", tid(1), "--url", ts.url, "--name", "chat gpt-4.1-mini", "--json")
+	out, errOut, code = cli(t, nil, "spans", tid(1), "--url", ts.URL, "--name", "chat gpt-4.1-mini", "--json")
 	require.Equal(t, 0, code, errOut)
 	var page usage.SpansPage
 	require.NoError(t, json.Unmarshal([]byte(out), &page))
@@ -235,21 +202,21 @@ SPAN ID           START   NAME                   TYPE   STATUS  MODEL         TO
 	assert.EqualValues(t, 2_000_000, page.Spans[0].CostNanoUSD)
 
 	// Across traces.
-	out, errOut, code = cli(t, nil, append([]string{"spans", "--url", ts.url, "--type", "llm", "--format", "{{.TraceID}} {{.ID}} {{.Model}}"}, win...)...)
+	out, errOut, code = cli(t, nil, append([]string{"spans", "--url", ts.URL, "--type", "llm", "--format", "{{.TraceID}} {{.ID}} {{.Model}}"}, win...)...)
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, tid(2)+" "+sid(2, 1)+" gpt-4.1\n"+tid(1)+" "+sid(1, 4)+" gpt-4.1-mini\n"+tid(1)+" "+sid(1, 2)+" gpt-4.1-mini\n", out)
 
-	out, errOut, code = cli(t, nil, append([]string{"spans", "--url", ts.url, "--status", "error", "--tenant", "globex"}, win...)...)
+	out, errOut, code = cli(t, nil, append([]string{"spans", "--url", ts.URL, "--status", "error", "--tenant", "globex"}, win...)...)
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "TRACE ID")
 	assert.Contains(t, out, sid(2, 1))
 	assert.Equal(t, 3, strings.Count(out, "\n"), out)
 
-	out, errOut, code = cli(t, nil, append([]string{"spans", "--url", ts.url, "--model", "gpt-4.1-mini", "--limit", "1"}, win...)...)
+	out, errOut, code = cli(t, nil, append([]string{"spans", "--url", ts.URL, "--model", "gpt-4.1-mini", "--limit", "1"}, win...)...)
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "more: add --cursor ")
 
-	out, errOut, code = cli(t, nil, append([]string{"spans", "--url", ts.url, "--model", "gpt-4.1-mini", "--limit", "1", "--all"}, win...)...)
+	out, errOut, code = cli(t, nil, append([]string{"spans", "--url", ts.URL, "--model", "gpt-4.1-mini", "--limit", "1", "--all"}, win...)...)
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, 3, strings.Count(out, "\n"), out)
 	assert.NotContains(t, out, "more:")
@@ -260,7 +227,7 @@ func TestQueryCommandErrors(t *testing.T) {
 	key := map[string]string{"AGENTTRACE_API_KEY": "k1"}
 
 	// The key from the environment works.
-	_, errOut, code := cli(t, key, "spans", tid(1), "--url", ts.url)
+	_, errOut, code := cli(t, key, "spans", tid(1), "--url", ts.URL)
 	assert.Equal(t, 0, code, errOut)
 
 	for _, tc := range []struct {
@@ -271,42 +238,42 @@ func TestQueryCommandErrors(t *testing.T) {
 		stderr  []string
 		request bool // whether the server is asked at all
 	}{
-		{"wrong key", nil, []string{"traces", "--url", ts.url, "--api-key", "nope"}, 1,
+		{"wrong key", nil, []string{"traces", "--url", ts.URL, "--api-key", "nope"}, 1,
 			[]string{"401", "unauthenticated", "--api-key or AGENTTRACE_API_KEY"}, true},
-		{"other tenant", nil, []string{"usage", "tenant", "globex", "--url", ts.url, "--api-key", "k-acme"}, 1,
+		{"other tenant", nil, []string{"usage", "tenant", "globex", "--url", ts.URL, "--api-key", "k-acme"}, 1,
 			[]string{"403", "permission_denied", "globex"}, true},
-		{"unknown trace", key, []string{"spans", strings.Repeat("ab", 16), "--url", ts.url}, 1,
+		{"unknown trace", key, []string{"spans", strings.Repeat("ab", 16), "--url", ts.URL}, 1,
 			[]string{"404", "not_found"}, true},
-		{"bad cursor", key, []string{"traces", "--url", ts.url, "--cursor", "zzz"}, 1,
+		{"bad cursor", key, []string{"traces", "--url", ts.URL, "--cursor", "zzz"}, 1,
 			[]string{"400", "invalid_argument", "cursor"}, true},
-		{"bad trace id", key, []string{"spans", "xyz", "--url", ts.url}, 2, []string{"trace_id", "32 hex digits"}, false},
-		{"limit too big", key, []string{"traces", "--url", ts.url, "--limit", "5000"}, 2, []string{"limit"}, false},
-		{"bad direction", key, []string{"traces", "--url", ts.url, "--direction", "left"}, 2, []string{"direction"}, false},
-		{"bad sort", key, []string{"traces", "--url", ts.url, "--sort", "colour"}, 2, []string{"sort_field"}, false},
-		{"to before from", key, []string{"usage", "session", "s", "--url", ts.url, "--from", "1h", "--to", "2h"}, 2,
+		{"bad trace id", key, []string{"spans", "xyz", "--url", ts.URL}, 2, []string{"trace_id", "32 hex digits"}, false},
+		{"limit too big", key, []string{"traces", "--url", ts.URL, "--limit", "5000"}, 2, []string{"limit"}, false},
+		{"bad direction", key, []string{"traces", "--url", ts.URL, "--direction", "left"}, 2, []string{"direction"}, false},
+		{"bad sort", key, []string{"traces", "--url", ts.URL, "--sort", "colour"}, 2, []string{"sort_field"}, false},
+		{"to before from", key, []string{"usage", "session", "s", "--url", ts.URL, "--from", "1h", "--to", "2h"}, 2,
 			[]string{"end_time"}, false},
-		{"bad time", key, []string{"traces", "--url", ts.url, "--from", "yesterday"}, 2, []string{"yesterday", "RFC 3339"}, false},
+		{"bad time", key, []string{"traces", "--url", ts.URL, "--from", "yesterday"}, 2, []string{"yesterday", "RFC 3339"}, false},
 		{"bad URL", key, []string{"traces", "--url", "localhost:4318"}, 2, []string{"--url"}, false},
-		{"json and format", key, []string{"traces", "--url", ts.url, "--json", "--format", "{{.ID}}"}, 2, []string{"exclude"}, false},
-		{"bad template", key, []string{"traces", "--url", ts.url, "--format", "{{.ID"}, 2, []string{"--format"}, false},
-		{"unknown field in template", key, []string{"usage", "session", "s-1", "--url", ts.url, "--format", "{{.Nope}}"}, 2,
+		{"json and format", key, []string{"traces", "--url", ts.URL, "--json", "--format", "{{.ID}}"}, 2, []string{"exclude"}, false},
+		{"bad template", key, []string{"traces", "--url", ts.URL, "--format", "{{.ID"}, 2, []string{"--format"}, false},
+		{"unknown field in template", key, []string{"usage", "session", "s-1", "--url", ts.URL, "--format", "{{.Nope}}"}, 2,
 			[]string{"Nope"}, true},
-		{"missing id", key, []string{"usage", "session", "--url", ts.url}, 2, []string{"session ID"}, false},
-		{"unknown kind", key, []string{"usage", "user", "u", "--url", ts.url}, 2, []string{"tenant ID"}, false},
-		{"extra argument", key, []string{"traces", "extra", "--url", ts.url}, 2, []string{"extra"}, false},
-		{"two trace ids", key, []string{"spans", tid(1), tid(2), "--url", ts.url}, 2, []string{"one trace id"}, false},
-		{"filter with trace id", key, []string{"spans", tid(1), "--url", ts.url, "--model", "m"}, 2, []string{"--model"}, false},
-		{"unknown flag", key, []string{"traces", "--url", ts.url, "--colour"}, 2, []string{"colour"}, false},
+		{"missing id", key, []string{"usage", "session", "--url", ts.URL}, 2, []string{"session ID"}, false},
+		{"unknown kind", key, []string{"usage", "user", "u", "--url", ts.URL}, 2, []string{"tenant ID"}, false},
+		{"extra argument", key, []string{"traces", "extra", "--url", ts.URL}, 2, []string{"extra"}, false},
+		{"two trace ids", key, []string{"spans", tid(1), tid(2), "--url", ts.URL}, 2, []string{"one trace id"}, false},
+		{"filter with trace id", key, []string{"spans", tid(1), "--url", ts.URL, "--model", "m"}, 2, []string{"--model"}, false},
+		{"unknown flag", key, []string{"traces", "--url", ts.URL, "--colour"}, 2, []string{"colour"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := ts.requests.Load()
+			before := ts.Requests.Load()
 			out, errOut, code := cli(t, tc.vars, tc.args...)
 			assert.Equal(t, tc.code, code, "stdout %q stderr %q", out, errOut)
 			for _, s := range tc.stderr {
 				assert.Contains(t, errOut, s)
 			}
 			if !tc.request {
-				assert.Equal(t, before, ts.requests.Load(), "no request for an invalid command line")
+				assert.Equal(t, before, ts.Requests.Load(), "no request for an invalid command line")
 				assert.Empty(t, out)
 			}
 		})
