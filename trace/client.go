@@ -29,6 +29,16 @@ const EnvDisabled = "AGENTTRACE_DISABLED"
 // ScopeName is the instrumentation scope of the spans the client records.
 const ScopeName = "github.com/agenttrace/agenttrace"
 
+// DefaultEventCountLimit is the most events a span keeps in the
+// TracerProvider a client builds (the OpenTelemetry SDK's default is 128).
+// A trace's messages, feedback and signals are events of its root span, so
+// a long conversation needs more; events past the limit are dropped by the
+// SDK. OTEL_SPAN_EVENT_COUNT_LIMIT, when set, replaces it.
+const DefaultEventCountLimit = 4096
+
+// envEventCountLimit is the OpenTelemetry variable for the event limit.
+const envEventCountLimit = "OTEL_SPAN_EVENT_COUNT_LIMIT"
+
 // ErrInvalidOption means an option given to NewClient has an invalid value;
 // the error names it.
 var ErrInvalidOption = errors.New("agenttrace: invalid option")
@@ -56,7 +66,14 @@ type Client struct {
 // a batch.Processor in front of it (configured with WithBatchOptions and the
 // OTEL_BSP_* variables, see package batch), and its own TracerProvider (or
 // attaches to the one given with WithTracerProvider). It never sets the
-// global provider.
+// global provider. Its own provider keeps up to DefaultEventCountLimit
+// events per span (so up to that many messages, feedback and signals per
+// trace) and the SDK's other span limits (128 attributes per span, no limit
+// on an attribute value's length: the client cuts values itself, see
+// WithMaxValueBytes), all changeable with the OTEL_SPAN_* variables. Note
+// that a span is exported in one request: a root span whose messages add up
+// to more than the batch's maximum request size (4 MiB by default) is
+// dropped as too_large (see Stats).
 //
 // Invalid option values (a negative WithMaxValueBytes, a malformed endpoint,
 // WithSampler together with WithTracerProvider, an unparsable
@@ -118,6 +135,7 @@ func NewClient(ctx context.Context, opts ...Option) (*Client, error) {
 			return nil, errors.Join(err, proc.Shutdown(ctx))
 		}
 		popts := []sdktrace.TracerProviderOption{
+			sdktrace.WithRawSpanLimits(spanLimits()),
 			sdktrace.WithResource(res),
 			sdktrace.WithSpanProcessor(c.stamper),
 			sdktrace.WithSpanProcessor(c.proc),
@@ -167,6 +185,19 @@ func (cfg *clientConfig) validate() error {
 // exports in flight and accounts for every span (Client.Stats).
 func newExportProcessor(exp sdktrace.SpanExporter, opts ...batch.Option) (*batch.Processor, error) {
 	return batch.New(exp, opts...)
+}
+
+// spanLimits returns the span limits of a provider the client builds: the
+// SDK's (from the OTEL_SPAN_* and OTEL_*_LIMIT variables, attribute values
+// unlimited in length unless a variable says otherwise, since the client
+// cuts them itself), with DefaultEventCountLimit events unless
+// OTEL_SPAN_EVENT_COUNT_LIMIT is set.
+func spanLimits() sdktrace.SpanLimits {
+	l := sdktrace.NewSpanLimits()
+	if strings.TrimSpace(os.Getenv(envEventCountLimit)) == "" {
+		l.EventCountLimit = DefaultEventCountLimit
+	}
+	return l
 }
 
 func newResource(serviceName string) (*resource.Resource, error) {

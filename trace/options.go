@@ -97,7 +97,11 @@ func WithSampler(s sdktrace.Sampler) Option {
 // processors on tp: the one that stamps trace-level fields on every span
 // started inside a trace, and its export pipeline, a batch.Processor (to the
 // endpoint, or the exporter given with WithExporter). Every span tp ends
-// then goes through that processor too, and Client.Stats counts it. Client.Shutdown unregisters and shuts
+// then goes through that processor too, and Client.Stats counts it. tp's
+// span limits apply, not the client's: with the SDK's default of 128
+// events per span, a trace keeps only its first 128 messages, feedback and
+// signals; build tp with sdktrace.WithRawSpanLimits (or set
+// OTEL_SPAN_EVENT_COUNT_LIMIT) to keep more (see DefaultEventCountLimit). Client.Shutdown unregisters and shuts
 // down those two and leaves tp running; it never becomes the global
 // provider.
 func WithTracerProvider(tp *sdktrace.TracerProvider) Option {

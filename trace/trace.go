@@ -191,7 +191,10 @@ func orBackground(ctx context.Context) context.Context {
 // tool_call_id. content is a string (one text part), an llm.Part, a
 // []llm.Part, an llm.Message (its parts), or any other value (one text part
 // holding its JSON). Content passes through the mask and the size limit.
-// Options: llm.ToolCallID and llm.Internal.
+// Options: llm.ToolCallID and llm.Internal. The root span keeps the
+// provider's event limit of messages, feedback and signals together
+// (DefaultEventCountLimit with the client's own provider); later ones are
+// dropped by the OpenTelemetry SDK, which counts them.
 func (t *Trace) Message(role llm.Role, content any, opts ...llm.MessageOption) {
 	if t == nil || !t.root.IsRecording() {
 		return
