@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -28,11 +29,14 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/agenttrace/agenttrace/batch"
 	"github.com/agenttrace/agenttrace/internal/attr"
+	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/store"
 	"github.com/agenttrace/agenttrace/store/sqlite"
 	"github.com/agenttrace/agenttrace/store/storetest"
+	agenttrace "github.com/agenttrace/agenttrace/trace"
 	"github.com/agenttrace/agenttrace/usage"
 )
 
@@ -171,17 +175,121 @@ func BenchmarkIngest(b *testing.B) {
 }
 
 // BenchmarkSDKToServer is the whole pipeline of DESIGN section 6: spans
-// made with the OTel SDK, batched by its BatchSpanProcessor (blocking, so
-// none is dropped), exported by otlptracehttp (protobuf, gzip) to the
-// server, stored in SQLite, in traces of ten spans. Every span is counted
-// in the store at the end.
+// recorded by an SDK, exported over OTLP/HTTP (protobuf, gzip) to the real
+// server on 127.0.0.1, stored in SQLite, in traces of ten spans (a root and
+// nine LLM calls with usage). spans/s counts the spans found in the store
+// at the end over the time from the first span to the end of the final
+// flush; lost is what was offered and is not in the store; cpu-µs/span is
+// the process's CPU time (SDK, exporter, server and SQLite together) per
+// span offered, which other load on a shared machine skews less than
+// spans/s.
+//
+//   - sdk=agenttrace: the agenttrace SDK (trace.NewClient with WithEndpoint,
+//     default settings: batch.Processor, non-blocking OnEnd, 8 exports in
+//     flight) driven by four goroutines. rate=max offers spans as fast as
+//     they can be made, so its spans/s is what the pipeline delivers flat
+//     out and lost counts the spans the full queue turned away; rate=50000
+//     offers 50,000 spans/s, the target, paced per trace. lost must equal
+//     the client's own dropped count (checked).
+//   - sdk=otel-bsp: the baseline, the OpenTelemetry SDK's BatchSpanProcessor
+//     (blocking, so it loses nothing, one export at a time) and
+//     otlptracehttp, from one goroutine.
+//
+// Run it with a fixed span count, e.g. -benchtime=200000x, so that the
+// queue (16,384 spans) cannot hide a pipeline slower than the offer.
 func BenchmarkSDKToServer(b *testing.B) {
+	for _, rate := range []int{0, 50_000} {
+		name := "sdk=agenttrace/rate=max"
+		if rate > 0 {
+			name = fmt.Sprintf("sdk=agenttrace/rate=%d", rate)
+		}
+		b.Run(name, func(b *testing.B) { benchAgenttraceSDK(b, 4, rate) })
+	}
+	b.Run("sdk=otel-bsp/rate=max", benchOTelSDK)
+}
+
+// sdkBenchStore opens the benchmark's store and serves it.
+func sdkBenchStore(b *testing.B) (*sqlite.Store, string) {
 	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "sdk.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
-	base := benchServer(b, st)
+	b.Cleanup(func() { st.Close() })
+	return st, benchServer(b, st)
+}
+
+// storedSpans counts the spans of tenant acme in the store.
+func storedSpans(b *testing.B, st store.Store) int64 {
+	u, err := st.TenantUsage(context.Background(), store.UsageQuery{TenantID: "acme",
+		Start: time.Now().Add(-24 * time.Hour), End: time.Now().Add(time.Hour)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return u.Spans
+}
+
+func benchAgenttraceSDK(b *testing.B, goroutines, rate int) {
+	st, base := sdkBenchStore(b)
+	ctx := context.Background()
+	client, err := agenttrace.NewClient(ctx, agenttrace.WithEndpoint(base), agenttrace.WithServiceName("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	traces := (b.N + 9) / 10
+	var next atomic.Int64 // traces handed out
+	var offered atomic.Int64
+	b.ResetTimer()
+	cpu0 := processCPU()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := int(next.Add(1)) - 1
+				if n >= traces {
+					return
+				}
+				if rate > 0 { // trace n is due when 10*n spans have been offered
+					if d := time.Until(start.Add(time.Duration(float64(10*n) / float64(rate) * float64(time.Second)))); d > 0 {
+						time.Sleep(d)
+					}
+				}
+				spans := min(10, b.N-10*n)
+				rctx, tr := client.Start(ctx, "agent", agenttrace.WithSessionID(fmt.Sprintf("s-%d", n/5)),
+					agenttrace.WithTenantID("acme"), agenttrace.WithUserID("u-1"))
+				for i := 1; i < spans; i++ {
+					_, call := tr.LLM(rctx, "", llm.Model("gpt-4.1-mini"), llm.Provider("openai"))
+					call.SetUsage(llm.Usage{InputTokens: 1200, OutputTokens: 300})
+					call.End()
+				}
+				tr.End()
+				offered.Add(int64(spans))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := client.Shutdown(ctx); err != nil {
+		var ue *batch.UndeliveredError
+		if !errors.As(err, &ue) { // undelivered spans are counted below
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	stored := storedSpans(b, st)
+	stats := client.Stats()
+	lost := offered.Load() - stored
+	if offered.Load() != int64(b.N) || uint64(lost) != stats.Dropped.Total() || stats.Exported != uint64(stored) {
+		b.Fatalf("offered %d, stored %d, client stats %+v: the accounting does not add up", offered.Load(), stored, stats)
+	}
+	b.ReportMetric(float64(stored)/b.Elapsed().Seconds(), "spans/s")
+	b.ReportMetric(float64(lost), "lost")
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/span")
+}
+
+func benchOTelSDK(b *testing.B) {
+	st, base := sdkBenchStore(b)
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(base+"/v1/traces"),
@@ -200,6 +308,7 @@ func BenchmarkSDKToServer(b *testing.B) {
 	}
 	ctx := context.Background()
 	b.ResetTimer()
+	cpu0 := processCPU()
 	// Traces of ten spans: a root and nine LLM calls.
 	var rctx context.Context
 	var root trace.Span
@@ -222,14 +331,10 @@ func BenchmarkSDKToServer(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	u, err := st.TenantUsage(ctx, store.UsageQuery{TenantID: "acme", Start: time.Now().Add(-time.Hour), End: time.Now().Add(time.Hour)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if u.Spans != int64(b.N) {
-		b.Fatalf("stored %d of %d spans", u.Spans, b.N)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "spans/s")
+	stored := storedSpans(b, st)
+	b.ReportMetric(float64(stored)/b.Elapsed().Seconds(), "spans/s")
+	b.ReportMetric(float64(int64(b.N)-stored), "lost")
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/span")
 }
 
 var (
