@@ -152,9 +152,7 @@ func TestStreamBodyBounded(t *testing.T) {
 		return response(200, "text/event-stream; charset=utf-8", buf.String()), nil
 	})
 	require.NoError(t, err)
-	ob, ok := res.Body.(*observedBody)
-	require.True(t, ok)
-	sb, ok := ob.o.(*streamBody)
+	sb, ok := res.Body.(*streamBody)
 	require.True(t, ok, "an event stream is observed, not copied")
 	p := make([]byte, 1000)
 	maxHeld := 0

@@ -217,18 +217,16 @@ func (m *Middleware) Handle(req *http.Request, next Next) (*http.Response, error
 		return res, err
 	}
 	c.span.SetAttributes(semconv.HTTPResponseStatusCode(res.StatusCode))
-	var o observer
 	switch {
 	case res.StatusCode >= 400:
-		o = &errorBody{c: c, status: res.StatusCode, ctx: req.Context()}
+		res.Body = &errorBody{watch: watch{rc: res.Body}, c: c, status: res.StatusCode, ctx: req.Context()}
 	case isEventStream(res.Header.Get("Content-Type")):
-		b := &streamBody{c: c, acc: c.acc(), start: start}
+		b := &streamBody{watch: watch{rc: res.Body}, c: c, acc: c.acc(), start: start}
 		b.p.OnEvent = b.onEvent
-		o = b
+		res.Body = b
 	default:
-		o = &jsonBody{c: c, max: m.cfg.MaxBodyBytes}
+		res.Body = &jsonBody{watch: watch{rc: res.Body}, c: c, max: m.cfg.MaxBodyBytes}
 	}
-	res.Body = &observedBody{rc: res.Body, o: o}
 	return res, nil
 }
 
@@ -310,51 +308,52 @@ func (m *Middleware) remove(c *call) bool {
 	return false
 }
 
-// observedBody hands a response body to an observer as the application
-// reads it.
-type observedBody struct {
+// watch is what the response body wrappers (errorBody, jsonBody,
+// streamBody) share: it passes what the application reads to the wrapper,
+// an observer, and tells it, once, how the body ended. Each wrapper embeds
+// it and passes itself to read and close.
+type watch struct {
 	rc io.ReadCloser
-	o  observer
 
 	mu   sync.Mutex
 	done bool
 }
 
-// observer watches one response body.
+// observer is what a wrapper does with its body.
 type observer interface {
-	// read is given the bytes of each read until the body ends, under the
-	// body's lock.
-	read(p []byte)
+	// data is given the bytes of each read until the body ends, under the
+	// watch's lock.
+	data(p []byte)
 	// end is called once, without the lock, with the error that stopped
 	// reading (io.EOF at the end), or with nil when the body was closed
 	// first.
 	end(readErr error)
 }
 
-func (b *observedBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	b.mu.Lock()
-	if b.done {
-		b.mu.Unlock()
+func (w *watch) read(p []byte, o observer) (int, error) {
+	n, err := w.rc.Read(p)
+	w.mu.Lock()
+	if w.done {
+		w.mu.Unlock()
 		return n, err
 	}
-	b.o.read(p[:n])
-	b.done = err != nil
-	b.mu.Unlock()
+	o.data(p[:n])
+	w.done = err != nil
+	w.mu.Unlock()
 	if err != nil {
-		b.o.end(err)
+		o.end(err)
 	}
 	return n, err
 }
 
-func (b *observedBody) Close() error {
-	err := b.rc.Close()
-	b.mu.Lock()
-	ended := b.done
-	b.done = true
-	b.mu.Unlock()
+func (w *watch) close(o observer) error {
+	err := w.rc.Close()
+	w.mu.Lock()
+	ended := w.done
+	w.done = true
+	w.mu.Unlock()
 	if !ended {
-		b.o.end(nil)
+		o.end(nil)
 	}
 	return err
 }
@@ -362,6 +361,7 @@ func (b *observedBody) Close() error {
 // errorBody watches an error response: read, it ends the call with the
 // provider's error; closed unread, the SDK is about to retry.
 type errorBody struct {
+	watch
 	c      *call
 	status int
 	ctx    context.Context
@@ -370,7 +370,10 @@ type errorBody struct {
 	buf     []byte
 }
 
-func (b *errorBody) read(p []byte) {
+func (b *errorBody) Read(p []byte) (int, error) { return b.read(p, b) }
+func (b *errorBody) Close() error               { return b.close(b) }
+
+func (b *errorBody) data(p []byte) {
 	b.started = true
 	if room := maxErrorBody - len(b.buf); room > 0 {
 		b.buf = append(b.buf, p[:min(len(p), room)]...)
@@ -418,6 +421,7 @@ func (b *errorBody) apiError() *ProviderError {
 // jsonBody copies a non-streamed response as the SDK reads it and decodes
 // it at the end.
 type jsonBody struct {
+	watch
 	c   *call
 	max int
 
@@ -425,7 +429,10 @@ type jsonBody struct {
 	over bool
 }
 
-func (b *jsonBody) read(p []byte) {
+func (b *jsonBody) Read(p []byte) (int, error) { return b.read(p, b) }
+func (b *jsonBody) Close() error               { return b.close(b) }
+
+func (b *jsonBody) data(p []byte) {
 	if b.over {
 		return
 	}
@@ -456,6 +463,7 @@ func (b *jsonBody) end(readErr error) {
 // streamBody decodes a server-sent event stream as the application reads
 // it, holding only the event being decoded.
 type streamBody struct {
+	watch
 	c     *call
 	acc   Accumulator
 	start time.Time
@@ -472,7 +480,10 @@ func (b *streamBody) onEvent(typ string, data []byte) {
 	b.acc.Event(typ, data)
 }
 
-func (b *streamBody) read(p []byte) { _, _ = b.p.Write(p) }
+func (b *streamBody) Read(p []byte) (int, error) { return b.read(p, b) }
+func (b *streamBody) Close() error               { return b.close(b) }
+
+func (b *streamBody) data(p []byte) { _, _ = b.p.Write(p) }
 
 // end records what the stream told and ends the span; readErr nil means
 // the application closed the stream early.
