@@ -1,9 +1,13 @@
 // Package sqlite is the embedded default store.Store: one SQLite file (or
 // ":memory:") through modernc.org/sqlite, pure Go with no cgo.
 //
-// The database runs in WAL mode. Writes go through a single connection and
-// are serialised, each WriteSpans call being one transaction; reads use a
-// separate pool of read-only connections, so queries never wait on ingest.
+// The database runs in WAL mode. Writes go through a single connection owned
+// by one writer goroutine, with group commit: WriteSpans calls that arrive
+// while a transaction is being written are written together in the next
+// one (each in its own savepoint, so one call's failure does not fail the
+// others) and each is answered once that shared transaction has committed.
+// Reads use a separate pool of read-only connections, so queries never wait
+// on ingest.
 // Spans are immutable rows (INSERT OR IGNORE on trace and span id) with
 // session, user and tenant denormalised onto each; the per-trace summary and
 // the per-hour usage rollups (by session and by tenant) are updated in the
@@ -67,7 +71,13 @@ type Store struct {
 	w *sql.DB // the single writer connection
 	r *sql.DB // read-only pool (== w for Memory)
 
-	wmu    sync.Mutex // serialises WriteSpans; guarded statements below
+	// reqs carries WriteSpans calls to the writer goroutine (writeLoop),
+	// which owns the writer connection's transactions and the statements
+	// below, and closes wdone when it exits. qmu guards closed and sends
+	// on reqs, so Close can close it.
+	reqs   chan *writeReq
+	wdone  chan struct{}
+	qmu    sync.RWMutex
 	closed bool
 	wst    *writerStmts // prepared on first write
 	wall   []*sql.Stmt
@@ -155,18 +165,26 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.done = make(chan struct{})
 		go s.checkpointer()
 	}
+	s.reqs = make(chan *writeReq, 64)
+	s.wdone = make(chan struct{})
+	go s.writeLoop()
 	return s, nil
 }
 
 // Close closes the database. WriteSpans calls that returned nil stay
 // durable; later calls return store.ErrClosed.
 func (s *Store) Close() error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	s.qmu.Lock()
 	if s.closed {
+		s.qmu.Unlock()
+		<-s.wdone
 		return nil
 	}
 	s.closed = true
+	close(s.reqs)
+	s.qmu.Unlock()
+	// The writer writes what was handed to it before Close, then exits.
+	<-s.wdone
 	var errs []error
 	if s.ckpt != nil {
 		close(s.stop)

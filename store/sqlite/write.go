@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/agenttrace/agenttrace/store"
 )
@@ -23,18 +24,16 @@ func hourOf(ns int64) int64 {
 	return h
 }
 
-// spanColumns is the number of columns insertSQL binds per span.
-const spanColumns = 37
+// spanColumns is the number of columns insertSQL binds per span: the row
+// id and spanCols.
+const spanColumns = 1 + 37
 
-// insertRows is the number of spans per multi-row INSERT.
-const insertRows = 64
-
-// insertSQL inserts n spans, returning the row id and ids of those that
-// were new (ignored duplicates return nothing).
+// insertSQL inserts n spans with the row ids the writer gives them; spans
+// already stored are ignored (their ids stay unused).
 func insertSQL(n int) string {
 	row := "(" + placeholders(spanColumns) + ")"
-	return `INSERT OR IGNORE INTO spans (` + spanCols + `) VALUES ` +
-		strings.TrimSuffix(strings.Repeat(row+",", n), ",") + ` RETURNING id, trace_id, span_id`
+	return `INSERT OR IGNORE INTO spans (id, ` + spanCols + `) VALUES ` +
+		strings.TrimSuffix(strings.Repeat(row+",", n), ",")
 }
 
 // usageAgg is one rollup cell's delta.
@@ -123,7 +122,35 @@ func tagsJSON(tags []string) string {
 	return string(b)
 }
 
-// WriteSpans implements store.Store.
+// writeReq is one WriteSpans call handed to the writer goroutine.
+type writeReq struct {
+	spans []store.Span
+	// state is reqPending until the writer takes the call (reqTaken) or
+	// the caller gives up on it first (reqAbandoned).
+	state atomic.Int32
+	res   store.WriteResult
+	err   error
+	done  chan struct{} // closed once res and err are final
+}
+
+const (
+	reqPending int32 = iota
+	reqTaken
+	reqAbandoned
+)
+
+// testInsertHook, set by tests only, runs before a call's spans are
+// inserted; an error fails that call's insert.
+var testInsertHook func(spans []store.Span) error
+
+// maxGroupSpans bounds the spans of one group commit.
+const maxGroupSpans = 16384
+
+// WriteSpans implements store.Store. The spans are written by the writer
+// goroutine, possibly in one transaction with other calls' spans; the call
+// returns once that transaction has committed (or failed). A ctx done
+// before the writer takes the call returns ctx.Err() and writes nothing;
+// once taken, the call waits for the commit and reports its outcome.
 func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) (store.WriteResult, error) {
 	for i := range spans {
 		if err := validate(&spans[i]); err != nil {
@@ -133,36 +160,143 @@ func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) (store.Write
 	if len(spans) == 0 {
 		return store.WriteResult{}, nil
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return store.WriteResult{}, err
+	}
+	r := &writeReq{spans: spans, done: make(chan struct{})}
+	s.qmu.RLock()
 	if s.closed {
+		s.qmu.RUnlock()
 		return store.WriteResult{}, store.ErrClosed
 	}
+	select {
+	case s.reqs <- r:
+		s.qmu.RUnlock()
+	case <-ctx.Done():
+		s.qmu.RUnlock()
+		return store.WriteResult{}, ctx.Err()
+	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqPending, reqAbandoned) {
+			return store.WriteResult{}, ctx.Err()
+		}
+		<-r.done // taken: its transaction decides
+	}
+	return r.res, r.err
+}
+
+// writeLoop is the writer goroutine: it takes a call, adds every call
+// already waiting (up to maxGroupSpans spans), writes them in one
+// transaction and answers them all; until reqs is closed.
+func (s *Store) writeLoop() {
+	defer close(s.wdone)
+	var group []*writeReq
+	for r := range s.reqs {
+		group = append(group[:0], r)
+		n := len(r.spans)
+	more:
+		for n < maxGroupSpans {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break more
+				}
+				group = append(group, r)
+				n += len(r.spans)
+			default:
+				break more
+			}
+		}
+		s.commitGroup(group)
+		clear(group)
+	}
+}
+
+// commitGroup writes the calls of group that are still wanted and answers
+// them.
+func (s *Store) commitGroup(group []*writeReq) {
+	live := make([]*writeReq, 0, len(group))
+	for _, r := range group {
+		if r.state.CompareAndSwap(reqPending, reqTaken) {
+			live = append(live, r)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	if err := s.writeGroup(live); err != nil {
+		for _, r := range live {
+			r.res, r.err = store.WriteResult{}, err
+		}
+	}
+	for _, r := range live {
+		close(r.done)
+	}
+}
+
+// writeGroup writes the calls' spans in one transaction, each call in a
+// savepoint when there are several: a call whose spans cannot be written
+// gets its own error and the others are committed. An error returned
+// fails every call.
+func (s *Store) writeGroup(reqs []*writeReq) error {
+	ctx := context.Background() // shared by the calls: none may cancel it
 	if s.wst == nil {
 		// Prepared once, outside any transaction (which would hold the
 		// only writer connection).
 		if err := s.prepareWriter(ctx); err != nil {
-			return store.WriteResult{}, err
+			return err
 		}
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return store.WriteResult{}, fmt.Errorf("sqlite: begin: %w", err)
+		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback()
 	w := &writer{ctx: ctx, tx: tx, st: s.wst}
-	b, err := w.insertSpans(spans)
-	if err != nil {
-		return store.WriteResult{}, err
+	// Row ids are given by the writer from the largest stored one, read
+	// under the write lock (another process may share the file).
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM spans`).Scan(&w.nextID); err != nil {
+		return fmt.Errorf("sqlite: next span id: %w", err)
+	}
+	b := newBatch()
+	multi := len(reqs) > 1
+	for _, r := range reqs {
+		if multi {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT write_call"); err != nil {
+				return fmt.Errorf("sqlite: savepoint: %w", err)
+			}
+		}
+		news, err := w.insertSpans(r.spans)
+		if err != nil {
+			if !multi {
+				return err
+			}
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO write_call; RELEASE write_call"); rerr != nil {
+				return fmt.Errorf("sqlite: roll back to savepoint: %w (after %w)", rerr, err)
+			}
+			r.err = err
+			continue
+		}
+		if multi {
+			if _, err := tx.ExecContext(ctx, "RELEASE write_call"); err != nil {
+				return fmt.Errorf("sqlite: release savepoint: %w", err)
+			}
+		}
+		r.res = store.WriteResult{Inserted: len(news), Duplicates: len(r.spans) - len(news)}
+		for _, sp := range news {
+			b.add(sp)
+		}
 	}
 	if err := w.apply(b); err != nil {
-		return store.WriteResult{}, err
+		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return store.WriteResult{}, fmt.Errorf("sqlite: commit: %w", err)
+		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	s.writes.Add(1)
-	return store.WriteResult{Inserted: b.inserted, Duplicates: len(spans) - b.inserted}, nil
+	return nil
 }
 
 // chunkSizes are the row counts of the prepared multi-row statements; a
@@ -235,6 +369,9 @@ type writer struct {
 	ctx context.Context
 	tx  *sql.Tx
 	st  *writerStmts
+	// nextID is the row id of the next span inserted.
+	nextID int64
+	args   []any
 }
 
 func (w *writer) exec(st *sql.Stmt, args ...any) error {
@@ -253,69 +390,91 @@ func appendSpanArgs(args []any, sp *store.Span) []any {
 		jsonOrEmpty(sp.Events, "[]"), sp.PriceTableVersion)
 }
 
-type spanKey struct{ trace, span string }
-
-// insertSpans inserts the spans in multi-row chunks and collects the
-// rollup deltas of those that were new.
-func (w *writer) insertSpans(spans []store.Span) (*batch, error) {
-	b := &batch{
-		traces:  map[string][]*store.Span{},
-		sess:    map[sessKey]*usageAgg{},
-		ten:     map[tenKey]*usageAgg{},
-		tenSess: map[tenSessKey]struct{}{},
+// insertSpans inserts the spans in multi-row chunks and their tags, and
+// returns those that were new (not already stored).
+func (w *writer) insertSpans(spans []store.Span) ([]*store.Span, error) {
+	if testInsertHook != nil {
+		if err := testInsertHook(spans); err != nil {
+			return nil, err
+		}
 	}
-	args := make([]any, 0, chunkSizes[0]*spanColumns)
-	index := make(map[spanKey]int, chunkSizes[0])
+	news := make([]*store.Span, 0, len(spans))
+	var idx []int
 	for len(spans) > 0 {
 		chunk := spans[:nextChunk(len(spans))]
 		spans = spans[len(chunk):]
-		args = args[:0]
-		clear(index)
+		first := w.nextID
+		w.nextID += int64(len(chunk))
+		args := w.args[:0]
 		for i := range chunk {
+			args = append(args, first+int64(i))
 			args = appendSpanArgs(args, &chunk[i])
-			k := spanKey{chunk[i].TraceID, chunk[i].SpanID}
-			if _, dup := index[k]; !dup {
-				index[k] = i
-			}
 		}
-		type added struct {
-			id int64
-			sp *store.Span
-		}
-		var news []added
-		rows, err := w.tx.StmtContext(w.ctx, w.st.insert[len(chunk)]).QueryContext(w.ctx, args...)
+		w.args = args
+		res, err := w.tx.StmtContext(w.ctx, w.st.insert[len(chunk)]).ExecContext(w.ctx, args...)
+		clear(args) // do not pin the spans' strings
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: insert spans: %w", err)
 		}
-		for rows.Next() {
-			var id int64
-			var k spanKey
-			if err := rows.Scan(&id, &k.trace, &k.span); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("sqlite: insert spans: %w", err)
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: insert spans: %w", err)
+		}
+		idx = idx[:0]
+		if n == int64(len(chunk)) {
+			for i := range chunk {
+				idx = append(idx, i)
 			}
-			news = append(news, added{id, &chunk[index[k]]})
+		} else if idx, err = w.inserted(idx, first, len(chunk)); err != nil {
+			return nil, err
 		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("sqlite: insert spans: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("sqlite: insert spans: %w", err)
-		}
-		for _, n := range news {
-			b.inserted++
-			b.add(n.sp)
-			for _, tag := range n.sp.Tags {
-				if err := w.exec(w.st.spanTag, tag, n.id); err != nil {
+		for _, i := range idx {
+			sp := &chunk[i]
+			news = append(news, sp)
+			for _, tag := range sp.Tags {
+				if err := w.exec(w.st.spanTag, tag, first+int64(i)); err != nil {
 					return nil, fmt.Errorf("sqlite: insert tags: %w", err)
 				}
 			}
 		}
 	}
-	return b, nil
+	return news, nil
+}
+
+// inserted appends to idx the indexes in a chunk of n spans, given row ids
+// from first on, of those the insert stored: some were already stored and
+// ignored, and their ids are not in the table.
+func (w *writer) inserted(idx []int, first int64, n int) ([]int, error) {
+	rows, err := w.tx.QueryContext(w.ctx, `SELECT id FROM spans WHERE id >= ? AND id < ? ORDER BY id`, first, first+int64(n))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: insert spans: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("sqlite: insert spans: %w", err)
+		}
+		idx = append(idx, int(id-first))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: insert spans: %w", err)
+	}
+	return idx, nil
+}
+
+// newBatch returns an empty batch.
+func newBatch() *batch {
+	return &batch{
+		traces:  map[string][]*store.Span{},
+		sess:    map[sessKey]*usageAgg{},
+		ten:     map[tenKey]*usageAgg{},
+		tenSess: map[tenSessKey]struct{}{},
+	}
 }
 
 func (b *batch) add(sp *store.Span) {
+	b.inserted++
 	if _, ok := b.traces[sp.TraceID]; !ok {
 		b.order = append(b.order, sp.TraceID)
 	}
