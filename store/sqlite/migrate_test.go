@@ -3,17 +3,48 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agenttrace/agenttrace/store"
 	"github.com/agenttrace/agenttrace/store/storetest"
 )
 
-// TestMigrateFromVersion1 opens a database written by schema version 1
-// (before price_table_version): the span stored then reads back unchanged
-// and new spans keep their price table version.
+// v1Cols are the span columns of schema version 1.
+const v1Cols = `trace_id, span_id, parent_id, name, kind, type, status, status_message, start_ns, end_ns,
+	operation, request_model, response_model, provider, prompt_slug, prompt_version,
+	input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, total_tokens,
+	cost_nano, cost_source, llm, session_id, user_id, tenant_id, conversation_id, environment,
+	service_name, scope_name, tags, attributes, resource, events`
+
+// insertV1 writes sp as schema version 1 did, with its tags.
+func insertV1(t *testing.T, db *sql.DB, id int64, sp *store.Span) {
+	t.Helper()
+	tags, _ := json.Marshal(sp.Tags)
+	args := []any{id, sp.TraceID, sp.SpanID, sp.ParentID, sp.Name, sp.Kind, sp.Type, int64(sp.Status), sp.StatusMessage,
+		sp.Start.UnixNano(), sp.End.UnixNano(), sp.Operation, sp.RequestModel, sp.ResponseModel, sp.Provider, sp.PromptSlug,
+		sp.PromptVersion, sp.InputTokens, sp.OutputTokens, sp.CacheReadTokens, sp.CacheCreationTokens, sp.ReasoningTokens,
+		sp.TotalTokens, sp.CostNanoUSD, sp.CostSource, sp.LLMRequest, sp.SessionID, sp.UserID, sp.TenantID, sp.ConversationID,
+		sp.Environment, sp.ServiceName, sp.ScopeName, string(tags), jsonOrEmpty(sp.Attributes, "{}"),
+		jsonOrEmpty(sp.Resource, "{}"), jsonOrEmpty(sp.Events, "[]")}
+	if _, err := db.Exec(`INSERT INTO spans (id, `+v1Cols+`) VALUES (`+placeholders(len(args))+`)`, args...); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range sp.Tags {
+		if _, err := db.Exec(`INSERT INTO span_tags (tag, span) VALUES (?, ?)`, tag, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestMigrateFromVersion1 opens a database written by schema version 1:
+// every field of the spans stored then reads back unchanged (version 3
+// packs most of them into one JSON array), tag filters still find them,
+// and new spans are written after them with their price table version.
 func TestMigrateFromVersion1(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v1.db")
@@ -26,11 +57,21 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	old := storetest.NewSpan(1, 1, "", storetest.T0)
 	old.CostNanoUSD, old.CostSource = 42, "user"
-	args := appendSpanArgs(nil, &old)
-	cols := strings.TrimSuffix(spanCols, ", price_table_version")
-	if _, err := db.ExecContext(ctx, `INSERT INTO spans (`+cols+`) VALUES (`+placeholders(len(args)-1)+`)`, args[:len(args)-1]...); err != nil {
-		t.Fatal(err)
-	}
+	full := storetest.NewSpan(1, 2, old.SpanID, storetest.T0.Add(time.Second))
+	full.Kind, full.Type, full.Status, full.StatusMessage = "client", "llm", store.StatusError, "quote\" back\\ nl\n ctl\x01 ünï"
+	full.End = storetest.T0.Add(1500 * time.Millisecond)
+	full.Operation, full.RequestModel, full.ResponseModel, full.Provider = "chat", "gpt-4.1-mini", "gpt-4.1-mini-2025-04-14", "openai"
+	full.PromptSlug, full.PromptVersion = "welcome", "v3"
+	full.Tokens = store.Tokens{InputTokens: 100, OutputTokens: 20, CacheReadTokens: 30, CacheCreationTokens: 5, ReasoningTokens: 7}
+	full.TotalTokens, full.CostNanoUSD, full.CostSource, full.LLMRequest = 999, 1234, "provider", true
+	full.SessionID, full.UserID, full.TenantID, full.ConversationID = "s-1", "u-1", "acme", "conv-1"
+	full.Environment, full.ServiceName, full.ScopeName = "prod", "bot", "github.com/agenttrace/agenttrace"
+	full.Tags = []string{"beta", "a \"quoted\" tag"}
+	full.Attributes = json.RawMessage(`{"k":"v","n":1.5}`)
+	full.Resource = json.RawMessage(`{"service.name":"bot"}`)
+	full.Events = json.RawMessage(`[{"name":"e","time":"2025-11-16T00:00:01Z","attributes":{}}]`)
+	insertV1(t, db, 1, &old)
+	insertV1(t, db, 2, &full)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +85,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if err := st.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) {
 		t.Fatalf("user_version = %d (%v), want %d", v, err, len(migrations))
 	}
-	priced := storetest.NewSpan(1, 2, old.SpanID, storetest.T0)
+	priced := storetest.NewSpan(1, 3, old.SpanID, storetest.T0.Add(2*time.Second))
 	priced.CostNanoUSD, priced.CostSource, priced.PriceTableVersion = 7, "computed", "2026-11-25"
 	if _, err := st.WriteSpans(ctx, []store.Span{priced}); err != nil {
 		t.Fatal(err)
@@ -53,14 +94,27 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(page.Spans) != 2 {
-		t.Fatalf("%d spans, want 2", len(page.Spans))
+	if len(page.Spans) != 3 {
+		t.Fatalf("%d spans, want 3", len(page.Spans))
 	}
-	if g := page.Spans[0]; g.SpanID != old.SpanID || g.CostNanoUSD != 42 || g.CostSource != "user" || g.PriceTableVersion != "" {
-		t.Errorf("span from version 1 = %+v", g)
+	want := []store.Span{old, full, priced}
+	for i := range want {
+		want[i].Input, want[i].Output = "", ""
+		for _, f := range []*json.RawMessage{&want[i].Attributes, &want[i].Resource} {
+			if *f == nil {
+				*f = json.RawMessage("{}")
+			}
+		}
+		if want[i].Events == nil {
+			want[i].Events = json.RawMessage("[]")
+		}
+		if !reflect.DeepEqual(page.Spans[i], want[i]) {
+			t.Errorf("span %d\n got %+v\nwant %+v", i, page.Spans[i], want[i])
+		}
 	}
-	if g := page.Spans[1]; g.CostSource != "computed" || g.PriceTableVersion != "2026-11-25" {
-		t.Errorf("new span = %+v", g)
+	tagged, err := st.ListSpans(ctx, store.SpanQuery{Tags: []string{`a "quoted" tag`}})
+	if err != nil || len(tagged.Spans) != 1 || tagged.Spans[0].SpanID != full.SpanID {
+		t.Errorf("spans by tag after the migration: %+v (%v)", tagged.Spans, err)
 	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -71,6 +125,42 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	st2.Close()
+}
+
+// TestDetailRoundTrip: the detail array written for a span decodes to the
+// same fields, for strings JSON must escape and for none at all.
+func TestDetailRoundTrip(t *testing.T) {
+	for _, sp := range []store.Span{
+		{},
+		{ParentID: "00000000000000ff", Kind: "server", StatusMessage: "\x00\x1f\"\\\t\r\n\u2028 ünï 🙂", End: time.Unix(-5, 3).UTC(),
+			Operation: "op", Provider: "p", PromptVersion: "v", TotalTokens: 1 << 60, CostSource: "user", ConversationID: "c",
+			Environment: "e", ServiceName: "s", ScopeName: "sc", Tags: []string{"", "x"}, PriceTableVersion: "2026+custom"},
+	} {
+		b := appendDetail(nil, &sp)
+		if !json.Valid(b) {
+			t.Fatalf("invalid JSON %s", b)
+		}
+		var got store.Span
+		if err := decodeDetail(string(b), &got); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if sp.End.IsZero() {
+			sp.End = time.Unix(0, sp.End.UnixNano()).UTC()
+		}
+		if !reflect.DeepEqual(got, sp) {
+			t.Errorf("round trip of %s\n got %+v\nwant %+v", b, got, sp)
+		}
+	}
+	var sp store.Span
+	for _, bad := range []string{"", "[", "{}", "[1,2]", `["a"]`} {
+		if err := decodeDetail(bad, &sp); err == nil {
+			t.Errorf("decodeDetail(%q) = nil, want an error", bad)
+		}
+	}
+	// Invalid UTF-8 becomes U+FFFD.
+	if b := appendJSONString(nil, "a\xffb"); string(b) != `"a\ufffdb"` {
+		t.Errorf("invalid UTF-8: %s", b)
+	}
 }
 
 // TestOpenNewerSchema refuses a database written by a newer program.

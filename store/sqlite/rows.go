@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agenttrace/agenttrace/store"
 )
@@ -153,28 +155,145 @@ func fillIf(dst *string, v string) {
 	}
 }
 
-const spanCols = `trace_id, span_id, parent_id, name, kind, type, status, status_message, start_ns, end_ns,
-	operation, request_model, response_model, provider, prompt_slug, prompt_version,
-	input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, total_tokens,
-	cost_nano, cost_source, llm, session_id, user_id, tenant_id, conversation_id, environment,
-	service_name, scope_name, tags, attributes, resource, events, price_table_version`
+// spanCols are the columns of a span row (schema version 3). The fields
+// no query filters, sorts or sums on are packed into detail, a JSON array
+// (see detailFields), so that a write binds 23 values per span, not 37.
+const spanCols = `trace_id, span_id, name, type, status, start_ns, request_model, response_model, prompt_slug,
+	input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, cost_nano, llm,
+	session_id, user_id, tenant_id, detail, attributes, resource, events`
+
+// detailFields is the layout of the detail array, as migration 3 builds it
+// from the columns of version 2 with json_array.
+const detailFields = `parent_id, kind, status_message, end_ns, operation, provider, prompt_version, total_tokens,
+	cost_source, conversation_id, environment, service_name, scope_name, json(tags), price_table_version`
+
+// detailLen is the number of elements of the detail array.
+const detailLen = 15
+
+// appendDetail appends sp's detail array.
+func appendDetail(b []byte, sp *store.Span) []byte {
+	b = append(b, '[')
+	b = appendJSONString(b, sp.ParentID)
+	b = append(b, ',')
+	b = appendJSONString(b, sp.Kind)
+	b = append(b, ',')
+	b = appendJSONString(b, sp.StatusMessage)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, sp.End.UnixNano(), 10)
+	b = append(b, ',')
+	b = appendJSONString(b, sp.Operation)
+	b = append(b, ',')
+	b = appendJSONString(b, sp.Provider)
+	b = append(b, ',')
+	b = appendJSONString(b, sp.PromptVersion)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, sp.TotalTokens, 10)
+	for _, f := range [...]string{sp.CostSource, sp.ConversationID, sp.Environment, sp.ServiceName, sp.ScopeName} {
+		b = append(b, ',')
+		b = appendJSONString(b, f)
+	}
+	b = append(b, ',', '[')
+	for i, t := range sp.Tags {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, t)
+	}
+	b = append(b, ']', ',')
+	b = appendJSONString(b, sp.PriceTableVersion)
+	return append(b, ']')
+}
+
+// decodeDetail reads a detail array into sp.
+func decodeDetail(detail string, sp *store.Span) error {
+	dec := json.NewDecoder(strings.NewReader(detail))
+	dec.UseNumber()
+	var d []any
+	if err := dec.Decode(&d); err != nil {
+		return err
+	}
+	if len(d) != detailLen {
+		return fmt.Errorf("%d fields, want %d", len(d), detailLen)
+	}
+	str := func(i int) string { s, _ := d[i].(string); return s }
+	num := func(i int) int64 {
+		n, _ := d[i].(json.Number)
+		v, _ := n.Int64()
+		return v
+	}
+	sp.ParentID, sp.Kind, sp.StatusMessage = str(0), str(1), str(2)
+	sp.End = time.Unix(0, num(3)).UTC()
+	sp.Operation, sp.Provider, sp.PromptVersion = str(4), str(5), str(6)
+	sp.TotalTokens = num(7)
+	sp.CostSource, sp.ConversationID, sp.Environment, sp.ServiceName, sp.ScopeName = str(8), str(9), str(10), str(11), str(12)
+	tags, _ := d[13].([]any)
+	sp.Tags = nil
+	for _, t := range tags {
+		if s, ok := t.(string); ok {
+			sp.Tags = append(sp.Tags, s)
+		}
+	}
+	sp.PriceTableVersion = str(14)
+	return nil
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
+// U+FFFD, as encoding/json does.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
 
 func scanSpan(sc scanner, sp *store.Span) error {
-	var status, st, en int64
-	var tags, attrs, res, events string
-	err := sc.Scan(&sp.TraceID, &sp.SpanID, &sp.ParentID, &sp.Name, &sp.Kind, &sp.Type, &status, &sp.StatusMessage, &st, &en,
-		&sp.Operation, &sp.RequestModel, &sp.ResponseModel, &sp.Provider, &sp.PromptSlug, &sp.PromptVersion,
-		&sp.InputTokens, &sp.OutputTokens, &sp.CacheReadTokens, &sp.CacheCreationTokens, &sp.ReasoningTokens, &sp.TotalTokens,
-		&sp.CostNanoUSD, &sp.CostSource, &sp.LLMRequest, &sp.SessionID, &sp.UserID, &sp.TenantID, &sp.ConversationID, &sp.Environment,
-		&sp.ServiceName, &sp.ScopeName, &tags, &attrs, &res, &events, &sp.PriceTableVersion)
+	var status, st int64
+	var detail, attrs, res, events string
+	err := sc.Scan(&sp.TraceID, &sp.SpanID, &sp.Name, &sp.Type, &status, &st, &sp.RequestModel, &sp.ResponseModel, &sp.PromptSlug,
+		&sp.InputTokens, &sp.OutputTokens, &sp.CacheReadTokens, &sp.CacheCreationTokens, &sp.ReasoningTokens, &sp.CostNanoUSD, &sp.LLMRequest,
+		&sp.SessionID, &sp.UserID, &sp.TenantID, &detail, &attrs, &res, &events)
 	if err != nil {
 		return err
 	}
 	sp.Status = store.Status(status)
 	sp.Start = time.Unix(0, st).UTC()
-	sp.End = time.Unix(0, en).UTC()
-	if sp.Tags, err = decodeList(tags); err != nil {
-		return fmt.Errorf("span %s tags: %w", sp.SpanID, err)
+	if err := decodeDetail(detail, sp); err != nil {
+		return fmt.Errorf("span %s detail: %w", sp.SpanID, err)
 	}
 	sp.Attributes = json.RawMessage(attrs)
 	sp.Resource = json.RawMessage(res)

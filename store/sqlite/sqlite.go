@@ -283,6 +283,48 @@ var migrations = [][]string{
 	schema,
 	// 2: the price table version of a computed cost.
 	{`ALTER TABLE spans ADD COLUMN price_table_version TEXT NOT NULL DEFAULT ''`},
+	// 3: the span columns no query filters, sorts or sums on are packed
+	// into one JSON array, detail (see spanCols): ingest binds 23 values
+	// per span instead of 37. Row ids are kept (span_tags refers to them).
+	{
+		`ALTER TABLE spans RENAME TO spans_v2`,
+		`CREATE TABLE spans (
+			id INTEGER PRIMARY KEY,
+			trace_id TEXT NOT NULL,
+			span_id TEXT NOT NULL,
+			name TEXT NOT NULL,
+			type TEXT NOT NULL,
+			status INTEGER NOT NULL,
+			start_ns INTEGER NOT NULL,
+			request_model TEXT NOT NULL,
+			response_model TEXT NOT NULL,
+			prompt_slug TEXT NOT NULL,
+			input_tokens INTEGER NOT NULL,
+			output_tokens INTEGER NOT NULL,
+			cache_read_tokens INTEGER NOT NULL,
+			cache_creation_tokens INTEGER NOT NULL,
+			reasoning_tokens INTEGER NOT NULL,
+			cost_nano INTEGER NOT NULL,
+			llm INTEGER NOT NULL,
+			session_id TEXT NOT NULL,
+			user_id TEXT NOT NULL,
+			tenant_id TEXT NOT NULL,
+			detail TEXT NOT NULL,
+			attributes TEXT NOT NULL,
+			resource TEXT NOT NULL,
+			events TEXT NOT NULL
+		)`,
+		`INSERT INTO spans (id, ` + spanCols + `)
+			SELECT id, trace_id, span_id, name, type, status, start_ns, request_model, response_model, prompt_slug,
+			input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, cost_nano, llm,
+			session_id, user_id, tenant_id, json_array(` + detailFields + `), attributes, resource, events
+			FROM spans_v2 ORDER BY id`,
+		`DROP TABLE spans_v2`,
+		`CREATE UNIQUE INDEX spans_trace ON spans (trace_id, span_id)`,
+		`CREATE INDEX spans_start ON spans (start_ns, trace_id, span_id)`,
+		`CREATE INDEX spans_session ON spans (session_id, start_ns) WHERE session_id != ''`,
+		`CREATE INDEX spans_tenant ON spans (tenant_id, start_ns) WHERE tenant_id != ''`,
+	},
 }
 
 // schema creates version 1 (migrations[0]). Times are int64 Unix nanoseconds, costs int64
