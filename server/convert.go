@@ -262,7 +262,9 @@ type convertResult struct {
 func convert(td ptrace.Traces, prices *llm.PriceTable) convertResult {
 	var res convertResult
 	res.spans = make([]store.Span, 0, td.SpanCount())
-	var buf []byte
+	// arena holds the spans' attribute and event JSON; when it grows, the
+	// slices already taken keep the old array.
+	arena := make([]byte, 0, 512*td.SpanCount())
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -339,11 +341,16 @@ func convert(td ptrace.Traces, prices *llm.PriceTable) convertResult {
 				case ptrace.StatusCodeError:
 					out.Status = store.StatusError
 				}
-				buf = appendMap(buf[:0], attrs, 0)
-				out.Attributes = slices.Clone(buf)
+				// The request's spans' JSON share one growing buffer: a
+				// slice per span, full capacity so nothing appends into
+				// the next span's bytes.
+				start := len(arena)
+				arena = appendMap(arena, attrs, 0)
+				out.Attributes = arena[start:len(arena):len(arena)]
 				if sp.Events().Len() > 0 {
-					buf = appendEvents(buf[:0], sp.Events())
-					out.Events = slices.Clone(buf)
+					start = len(arena)
+					arena = appendEvents(arena, sp.Events())
+					out.Events = arena[start:len(arena):len(arena)]
 				}
 				res.spans = append(res.spans, out)
 			}
