@@ -194,6 +194,9 @@ func TestServeInProcess(t *testing.T) {
 	if _, err := os.Stat(db); err != nil {
 		t.Fatalf("AGENTTRACE_DB not used: %v", err)
 	}
+	if !strings.Contains(errb.String(), "gogc=400") {
+		t.Fatalf("serve did not log its GOGC default: %s", errb.String())
+	}
 	if !strings.Contains(errb.String(), "msg=stopped") {
 		t.Fatalf("no clean stop in the log: %s", errb.String())
 	}
@@ -219,7 +222,7 @@ func waitAddr(t *testing.T, output func() string, done <-chan int) string {
 }
 
 // binary builds the agenttrace command into a temp dir.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "agenttrace")
 	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
