@@ -75,6 +75,7 @@ type messageAccumulator struct {
 	whole  bool
 	blocks []*blockAcc
 	stop   string
+	ended  bool // an error event or an undecodable event ended the stream
 }
 
 type blockAcc struct {
@@ -113,9 +114,17 @@ func (a *messageAccumulator) Body(data []byte) {
 	a.usage.merge(m.Usage)
 }
 
-func (a *messageAccumulator) Event(_ string, data []byte) {
+func (a *messageAccumulator) Event(typ string, data []byte) {
+	if typ == "error" {
+		// The SDK stops at an event named error, whatever its data.
+		a.fail(nil)
+	}
 	var ev streamEvent
 	if json.Unmarshal(data, &ev) != nil {
+		if typ != "" && typ != "ping" && typ != "error" && !json.Valid(data) {
+			// The SDK fails the stream at an event it cannot decode.
+			a.fail(&llmcall.ProviderError{Message: "stream event " + typ + " is not valid JSON"})
+		}
 		return
 	}
 	switch ev.Type {
@@ -154,11 +163,31 @@ func (a *messageAccumulator) Event(_ string, data []byte) {
 		}
 		a.usage.merge(ev.Usage)
 	case "error":
+		var e *llmcall.ProviderError
 		if ev.Error != nil {
-			a.res.Err = &llmcall.ProviderError{Type: ev.Error.Type, Message: ev.Error.Message}
+			e = &llmcall.ProviderError{Type: ev.Error.Type, Message: ev.Error.Message}
 		}
+		a.fail(e)
 	}
 }
+
+// fail marks the stream ended by an error event or an event the SDK cannot
+// decode: e, or a generic error when the event told nothing better.
+func (a *messageAccumulator) fail(e *llmcall.ProviderError) {
+	a.ended = true
+	switch {
+	case e != nil:
+		a.res.Err = e
+	case a.res.Err == nil:
+		a.res.Err = &llmcall.ProviderError{Message: "error event without an error object"}
+	}
+}
+
+// Ended reports whether an error event, or an event that is not JSON,
+// ended the stream (llmcall.Ender): the API sends nothing after an error
+// event, and the SDK's stream stops at either without reading the body to
+// its end or closing it, so the middleware ends the span at the event.
+func (a *messageAccumulator) Ended() bool { return a.ended }
 
 func (a *messageAccumulator) Result() llmcall.Result {
 	r := a.res

@@ -165,17 +165,41 @@ func TestWrapStreamComplete(t *testing.T) {
 	assert.Equal(t, []string{llm.FinishToolCall}, a[attr.FinishReasons].AsStringSlice())
 }
 
+// An error event (or an event the SDK cannot decode) ends the span before
+// the caller's Next returns false, although the SDK's stream stops there
+// without reading the body to its end or closing it. The server keeps the
+// body open after the event and the stream is closed only after the
+// assertions, so a span that waited for the body's end or close would not be
+// there yet.
 func TestMiddlewareStreamErrorEvent(t *testing.T) {
-	rec := llmtest.NewRecorder(t)
-	srv := newServer(t, llmtest.SSEHandler(streamEvents[0],
-		event("error", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)))
-	stream := srv.client().Messages.NewStreaming(rec.Start(), params("claude-sonnet-4-5"))
-	for stream.Next() {
+	for _, tc := range []struct{ name, event, want string }{
+		{"overloaded", event("error", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`), "overloaded_error: Overloaded"},
+		{"no error object", event("error", `{"type":"error"}`), "error event without an error object"},
+		{"error not JSON", event("error", `oops`), "error event without an error object"},
+		{"delta not JSON", event("content_block_delta", `{"type":"content_block_delta",`), "stream event content_block_delta is not valid JSON"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := llmtest.NewRecorder(t)
+			release := make(chan struct{})
+			srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+				llmtest.SSEHandler(streamEvents[0], tc.event)(w, r)
+				select { // hold the body open
+				case <-release:
+				case <-r.Context().Done():
+				}
+			})
+			t.Cleanup(func() { close(release) }) // before the server closes
+			stream := srv.client().Messages.NewStreaming(rec.Start(), params("claude-sonnet-4-5"))
+			t.Cleanup(func() { _ = stream.Close() }) // after the assertions
+			for stream.Next() {
+			}
+			require.Error(t, stream.Err())
+			sp, a := rec.One()
+			assert.Equal(t, codes.Error, sp.Status.Code)
+			assert.Equal(t, tc.want, sp.Status.Description)
+			assert.Equal(t, int64(1520), a[attr.InputTokens].AsInt64(), "usage from message_start is kept")
+		})
 	}
-	require.Error(t, stream.Err())
-	sp, _ := rec.One()
-	assert.Equal(t, codes.Error, sp.Status.Code)
-	assert.Contains(t, sp.Status.Description, "Overloaded")
 }
 
 func TestMiddlewareOneSpanAcrossRetries(t *testing.T) {

@@ -169,6 +169,74 @@ func TestStreamBodyBounded(t *testing.T) {
 	assert.Equal(t, 5000, sb.acc.(*stubAcc).events)
 }
 
+// enderAcc is an Ender whose stream ends at an event named "last".
+type enderAcc struct {
+	stubAcc
+	ended bool
+}
+
+func (a *enderAcc) Event(typ string, data []byte) {
+	a.stubAcc.Event(typ, data)
+	a.ended = a.ended || typ == "last"
+}
+func (a *enderAcc) Ended() bool { return a.ended }
+
+type enderAdapter struct{ stubAdapter }
+
+func (enderAdapter) Request(_ *http.Request, body []byte) (Request, bool) {
+	return Request{Model: string(body), NewAccumulator: func() Accumulator { return &enderAcc{} }}, true
+}
+
+// chunks is a body read one chunk per Read, never reaching its end.
+type chunks struct{ c []string }
+
+func (r *chunks) Read(p []byte) (int, error) {
+	if len(r.c) == 0 {
+		return 0, nil
+	}
+	n := copy(p, r.c[0])
+	r.c = r.c[1:]
+	return n, nil
+}
+func (r *chunks) Close() error { return nil }
+
+// A stream whose Ender accumulator saw the last event has its span ended
+// by the read that brought the event, before the body ends or is closed;
+// later reads pass through unobserved and the close ends nothing twice.
+func TestStreamEndsAtEnderEvent(t *testing.T) {
+	ctx, mem, c := newTrace(t)
+	m := New(enderAdapter{}, Config{})
+	res, err := m.Handle(request(ctx, "model-e", 0), func(*http.Request) (*http.Response, error) {
+		r := response(200, "text/event-stream", "")
+		r.Body = &chunks{c: []string{"data: a\n\n", "event: last\ndata: b\n\n", "data: c\n\n"}}
+		return r, nil
+	})
+	require.NoError(t, err)
+	sb := res.Body.(*streamBody)
+	ended := func() int {
+		require.NoError(t, c.Flush(context.Background()))
+		n := 0
+		for _, s := range mem.GetSpans() {
+			if s.Name == "chat model-e" {
+				n++
+			}
+		}
+		return n
+	}
+	p := make([]byte, 64)
+	_, err = res.Body.Read(p)
+	require.NoError(t, err)
+	assert.Equal(t, 0, ended(), "not over after the first event")
+	_, err = res.Body.Read(p)
+	require.NoError(t, err, "the application sees the body as it is")
+	assert.Equal(t, 1, ended(), "ended by the read of the last event")
+	_, err = res.Body.Read(p)
+	require.NoError(t, err)
+	require.NoError(t, res.Body.Close())
+	assert.Equal(t, 1, ended())
+	assert.Equal(t, 2, sb.acc.(*enderAcc).events, "nothing after the end is decoded")
+}
+
 func TestPassThroughWithoutTrace(t *testing.T) {
 	m := New(stubAdapter{}, Config{})
 	req := request(context.Background(), "x", 0)

@@ -45,6 +45,18 @@ type Accumulator interface {
 	Result() Result
 }
 
+// Ender is an Accumulator that can tell from a stream event that the
+// stream is over before its body ends. An SDK that stops reading at such an
+// event (the Anthropic SDK at an error event) returns from the caller's
+// Next without reading the body to its end or closing it, so the span of a
+// stream whose accumulator is an Ender ends as soon as Ended reports true,
+// during the read that brought the event, instead of at the body's end or
+// close, which may never come.
+type Ender interface {
+	// Ended reports whether an event given to Event ended the stream.
+	Ended() bool
+}
+
 // Adapter knows one provider's HTTP API.
 type Adapter interface {
 	// Provider is the gen_ai.provider.name of the calls.
@@ -222,6 +234,7 @@ func (m *Middleware) Handle(req *http.Request, next Next) (*http.Response, error
 		res.Body = &errorBody{watch: watch{rc: res.Body}, c: c, status: res.StatusCode, ctx: req.Context()}
 	case isEventStream(res.Header.Get("Content-Type")):
 		b := &streamBody{watch: watch{rc: res.Body}, c: c, acc: c.acc(), start: start}
+		b.ender, _ = b.acc.(Ender)
 		b.p.OnEvent = b.onEvent
 		res.Body = b
 	default:
@@ -322,11 +335,13 @@ type watch struct {
 // observer is what a wrapper does with its body.
 type observer interface {
 	// data is given the bytes of each read until the body ends, under the
-	// watch's lock.
-	data(p []byte)
+	// watch's lock. It returns true when those bytes ended what the body
+	// has to tell (see Ender): the body then counts as read to its end
+	// (io.EOF), whatever the application does next.
+	data(p []byte) (over bool)
 	// end is called once, without the lock, with the error that stopped
-	// reading (io.EOF at the end), or with nil when the body was closed
-	// first.
+	// reading (io.EOF at the end, or when data reported the body over), or
+	// with nil when the body was closed first.
 	end(readErr error)
 }
 
@@ -337,11 +352,14 @@ func (w *watch) read(p []byte, o observer) (int, error) {
 		w.mu.Unlock()
 		return n, err
 	}
-	o.data(p[:n])
-	w.done = err != nil
+	endErr := err
+	if o.data(p[:n]) && endErr == nil {
+		endErr = io.EOF
+	}
+	w.done = endErr != nil
 	w.mu.Unlock()
-	if err != nil {
-		o.end(err)
+	if endErr != nil {
+		o.end(endErr)
 	}
 	return n, err
 }
@@ -373,11 +391,12 @@ type errorBody struct {
 func (b *errorBody) Read(p []byte) (int, error) { return b.read(p, b) }
 func (b *errorBody) Close() error               { return b.close(b) }
 
-func (b *errorBody) data(p []byte) {
+func (b *errorBody) data(p []byte) bool {
 	b.started = true
 	if room := maxErrorBody - len(b.buf); room > 0 {
 		b.buf = append(b.buf, p[:min(len(p), room)]...)
 	}
+	return false
 }
 
 func (b *errorBody) end(readErr error) {
@@ -432,16 +451,17 @@ type jsonBody struct {
 func (b *jsonBody) Read(p []byte) (int, error) { return b.read(p, b) }
 func (b *jsonBody) Close() error               { return b.close(b) }
 
-func (b *jsonBody) data(p []byte) {
+func (b *jsonBody) data(p []byte) bool {
 	if b.over {
-		return
+		return false
 	}
 	if b.buf.Len()+len(p) > b.max {
 		b.over = true
 		b.buf = bytes.Buffer{}
-		return
+		return false
 	}
 	b.buf.Write(p)
+	return false
 }
 
 func (b *jsonBody) end(readErr error) {
@@ -466,6 +486,7 @@ type streamBody struct {
 	watch
 	c     *call
 	acc   Accumulator
+	ender Ender // acc, when it is one
 	start time.Time
 
 	p     sse.Parser
@@ -483,10 +504,14 @@ func (b *streamBody) onEvent(typ string, data []byte) {
 func (b *streamBody) Read(p []byte) (int, error) { return b.read(p, b) }
 func (b *streamBody) Close() error               { return b.close(b) }
 
-func (b *streamBody) data(p []byte) { _, _ = b.p.Write(p) }
+func (b *streamBody) data(p []byte) bool {
+	_, _ = b.p.Write(p)
+	return b.ender != nil && b.ender.Ended()
+}
 
 // end records what the stream told and ends the span; readErr nil means
-// the application closed the stream early.
+// the application closed the stream early, io.EOF that the body or an
+// event that ends the stream (Ender) was read.
 func (b *streamBody) end(readErr error) {
 	r := b.acc.Result()
 	r.Record(b.c.span, b.c.m.cfg.Content)
