@@ -76,9 +76,6 @@ var otelDefaults = impl{"otel-defaults", func(e sdktrace.SpanExporter) sdktrace.
 	return sdktrace.NewBatchSpanProcessor(e)
 }}
 
-// llmSpan is an ended LLM call span of the shape agenttrace records.
-func llmSpan() sdktrace.ReadOnlySpan { return llmSpans(1)[0] }
-
 // llmSpans returns n ended LLM call spans (with distinct random IDs) of the
 // shape agenttrace records: eleven attributes, one a 2 KB message, one a
 // string slice.
