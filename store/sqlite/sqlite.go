@@ -4,8 +4,9 @@
 // The database runs in WAL mode. Writes go through a single connection owned
 // by one writer goroutine, with group commit: WriteSpans calls that arrive
 // while a transaction is being written are written together in the next
-// one (each in its own savepoint, so one call's failure does not fail the
-// others) and each is answered once that shared transaction has committed.
+// one and each is answered once that shared transaction has committed (if
+// it fails, each call is retried alone, so one call's bad spans fail only
+// that call).
 // Reads use a separate pool of read-only connections, so queries never wait
 // on ingest.
 // Spans are immutable rows (INSERT OR IGNORE on trace and span id) with

@@ -229,21 +229,33 @@ func (s *Store) commitGroup(group []*writeReq) {
 	if len(live) == 0 {
 		return
 	}
-	if err := s.writeGroup(live); err != nil {
-		for _, r := range live {
-			r.res, r.err = store.WriteResult{}, err
-		}
-	}
+	s.writeGroup(live)
 	for _, r := range live {
 		close(r.done)
 	}
 }
 
-// writeGroup writes the calls' spans in one transaction, each call in a
-// savepoint when there are several: a call whose spans cannot be written
-// gets its own error and the others are committed. An error returned
-// fails every call.
-func (s *Store) writeGroup(reqs []*writeReq) error {
+// writeGroup writes the calls' spans in one transaction and sets each
+// call's result. If that transaction fails, each call is written again in
+// a transaction of its own, so that a call whose spans cannot be written
+// fails alone. (Failures are rare: savepoints per call would make every
+// write pay for them, copying pages to the statement journal.)
+func (s *Store) writeGroup(reqs []*writeReq) {
+	err := s.writeTx(reqs)
+	if err != nil && len(reqs) > 1 {
+		for _, r := range reqs {
+			r.err = s.writeTx([]*writeReq{r})
+		}
+		return
+	}
+	for _, r := range reqs {
+		r.err = err
+	}
+}
+
+// writeTx writes the calls' spans in one transaction and, once it has
+// committed, sets each call's result.
+func (s *Store) writeTx(reqs []*writeReq) error {
 	ctx := context.Background() // shared by the calls: none may cancel it
 	if s.wst == nil {
 		// Prepared once, outside any transaction (which would hold the
@@ -264,30 +276,13 @@ func (s *Store) writeGroup(reqs []*writeReq) error {
 		return fmt.Errorf("sqlite: next span id: %w", err)
 	}
 	b := newBatch()
-	multi := len(reqs) > 1
-	for _, r := range reqs {
-		if multi {
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT write_call"); err != nil {
-				return fmt.Errorf("sqlite: savepoint: %w", err)
-			}
-		}
+	inserted := make([]int, len(reqs))
+	for i, r := range reqs {
 		news, err := w.insertSpans(r.spans)
 		if err != nil {
-			if !multi {
-				return err
-			}
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO write_call; RELEASE write_call"); rerr != nil {
-				return fmt.Errorf("sqlite: roll back to savepoint: %w (after %w)", rerr, err)
-			}
-			r.err = err
-			continue
+			return err
 		}
-		if multi {
-			if _, err := tx.ExecContext(ctx, "RELEASE write_call"); err != nil {
-				return fmt.Errorf("sqlite: release savepoint: %w", err)
-			}
-		}
-		r.res = store.WriteResult{Inserted: len(news), Duplicates: len(r.spans) - len(news)}
+		inserted[i] = len(news)
 		for _, sp := range news {
 			b.add(sp)
 		}
@@ -299,6 +294,9 @@ func (s *Store) writeGroup(reqs []*writeReq) error {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	s.writes.Add(1)
+	for i, r := range reqs {
+		r.res = store.WriteResult{Inserted: inserted[i], Duplicates: len(r.spans) - inserted[i]}
+	}
 	return nil
 }
 
