@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,7 +37,8 @@ import (
 // final flush; every span answered 200 is committed by then. lost is
 // offered minus stored, and must equal the client's dropped count
 // (checked). rate=50000 offers 50,000 spans/s paced per trace (the
-// target); rate=max offers as fast as the goroutines can. sdk-cpu-µs/span
+// target); rate=max offers as fast as the goroutines can; -serve.rates
+// sets other rates. sdk-cpu-µs/span
 // and serve-cpu-µs/span are the CPU time of each process per span offered
 // (serve's includes its start and its SQLite checkpoints); gogc= is
 // serve's GOGC.
@@ -43,9 +46,13 @@ import (
 // Run it with a fixed span count, e.g. -benchtime=200000x, so that the
 // SDK's queue (16,384 spans) cannot hide a pipeline slower than the offer.
 func BenchmarkSDKToServe(b *testing.B) {
+	rates, err := parseRates(*serveRates)
+	if err != nil {
+		b.Fatal(err)
+	}
 	bin := binary(b)
 	for _, gogc := range []string{"default", "100"} {
-		for _, rate := range []int{0, 50_000} {
+		for _, rate := range rates {
 			name := "rate=max"
 			if rate > 0 {
 				name = fmt.Sprintf("rate=%d", rate)
@@ -53,6 +60,28 @@ func BenchmarkSDKToServe(b *testing.B) {
 			b.Run("gogc="+gogc+"/"+name, func(b *testing.B) { benchServe(b, bin, gogc, rate) })
 		}
 	}
+}
+
+// serveRates are BenchmarkSDKToServe's offered rates; find the highest
+// rate with nothing lost with, e.g., -args -serve.rates=25000,30000,35000.
+var serveRates = flag.String("serve.rates", "max,50000", "BenchmarkSDKToServe: comma-separated offered spans/s (max: unpaced)")
+
+// parseRates parses -serve.rates; max is 0.
+func parseRates(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "max" {
+			out = append(out, 0)
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-serve.rates: %q is not max or a positive rate", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func benchServe(b *testing.B, bin, gogc string, rate int) {
