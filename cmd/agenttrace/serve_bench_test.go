@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,7 +118,11 @@ func benchServe(b *testing.B, bin, gogc string, rate int) {
 	go io.Copy(io.Discard, stdout)
 
 	ctx := context.Background()
-	client, err := agenttrace.NewClient(ctx, agenttrace.WithEndpoint(url), agenttrace.WithServiceName("bench"))
+	// Default settings but a silent logger: the drop warnings would land
+	// between the benchmark's name and its numbers (drops are counted
+	// from Client.Stats).
+	client, err := agenttrace.NewClient(ctx, agenttrace.WithEndpoint(url), agenttrace.WithServiceName("bench"),
+		agenttrace.WithBatchOptions(batch.WithLogger(slog.New(slog.DiscardHandler))))
 	if err != nil {
 		b.Fatal(err)
 	}
