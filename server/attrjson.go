@@ -5,8 +5,8 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
+	"github.com/agenttrace/agenttrace/internal/jsonenc"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -25,7 +25,7 @@ func appendMap(b []byte, m pcommon.Map, depth int) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendString(b, k)
+		b = jsonenc.AppendString(b, k)
 		b = append(b, ':')
 		b = appendValue(b, v, depth+1)
 	}
@@ -38,7 +38,7 @@ func appendValue(b []byte, v pcommon.Value, depth int) []byte {
 	}
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		return appendString(b, v.Str())
+		return jsonenc.AppendString(b, v.Str())
 	case pcommon.ValueTypeInt:
 		return strconv.AppendInt(b, v.Int(), 10)
 	case pcommon.ValueTypeDouble:
@@ -78,57 +78,6 @@ func appendFloat(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
 // appendEvents appends the span's events as a JSON array of
 // {"name","time","attributes"}.
 func appendEvents(b []byte, evs ptrace.SpanEventSlice) []byte {
@@ -139,7 +88,7 @@ func appendEvents(b []byte, evs ptrace.SpanEventSlice) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"name":`...)
-		b = appendString(b, ev.Name())
+		b = jsonenc.AppendString(b, ev.Name())
 		b = append(b, `,"time":"`...)
 		b = toTime(ev.Timestamp()).AppendFormat(b, time.RFC3339Nano)
 		b = append(b, `","attributes":`...)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenttrace/agenttrace/internal/jsonenc"
 	"github.com/agenttrace/agenttrace/store"
 	"github.com/agenttrace/agenttrace/store/storetest"
 )
@@ -158,7 +159,7 @@ func TestDetailRoundTrip(t *testing.T) {
 		}
 	}
 	// Invalid UTF-8 becomes U+FFFD.
-	if b := appendJSONString(nil, "a\xffb"); string(b) != `"a\ufffdb"` {
+	if b := jsonenc.AppendString(nil, "a\xffb"); string(b) != `"a\ufffdb"` {
 		t.Errorf("invalid UTF-8: %s", b)
 	}
 }

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/agenttrace/agenttrace/internal/jsonenc"
 	"github.com/agenttrace/agenttrace/store"
 )
 
@@ -173,34 +173,34 @@ const detailLen = 15
 // appendDetail appends sp's detail array.
 func appendDetail(b []byte, sp *store.Span) []byte {
 	b = append(b, '[')
-	b = appendJSONString(b, sp.ParentID)
+	b = jsonenc.AppendString(b, sp.ParentID)
 	b = append(b, ',')
-	b = appendJSONString(b, sp.Kind)
+	b = jsonenc.AppendString(b, sp.Kind)
 	b = append(b, ',')
-	b = appendJSONString(b, sp.StatusMessage)
+	b = jsonenc.AppendString(b, sp.StatusMessage)
 	b = append(b, ',')
 	b = strconv.AppendInt(b, sp.End.UnixNano(), 10)
 	b = append(b, ',')
-	b = appendJSONString(b, sp.Operation)
+	b = jsonenc.AppendString(b, sp.Operation)
 	b = append(b, ',')
-	b = appendJSONString(b, sp.Provider)
+	b = jsonenc.AppendString(b, sp.Provider)
 	b = append(b, ',')
-	b = appendJSONString(b, sp.PromptVersion)
+	b = jsonenc.AppendString(b, sp.PromptVersion)
 	b = append(b, ',')
 	b = strconv.AppendInt(b, sp.TotalTokens, 10)
 	for _, f := range [...]string{sp.CostSource, sp.ConversationID, sp.Environment, sp.ServiceName, sp.ScopeName} {
 		b = append(b, ',')
-		b = appendJSONString(b, f)
+		b = jsonenc.AppendString(b, f)
 	}
 	b = append(b, ',', '[')
 	for i, t := range sp.Tags {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, t)
+		b = jsonenc.AppendString(b, t)
 	}
 	b = append(b, ']', ',')
-	b = appendJSONString(b, sp.PriceTableVersion)
+	b = jsonenc.AppendString(b, sp.PriceTableVersion)
 	return append(b, ']')
 }
 
@@ -235,50 +235,6 @@ func decodeDetail(detail string, sp *store.Span) error {
 	}
 	sp.PriceTableVersion = str(14)
 	return nil
-}
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD, as encoding/json does.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 func scanSpan(sc scanner, sp *store.Span) error {
