@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -186,5 +187,32 @@ func TestGroupCommitAbandoned(t *testing.T) {
 	}
 	if _, err := s2.GetTrace(ctx, storetest.TraceID(2)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("abandoned trace: %v, want ErrNotFound", err)
+	}
+}
+
+// TestWriterPanic: a panic while writing fails the calls of that group with
+// an error and the writer goes on.
+func TestWriterPanic(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	testInsertHook = func(spans []store.Span) error {
+		if spans[0].SessionID == "boom" {
+			panic("boom")
+		}
+		return nil
+	}
+	t.Cleanup(func() { testInsertHook = nil })
+	if _, err := s.WriteSpans(ctx, llmSpans(1, 0, 2, "boom")); err == nil || !strings.Contains(err.Error(), "writer panic: boom") {
+		t.Fatalf("WriteSpans = %v, want the writer's panic as an error", err)
+	}
+	if res, err := s.WriteSpans(ctx, llmSpans(2, 10, 2, "s")); err != nil || res.Inserted != 2 {
+		t.Fatalf("after the panic: %+v, %v", res, err)
+	}
+	if _, err := s.GetTrace(ctx, storetest.TraceID(1)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the panicked write was stored: %v", err)
 	}
 }

@@ -229,10 +229,19 @@ func (s *Store) commitGroup(group []*writeReq) {
 	if len(live) == 0 {
 		return
 	}
+	defer func() {
+		// A bug must not leave the callers waiting forever, nor kill
+		// the process: the transaction was rolled back by writeTx.
+		if v := recover(); v != nil {
+			for _, r := range live {
+				r.res, r.err = store.WriteResult{}, fmt.Errorf("sqlite: writer panic: %v", v)
+			}
+		}
+		for _, r := range live {
+			close(r.done)
+		}
+	}()
 	s.writeGroup(live)
-	for _, r := range live {
-		close(r.done)
-	}
 }
 
 // writeGroup writes the calls' spans in one transaction and sets each
