@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -224,8 +223,6 @@ func bytesReader(b []byte) io.Reader { return &byteReader{b} }
 func window(start, end time.Time) string {
 	return fmt.Sprintf("start_time=%s&end_time=%s", url.QueryEscape(start.Format(time.RFC3339Nano)), url.QueryEscape(end.Format(time.RFC3339Nano)))
 }
-
-var errStop = errors.New("stop")
 
 func withStart(t time.Time) trace.SpanStartOption { return trace.WithTimestamp(t) }
 

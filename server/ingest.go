@@ -27,9 +27,6 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &
 
 var gzipPool sync.Pool // *gzip.Reader
 
-// errTooLarge marks a body over the limit.
-var errTooLarge = errors.New("body too large")
-
 // readBody reads a request body of at most limit bytes, decompressing gzip
 // (again at most limit bytes once decompressed) into buf.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf []byte) ([]byte, error) {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -225,7 +224,11 @@ func waitAddr(t *testing.T, output func() string, done <-chan int) string {
 func binary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "agenttrace")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("building the agenttrace binary needs the go command on PATH: %v", err)
+	}
+	cmd := exec.Command(goBin, "build", "-o", bin, ".")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
