@@ -96,6 +96,9 @@ func checkSpans(t *testing.T, ts *testServer, traceID string, cases []pricedCase
 		if versions[c.name] != wantVersion {
 			t.Errorf("span %q: price table version %q, want %q", c.name, versions[c.name], wantVersion)
 		}
+		if sp.PriceTableVersion != wantVersion {
+			t.Errorf("span %q: price_table_version on the wire %q, want %q", c.name, sp.PriceTableVersion, wantVersion)
+		}
 	}
 }
 

@@ -90,7 +90,7 @@ func wireSpan(sp *store.Span) (usage.Span, error) {
 		Status: wireStatus(sp.Status), StatusMessage: sp.StatusMessage, Model: sp.Model(), RequestModel: sp.RequestModel,
 		Provider: sp.Provider, Operation: sp.Operation, PromptSlug: sp.PromptSlug, PromptVersion: sp.PromptVersion,
 		TotalTokens: sp.TotalTokens, Tokens: wireTokens(sp.Tokens), Cost: usd(sp.CostNanoUSD), CostNanoUSD: sp.CostNanoUSD,
-		CostSource: sp.CostSource, SessionID: sp.SessionID, UserID: sp.UserID, TenantID: sp.TenantID,
+		CostSource: sp.CostSource, PriceTableVersion: sp.PriceTableVersion, SessionID: sp.SessionID, UserID: sp.UserID, TenantID: sp.TenantID,
 		ConversationID: sp.ConversationID, Environment: sp.Environment, ServiceName: sp.ServiceName,
 		Tags: nonNil(sp.Tags), Attributes: rawOr(sp.Attributes, "{}"), ResourceAttributes: rawOr(sp.Resource, "{}"),
 		Events: events,

@@ -202,16 +202,18 @@ type Span struct {
 	PromptVersion string `json:"prompt_version"`
 	TotalTokens   int64  `json:"total_tokens"`
 	Tokens
-	Cost           float64  `json:"cost"`
-	CostNanoUSD    int64    `json:"cost_nano_usd"`
-	CostSource     string   `json:"cost_source"`
-	SessionID      string   `json:"session_id"`
-	UserID         string   `json:"user_id"`
-	TenantID       string   `json:"tenant_id"`
-	ConversationID string   `json:"conversation_id"`
-	Environment    string   `json:"environment"`
-	ServiceName    string   `json:"service_name"`
-	Tags           []string `json:"tags"`
+	Cost        float64 `json:"cost"`
+	CostNanoUSD int64   `json:"cost_nano_usd"`
+	CostSource  string  `json:"cost_source"`
+	// PriceTableVersion is the price table a computed cost came from.
+	PriceTableVersion string   `json:"price_table_version,omitempty"`
+	SessionID         string   `json:"session_id"`
+	UserID            string   `json:"user_id"`
+	TenantID          string   `json:"tenant_id"`
+	ConversationID    string   `json:"conversation_id"`
+	Environment       string   `json:"environment"`
+	ServiceName       string   `json:"service_name"`
+	Tags              []string `json:"tags"`
 	// Attributes and ResourceAttributes are JSON objects of the span's and
 	// its resource's OTLP attributes (arrays and maps nested, bytes as
 	// base64).
