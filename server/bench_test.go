@@ -31,12 +31,11 @@ import (
 
 	"github.com/agenttrace/agenttrace/batch"
 	"github.com/agenttrace/agenttrace/internal/attr"
-	"github.com/agenttrace/agenttrace/llm"
+	"github.com/agenttrace/agenttrace/internal/sdkload"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/store"
 	"github.com/agenttrace/agenttrace/store/sqlite"
 	"github.com/agenttrace/agenttrace/store/storetest"
-	agenttrace "github.com/agenttrace/agenttrace/trace"
 	"github.com/agenttrace/agenttrace/usage"
 )
 
@@ -161,7 +160,7 @@ func BenchmarkIngest(b *testing.B) {
 				var seq atomic.Int64
 				var sent atomic.Int64
 				b.ResetTimer()
-				cpu0 := processCPU()
+				cpu0 := sdkload.ProcessCPU()
 				var wg sync.WaitGroup
 				work := make(chan struct{})
 				for w := 0; w < clients; w++ {
@@ -193,7 +192,7 @@ func BenchmarkIngest(b *testing.B) {
 				close(work)
 				wg.Wait()
 				b.ReportMetric(float64(sent.Load())/b.Elapsed().Seconds(), "spans/s")
-				b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(sent.Load()), "cpu-µs/span")
+				b.ReportMetric(float64((sdkload.ProcessCPU()-cpu0).Microseconds())/float64(sent.Load()), "cpu-µs/span")
 			})
 		}
 	}
@@ -256,49 +255,13 @@ func storedSpans(b *testing.B, st store.Store) int64 {
 func benchAgenttraceSDK(b *testing.B, goroutines, rate int) {
 	st, base := sdkBenchStore(b)
 	ctx := context.Background()
-	// Default settings but a silent logger: the drop warnings would land
-	// between the benchmark's name and its numbers (drops are counted
-	// from Client.Stats).
-	client, err := agenttrace.NewClient(ctx, agenttrace.WithEndpoint(base), agenttrace.WithServiceName("bench"),
-		agenttrace.WithBatchOptions(batch.WithLogger(slog.New(slog.DiscardHandler))))
+	client, err := sdkload.NewClient(ctx, base)
 	if err != nil {
 		b.Fatal(err)
 	}
-	traces := (b.N + 9) / 10
-	var next atomic.Int64 // traces handed out
-	var offered atomic.Int64
 	b.ResetTimer()
-	cpu0 := processCPU()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for g := 0; g < goroutines; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				n := int(next.Add(1)) - 1
-				if n >= traces {
-					return
-				}
-				if rate > 0 { // trace n is due when 10*n spans have been offered
-					if d := time.Until(start.Add(time.Duration(float64(10*n) / float64(rate) * float64(time.Second)))); d > 0 {
-						time.Sleep(d)
-					}
-				}
-				spans := min(10, b.N-10*n)
-				rctx, tr := client.Start(ctx, "agent", agenttrace.WithSessionID(fmt.Sprintf("s-%d", n/5)),
-					agenttrace.WithTenantID("acme"), agenttrace.WithUserID("u-1"))
-				for i := 1; i < spans; i++ {
-					_, call := tr.LLM(rctx, "", llm.Model("gpt-4.1-mini"), llm.Provider("openai"))
-					call.SetUsage(llm.Usage{InputTokens: 1200, OutputTokens: 300})
-					call.End()
-				}
-				tr.End()
-				offered.Add(int64(spans))
-			}
-		}()
-	}
-	wg.Wait()
+	cpu0 := sdkload.ProcessCPU()
+	offered := sdkload.Offer(ctx, client, b.N, goroutines, rate)
 	if err := client.Shutdown(ctx); err != nil {
 		var ue *batch.UndeliveredError
 		if !errors.As(err, &ue) { // undelivered spans are counted below
@@ -308,13 +271,13 @@ func benchAgenttraceSDK(b *testing.B, goroutines, rate int) {
 	b.StopTimer()
 	stored := storedSpans(b, st)
 	stats := client.Stats()
-	lost := offered.Load() - stored
-	if offered.Load() != int64(b.N) || uint64(lost) != stats.Dropped.Total() || stats.Exported != uint64(stored) {
-		b.Fatalf("offered %d, stored %d, client stats %+v: the accounting does not add up", offered.Load(), stored, stats)
+	lost := offered - stored
+	if offered != int64(b.N) || uint64(lost) != stats.Dropped.Total() || stats.Exported != uint64(stored) {
+		b.Fatalf("offered %d, stored %d, client stats %+v: the accounting does not add up", offered, stored, stats)
 	}
 	b.ReportMetric(float64(stored)/b.Elapsed().Seconds(), "spans/s")
 	b.ReportMetric(float64(lost), "lost")
-	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/span")
+	b.ReportMetric(float64((sdkload.ProcessCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/span")
 }
 
 func benchOTelSDK(b *testing.B) {
@@ -337,7 +300,7 @@ func benchOTelSDK(b *testing.B) {
 	}
 	ctx := context.Background()
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := sdkload.ProcessCPU()
 	// Traces of ten spans: a root and nine LLM calls.
 	var rctx context.Context
 	var root trace.Span
@@ -363,7 +326,7 @@ func benchOTelSDK(b *testing.B) {
 	stored := storedSpans(b, st)
 	b.ReportMetric(float64(stored)/b.Elapsed().Seconds(), "spans/s")
 	b.ReportMetric(float64(int64(b.N)-stored), "lost")
-	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/span")
+	b.ReportMetric(float64((sdkload.ProcessCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/span")
 }
 
 var (

@@ -7,23 +7,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/agenttrace/agenttrace/batch"
-	"github.com/agenttrace/agenttrace/llm"
+	"github.com/agenttrace/agenttrace/internal/sdkload"
 	"github.com/agenttrace/agenttrace/store"
 	"github.com/agenttrace/agenttrace/store/sqlite"
-	agenttrace "github.com/agenttrace/agenttrace/trace"
 )
 
 // BenchmarkSDKToServe is DESIGN section 6's ingest target as deployed: the
@@ -118,48 +114,13 @@ func benchServe(b *testing.B, bin, gogc string, rate int) {
 	go io.Copy(io.Discard, stdout)
 
 	ctx := context.Background()
-	// Default settings but a silent logger: the drop warnings would land
-	// between the benchmark's name and its numbers (drops are counted
-	// from Client.Stats).
-	client, err := agenttrace.NewClient(ctx, agenttrace.WithEndpoint(url), agenttrace.WithServiceName("bench"),
-		agenttrace.WithBatchOptions(batch.WithLogger(slog.New(slog.DiscardHandler))))
+	client, err := sdkload.NewClient(ctx, url)
 	if err != nil {
 		b.Fatal(err)
 	}
-	traces := (b.N + 9) / 10
-	var next, offered atomic.Int64
 	b.ResetTimer()
-	cpu0 := processCPU()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for g := 0; g < 4; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				n := int(next.Add(1)) - 1
-				if n >= traces {
-					return
-				}
-				if rate > 0 { // trace n is due when 10*n spans have been offered
-					if d := time.Until(start.Add(time.Duration(float64(10*n) / float64(rate) * float64(time.Second)))); d > 0 {
-						time.Sleep(d)
-					}
-				}
-				spans := min(10, b.N-10*n)
-				rctx, tr := client.Start(ctx, "agent", agenttrace.WithSessionID(fmt.Sprintf("s-%d", n/5)),
-					agenttrace.WithTenantID("acme"), agenttrace.WithUserID("u-1"))
-				for i := 1; i < spans; i++ {
-					_, call := tr.LLM(rctx, "", llm.Model("gpt-4.1-mini"), llm.Provider("openai"))
-					call.SetUsage(llm.Usage{InputTokens: 1200, OutputTokens: 300})
-					call.End()
-				}
-				tr.End()
-				offered.Add(int64(spans))
-			}
-		}()
-	}
-	wg.Wait()
+	cpu0 := sdkload.ProcessCPU()
+	offered := sdkload.Offer(ctx, client, b.N, 4, rate)
 	if err := client.Shutdown(ctx); err != nil {
 		var ue *batch.UndeliveredError
 		if !errors.As(err, &ue) { // undelivered spans are counted below
@@ -167,7 +128,7 @@ func benchServe(b *testing.B, bin, gogc string, rate int) {
 		}
 	}
 	b.StopTimer()
-	ownCPU := processCPU() - cpu0
+	ownCPU := sdkload.ProcessCPU() - cpu0
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		b.Fatal(err)
 	}
@@ -188,9 +149,9 @@ func benchServe(b *testing.B, bin, gogc string, rate int) {
 		b.Fatal(err)
 	}
 	stats := client.Stats()
-	lost := offered.Load() - u.Spans
-	if offered.Load() != int64(b.N) || uint64(lost) != stats.Dropped.Total() || stats.Exported != uint64(u.Spans) {
-		b.Fatalf("offered %d, stored %d, client stats %+v: the accounting does not add up", offered.Load(), u.Spans, stats)
+	lost := offered - u.Spans
+	if offered != int64(b.N) || uint64(lost) != stats.Dropped.Total() || stats.Exported != uint64(u.Spans) {
+		b.Fatalf("offered %d, stored %d, client stats %+v: the accounting does not add up", offered, u.Spans, stats)
 	}
 	b.ReportMetric(float64(u.Spans)/b.Elapsed().Seconds(), "spans/s")
 	b.ReportMetric(float64(lost), "lost")

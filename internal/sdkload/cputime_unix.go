@@ -1,16 +1,16 @@
 //go:build unix
 
-package server_test
+package sdkload
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU returns the CPU time (user + system) the process has used,
+// ProcessCPU returns the CPU time (user + system) the process has used,
 // for benchmarks' cpu-µs/span metric, which a busy shared machine skews
 // much less than wall time.
-func processCPU() time.Duration {
+func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
