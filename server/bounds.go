@@ -43,7 +43,7 @@ func (f *fields) boundTokens(dropped []string) []string {
 		{&f.reasoning, "gen_ai.usage.reasoning.output_tokens", store.MaxSpanTokens},
 		{&f.total, "agenttrace.usage.total_tokens", maxSpanTotalTokens},
 	} {
-		if *c.v > c.max {
+		if *c.v > c.max || *c.v < 0 {
 			*c.v = 0
 			dropped = append(dropped, c.key)
 		}
