@@ -43,14 +43,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
+		ae = s.timeoutError(r, err)
+	}
+	if ae == nil {
 		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = errorf(http.StatusInternalServerError, usage.CodeInternal, "internal error")
 	}
 	switch ae.status {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="agenttrace"`)
-	case http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", "1")
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", retryAfter)
 	}
 	writeJSON(w, ae.status, usage.ErrorBody{Error: usage.ErrorDetail{Code: ae.code, Message: ae.message, Param: ae.param}})
 }

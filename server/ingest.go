@@ -29,7 +29,8 @@ var gzipPool sync.Pool // *gzip.Reader
 
 // readBody reads a request body of at most limit bytes, decompressing gzip
 // (again at most limit bytes once decompressed) into buf.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf []byte) ([]byte, error) {
+// The bytes read are charged to g (nil: not charged) as they come.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf []byte, g *ingestGrant) ([]byte, error) {
 	var gz bool
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
@@ -57,7 +58,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf []byte) (
 		defer gzipPool.Put(zr)
 		body = zr
 	}
-	out, over, err := readAll(body, limit, buf)
+	out, over, err := readAll(body, limit, buf, g.grow)
 	if over {
 		return nil, tooLarge(limit)
 	}
@@ -73,6 +74,10 @@ func tooLarge(limit int64) error {
 }
 
 func readError(err error, limit int64) error {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return tooLarge(limit)
@@ -114,7 +119,12 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p principa
 			bufPool.Put(bp)
 		}
 	}()
-	body, err := readBody(w, r, s.maxBody, (*bp)[:0])
+	g, err := s.admitIngest(r)
+	if err != nil {
+		return err
+	}
+	defer g.release()
+	body, err := readBody(w, r, s.maxBody, (*bp)[:0], g)
 	if err != nil {
 		return err
 	}

@@ -305,8 +305,19 @@ func TestOpenServerLoopbackOnly(t *testing.T) {
 	req.RemoteAddr = "[::1]:5555"
 	rw = httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rw, req)
-	if rw.Code != http.StatusOK {
-		t.Fatalf("loopback client of an open server = %d %s", rw.Code, rw.Body)
+	if rw.Code != http.StatusForbidden || !strings.Contains(rw.Body.String(), "example.com") {
+		t.Fatalf("loopback client of an open server with Host example.com (DNS rebinding) = %d %s, want 403", rw.Code, rw.Body)
+	}
+	for host, want := range map[string]int{
+		"localhost:4318": 200, "127.0.0.1:4318": 200, "[::1]:4318": 200, "127.9.9.9": 200, "app.localhost:80": 200,
+		"LOCALHOST.": 200, "evil.example:4318": 403, "127.0.0.1.nip.io": 403, "localhost.evil.example": 403, "10.0.0.1:4318": 403,
+	} {
+		req.Host = host
+		rw = httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rw, req)
+		if rw.Code != want {
+			t.Errorf("open server, Host %q = %d %s, want %d", host, rw.Code, rw.Body, want)
+		}
 	}
 	// With keys, a non-loopback listener is allowed.
 	srv, err = server.New(st, server.WithAPIKeys(server.APIKey{Key: "k"}))
@@ -317,6 +328,15 @@ func TestOpenServerLoopbackOnly(t *testing.T) {
 	cancel()
 	if err := srv.Serve(ctx, &fakeListener{closed: make(chan struct{})}); err != nil {
 		t.Fatalf("Serve with keys on a non-loopback listener: %v", err)
+	}
+	// With keys, any Host is served to a client with a key.
+	req = httptest.NewRequest(http.MethodGet, "/v1/spans", nil)
+	req.Host = "traces.example.com"
+	req.Header.Set("Authorization", "Bearer k")
+	rw = httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rw, req)
+	if rw.Code != http.StatusOK {
+		t.Fatalf("server with keys, Host traces.example.com = %d %s", rw.Code, rw.Body)
 	}
 }
 

@@ -21,7 +21,7 @@ const (
 	maxParamLen  = 1024
 	maxCursorLen = 2048
 	maxQueryTags = 32
-	maxOffset    = 1_000_000
+	maxOffset    = 10_000
 )
 
 // Times outside this range cannot be stored as int64 nanoseconds.

@@ -217,6 +217,9 @@ func (s *Server) handleListTraces(w http.ResponseWriter, r *http.Request, p prin
 	if err != nil {
 		return err
 	}
+	if err := s.checkWindow(q.Start, q.End); err != nil {
+		return err
+	}
 	page, err := s.st.ListTraces(r.Context(), q)
 	if err != nil {
 		return storeErr(err)
@@ -230,7 +233,7 @@ func (s *Server) handleListTraces(w http.ResponseWriter, r *http.Request, p prin
 			page.Traces[0].Position(q.SortField), page.Traces[n-1].Position(q.SortField))
 	}
 	if q.IncludeTotal {
-		out.TotalCount = &page.Total
+		out.TotalCount, out.TotalCountCapped = &page.Total, page.TotalCapped
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -365,6 +368,11 @@ func spansQuery(rawQuery string, p principal) (store.SpanQuery, string, error) {
 func (s *Server) handleListSpans(w http.ResponseWriter, r *http.Request, p principal) error {
 	q, hash, err := spansQuery(r.URL.RawQuery, p)
 	if err != nil {
+		return err
+	}
+	// The cursor's hash is of the window as given: an absent end moves
+	// with the clock.
+	if q.Start, q.End, err = s.spansWindow(q.Start, q.End); err != nil {
 		return err
 	}
 	page, err := s.st.ListSpans(r.Context(), q)

@@ -411,7 +411,7 @@ func TestTenantIsolation(t *testing.T) {
 		}
 	}
 	var spans usage.SpansPage
-	mustGet(t, c, ts.url, "/v1/spans?limit=1000", acme, &spans)
+	mustGet(t, c, ts.url, "/v1/spans?limit=1000&"+win, acme, &spans)
 	if len(spans.Spans) != 40 {
 		t.Fatalf("acme key lists %d spans, want 40", len(spans.Spans))
 	}

@@ -13,9 +13,11 @@
 //	GET  /v1/usage/sessions/{session_id}   session usage
 //	GET  /v1/usage/tenants/{tenant_id}     tenant usage
 //	GET  /healthz                          liveness, no auth
+//	GET  /readyz                           readiness: the store can take writes; no auth
 //
 // Auth: with no API key configured the server is open and serves loopback
-// clients only (Serve refuses a non-loopback listener). With keys, every
+// clients only (Serve refuses a non-loopback listener), and only requests
+// whose Host is a loopback name (against DNS rebinding). With keys, every
 // request but /healthz needs one, as "Authorization: Bearer KEY" or
 // "x-api-key: KEY". A key scoped to a tenant reads only that tenant's data
 // (other tenants are 403, lists are forced to it) and writes only into it:
@@ -34,6 +36,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/store"
@@ -147,6 +151,15 @@ type Server struct {
 	keys            map[[32]byte]principal
 	handler         http.Handler
 	stats           counters
+
+	// limits (limits.go)
+	maxIngest                               int
+	ingestMem                               int64
+	ingestSlots                             chan struct{}
+	ingestBudget                            *semaphore.Weighted
+	readTimeout, queryTimeout, writeTimeout time.Duration
+	maxConns                                int
+	maxWindow                               time.Duration
 }
 
 // principal is who a request acts as.
@@ -167,10 +180,18 @@ func New(st store.Store, opts ...Option) (*Server, error) {
 		log:             slog.Default(),
 		prices:          llm.DefaultPrices(),
 		shutdownTimeout: DefaultShutdownTimeout,
+		maxIngest:       DefaultMaxIngestInFlight,
+		ingestMem:       DefaultIngestMemoryBytes,
+		readTimeout:     DefaultReadTimeout,
+		queryTimeout:    DefaultQueryTimeout,
+		writeTimeout:    DefaultWriteTimeout,
+		maxConns:        DefaultMaxConns,
+		maxWindow:       DefaultMaxQueryWindow,
 	}
 	for _, o := range opts {
 		o(s)
 	}
+	s.initLimits()
 	s.keys = map[[32]byte]principal{}
 	for _, k := range s.pendingKeys {
 		if k.Key == "" {
@@ -206,14 +227,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.Open() {
 		s.log.Warn("no API keys configured: the server is open and serves loopback clients only", "addr", ln.Addr().String())
 	}
-	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	hs := s.httpServer()
+	hs.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	ln = s.limitListener(ln)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -300,10 +316,11 @@ func (s *Server) routes() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.HandleFunc(PathReady, s.handleReady)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotFound, usage.CodeNotFound, "no route for %s", r.URL.Path))
 	})
-	return s.recoverer(mux)
+	return s.recoverer(s.deadlines(mux))
 }
 
 // recoverer turns a panic in a handler into a logged 500.
@@ -331,6 +348,11 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 			return principal{}, errorf(http.StatusForbidden, usage.CodePermissionDenied,
 				"the server has no API keys and serves loopback clients only")
 		}
+		if !loopbackHost(r.Host) {
+			return principal{}, errorf(http.StatusForbidden, usage.CodePermissionDenied,
+				"the server has no API keys and answers only requests addressed to localhost, 127.0.0.1 or [::1] "+
+					"(Host %q); configure API keys to serve other names", r.Host)
+		}
 		return principal{}, nil
 	}
 	key := r.Header.Get("x-api-key")
@@ -354,13 +376,20 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 }
 
 // readAll reads r up to limit bytes, reporting whether it was longer.
-func readAll(r io.Reader, limit int64, buf []byte) ([]byte, bool, error) {
+// charge, if not nil, is told how many bytes were read so far and may
+// stop the read with its error.
+func readAll(r io.Reader, limit int64, buf []byte, charge func(int64) error) ([]byte, bool, error) {
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if charge != nil {
+			if cerr := charge(int64(len(buf))); cerr != nil {
+				return buf, false, cerr
+			}
+		}
 		if int64(len(buf)) > limit {
 			return buf, true, nil
 		}

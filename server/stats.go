@@ -33,13 +33,15 @@ type Stats struct {
 	IngestBytesInFlight int64 `json:"ingest_bytes_in_flight"`
 	// OpenConns is the number of open client connections (Serve only).
 	OpenConns int64 `json:"open_conns"`
+	// RequestsInFlight counts requests being handled (or answered).
+	RequestsInFlight int64 `json:"requests_in_flight"`
 }
 
 // counters are the atomic counters behind Stats.
 type counters struct {
 	spansAccepted, spansRejected, usageDropped, timesCorrected atomic.Int64
 	ingestBusy, queryTimeouts                                  atomic.Int64
-	ingestInFlight, ingestBytes, openConns                     atomic.Int64
+	ingestInFlight, ingestBytes, openConns, requestsInFlight   atomic.Int64
 }
 
 // Stats returns a snapshot of the server's counters.
@@ -50,7 +52,7 @@ func (s *Server) Stats() Stats {
 		UsageValuesDropped: c.usageDropped.Load(), TimestampsCorrected: c.timesCorrected.Load(),
 		IngestBusy: c.ingestBusy.Load(), QueryTimeouts: c.queryTimeouts.Load(),
 		IngestInFlight: c.ingestInFlight.Load(), IngestBytesInFlight: c.ingestBytes.Load(),
-		OpenConns: c.openConns.Load(),
+		OpenConns: c.openConns.Load(), RequestsInFlight: c.requestsInFlight.Load(),
 	}
 }
 

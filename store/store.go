@@ -33,6 +33,9 @@ var (
 	ErrInvalidSpan = errors.New("store: invalid span")
 	// ErrClosed means the store was closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrNotReady is returned by Ping when the store cannot take writes
+	// (a full disk, a failing database).
+	ErrNotReady = errors.New("store: not ready")
 )
 
 // Store is where spans are written and queried. Implementations are safe
@@ -60,6 +63,12 @@ type Store interface {
 	ListSpansByTrace(ctx context.Context, q TraceSpansQuery) (SpanPage, error)
 	// ListSpans returns one page of spans across traces, newest first.
 	ListSpans(ctx context.Context, q SpanQuery) (SpanPage, error)
+	// Ping reports whether the store can take writes now: it fails when
+	// the database is unreachable or closed, when the disk it writes to is
+	// full, or when the last write failed for a reason other than its
+	// spans (until a write succeeds again). It is cheap: GET /readyz
+	// calls it.
+	Ping(ctx context.Context) error
 	// Close releases the store. Writes that returned nil stay durable.
 	Close() error
 }
@@ -396,9 +405,16 @@ type TracePage struct {
 	// HasMore tells whether more traces lie beyond this page in the
 	// query's direction.
 	HasMore bool
-	// Total is the count of matching traces when asked for, else -1.
-	Total int64
+	// Total is the count of matching traces when asked for, else -1. It
+	// counts at most MaxTotal traces: when more match, Total is MaxTotal
+	// and TotalCapped is true.
+	Total       int64
+	TotalCapped bool
 }
+
+// MaxTotal bounds the count of TraceQuery.IncludeTotal, so that asking
+// for a total costs at most that many index entries.
+const MaxTotal = 10_000
 
 // TraceSpansQuery asks for one page of one trace's spans, ordered by start
 // time then span id.

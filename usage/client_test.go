@@ -154,6 +154,9 @@ func TestSpans(t *testing.T) {
 
 	spanIDs := func(q usage.SpanQuery) []string {
 		t.Helper()
+		if q.Start.IsZero() { // the server lists the last 31 days without a window
+			q.Start, q.End = t0.Add(-time.Hour), t0.Add(24*time.Hour)
+		}
 		var out []string
 		for sp, err := range c.IterSpans(ctx, q) {
 			require.NoError(t, err)

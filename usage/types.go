@@ -176,6 +176,9 @@ type TracesPage struct {
 	PrevCursor  string         `json:"prev_cursor,omitempty"`
 	// TotalCount is present with include_total=true.
 	TotalCount *int64 `json:"total_count,omitempty"`
+	// TotalCountCapped is true when more traces match than the server
+	// counts (10,000): TotalCount is then that cap.
+	TotalCountCapped bool `json:"total_count_capped,omitempty"`
 }
 
 // Span is one span in a page.

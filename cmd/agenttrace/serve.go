@@ -53,6 +53,10 @@ func runServe(ctx context.Context, args []string, e env) error {
 		"request body limit in `bytes`, as sent and decompressed (env AGENTTRACE_MAX_BODY_BYTES)")
 	fs.DurationVar(&shutdown, "shutdown-timeout", shutdown,
 		"how long to let in-flight requests finish on SIGINT/SIGTERM (env AGENTTRACE_SHUTDOWN_TIMEOUT)")
+	lim, err := limitFlags(fs, e)
+	if err != nil {
+		return usageError{err}
+	}
 	pricesFile := fs.String("prices", envOr("AGENTTRACE_PRICES", ""),
 		"JSON price table `file` merged over the embedded one (same format as llm/prices.json; its entries add models "+
 			"or replace them); it prices spans that carry a model and tokens but no cost (env AGENTTRACE_PRICES)")
@@ -119,6 +123,11 @@ func runServe(ctx context.Context, args []string, e env) error {
 		gogc = strconv.Itoa(serveGCPercent)
 		defer debug.SetGCPercent(debug.SetGCPercent(serveGCPercent))
 	}
+	memLimit := strings.TrimSpace(e.getenv("GOMEMLIMIT"))
+	if memLimit == "" {
+		memLimit = strconv.Itoa(serveMemoryLimit)
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(serveMemoryLimit))
+	}
 
 	st, err := sqlite.Open(ctx, *db)
 	if err != nil {
@@ -126,7 +135,9 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 	defer st.Close()
 	srv, err := server.New(st, server.WithAPIKeys(keys...), server.WithOrganisation(*org),
-		server.WithMaxBodyBytes(maxBody), server.WithLogger(log), server.WithShutdownTimeout(shutdown), server.WithPrices(prices))
+		server.WithMaxBodyBytes(maxBody), server.WithLogger(log), server.WithShutdownTimeout(shutdown), server.WithPrices(prices),
+		server.WithIngestLimits(lim.ingestInFlight, lim.ingestMemory), server.WithMaxConns(lim.maxConns),
+		server.WithTimeouts(lim.readTimeout, lim.queryTimeout, lim.writeTimeout), server.WithMaxQueryWindow(lim.maxWindow))
 	if err != nil {
 		return err
 	}
@@ -136,7 +147,9 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 	fmt.Fprintf(e.stdout, "agenttrace: listening on http://%s\n", ln.Addr())
 	log.Info("listening", "addr", ln.Addr().String(), "db", *db, "org", *org, "api_keys", len(keys), "max_body_bytes", maxBody,
-		"price_table", prices.Version(), "gogc", gogc)
+		"price_table", prices.Version(), "gogc", gogc, "gomemlimit", memLimit, "max_conns", lim.maxConns,
+		"ingest_in_flight", lim.ingestInFlight, "ingest_memory", lim.ingestMemory, "read_timeout", lim.readTimeout,
+		"query_timeout", lim.queryTimeout, "write_timeout", lim.writeTimeout, "max_query_window", lim.maxWindow)
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}

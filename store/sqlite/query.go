@@ -452,7 +452,12 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 			return err
 		}
 		if q.IncludeTotal {
-			return s.queryRow(ctx, `SELECT COUNT(*) FROM traces`+w.String(), w.args...).Scan(&page.Total)
+			err := s.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM traces`+w.String()+` LIMIT ?)`,
+				append(w.args, store.MaxTotal+1)...).Scan(&page.Total)
+			if page.Total > store.MaxTotal {
+				page.Total, page.TotalCapped = store.MaxTotal, true
+			}
+			return err
 		}
 		return nil
 	}()

@@ -90,6 +90,11 @@ type Store struct {
 
 	smu   sync.Mutex
 	stmts map[string]*sql.Stmt // prepared read statements by query text
+
+	// path is the database file ("" for Memory); writeErr is the error of
+	// the last failed write transaction, nil once one succeeds (Ping).
+	path     string
+	writeErr atomic.Pointer[error]
 }
 
 var _ store.Store = (*Store)(nil)
@@ -114,6 +119,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	params := "_txlock=immediate&_busy_timeout=10000&_synchronous=" + sync +
 		"&_pragma=foreign_keys(0)&_pragma=temp_store(memory)&_pragma=cache_size(-32768)"
 	s := &Store{}
+	if path != Memory {
+		s.path = path
+	}
 	if path == Memory {
 		db, err := sql.Open("sqlite", Memory+"?"+params)
 		if err != nil {

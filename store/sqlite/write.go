@@ -255,12 +255,25 @@ func (s *Store) writeGroup(reqs []*writeReq) {
 	if err != nil && len(reqs) > 1 {
 		for _, r := range reqs {
 			r.err = s.writeTx([]*writeReq{r})
+			s.noteWrite(r.err)
 		}
 		return
 	}
+	s.noteWrite(err)
 	for _, r := range reqs {
 		r.err = err
 	}
+}
+
+// noteWrite keeps the outcome of the last write transaction for Ping.
+func (s *Store) noteWrite(err error) {
+	if err == nil {
+		if s.writeErr.Load() != nil {
+			s.writeErr.Store(nil)
+		}
+		return
+	}
+	s.writeErr.Store(&err)
 }
 
 // writeTx writes the calls' spans in one transaction and, once it has

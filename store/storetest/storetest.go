@@ -58,12 +58,18 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}
 	t.Run("Closed", func(t *testing.T) {
 		st := newStore(t)
+		if err := st.Ping(context.Background()); err != nil {
+			t.Fatalf("Ping on a fresh store: %v", err)
+		}
 		if err := st.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
 		_, err := st.WriteSpans(context.Background(), []store.Span{NewSpan(1, 1, "", T0)})
 		if !errors.Is(err, store.ErrClosed) {
 			t.Fatalf("WriteSpans after Close = %v, want ErrClosed", err)
+		}
+		if err := st.Ping(context.Background()); err == nil {
+			t.Fatal("Ping after Close = nil, want an error")
 		}
 	})
 }
