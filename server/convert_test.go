@@ -102,7 +102,7 @@ func TestConvertForeignSpans(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("chat span\n got %+v\nwant %+v", got, want)
 	}
-	for name, typ := range map[string]string{"text": "llm", "gen": "llm", "embed": "llm", "tool": "tool", "agent": "span", "typed": "llm"} {
+	for name, typ := range map[string]string{"text": "llm", "gen": "llm", "embed": "llm", "tool": "tool", "agent": "agent", "typed": "llm"} {
 		sp := byName[name]
 		if sp.Type != typ || sp.LLMRequest != (typ == "llm") {
 			t.Errorf("%s: type %q request %v, want %q", name, sp.Type, sp.LLMRequest, typ)
