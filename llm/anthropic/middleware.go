@@ -103,8 +103,8 @@ func (adapter) Request(_ *http.Request, body []byte) (llmcall.Request, bool) {
 		return llmcall.Request{}, false
 	}
 	return llmcall.Request{
-		Model:          r.Model,
-		Input:          func() []llm.Message { return inputMessages(&r) },
+		Model:           r.Model,
+		Input:           func() []llm.Message { return inputMessages(&r) },
 		NewAccumulator:  func() llmcall.Accumulator { return &messageAccumulator{} },
 		MaxOutputTokens: r.MaxTokens,
 	}, true

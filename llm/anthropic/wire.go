@@ -18,7 +18,7 @@ type messagesRequest struct {
 	Stream    bool            `json:"stream"`
 	MaxTokens int64           `json:"max_tokens"`
 	System    json.RawMessage `json:"system"`
-	Messages []wireMessage   `json:"messages"`
+	Messages  []wireMessage   `json:"messages"`
 }
 
 type wireMessage struct {

@@ -15,7 +15,7 @@ type responsesRequest struct {
 	Stream          bool            `json:"stream"`
 	MaxOutputTokens int64           `json:"max_output_tokens"`
 	Instructions    json.RawMessage `json:"instructions"`
-	Input        json.RawMessage `json:"input"`
+	Input           json.RawMessage `json:"input"`
 }
 
 // responseItem is one input or output item of the Responses API.
