@@ -2,6 +2,9 @@ package server
 
 import (
 	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/agenttrace/agenttrace/store"
 )
@@ -64,4 +67,38 @@ func (f *fields) boundCost(dropped []string) []string {
 func dropNote(traceID, spanID string, dropped []string) string {
 	return fmt.Sprintf("span %s of trace %s: dropped %v (beyond the per-span bounds: %d tokens of each kind, $%.0f)",
 		spanID, traceID, dropped, int64(store.MaxSpanTokens), maxSpanCostUSD)
+}
+
+// Span times are stored as int64 Unix nanoseconds. The range a span may
+// claim is [minSpanTime, maxSpanTime): 1970-01-01 to 2262-01-01 (UTC).
+//
+//   - A start time outside it (0, that is unset, included) is refused:
+//     the span is rejected and counted in the OTLP partial success
+//     (rejected_spans) and Stats.SpansRejected.
+//   - An end time outside it, or before the start, is corrected to the
+//     start (a zero duration), counted in Stats.TimestampsCorrected and
+//     named in the partial success message.
+var (
+	minSpanTime = time.Unix(0, 1).UTC()
+	maxSpanTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// spanTimes reads a span's start and end. bad says why the span is
+// refused, fixed what was corrected.
+func spanTimes(sp ptrace.Span) (start, end time.Time, bad, fixed string) {
+	st, en := uint64(sp.StartTimestamp()), uint64(sp.EndTimestamp())
+	if st == 0 || st >= uint64(maxSpanTime.UnixNano()) {
+		return start, end, fmt.Sprintf("start_time_unix_nano %d is outside %s to %s", st,
+			minSpanTime.Format(time.RFC3339), maxSpanTime.Format(time.RFC3339)), ""
+	}
+	start = time.Unix(0, int64(st)).UTC()
+	switch {
+	case en == 0 || en >= uint64(maxSpanTime.UnixNano()):
+		fixed = fmt.Sprintf("end_time_unix_nano %d is outside the range; set to the start time", en)
+	case en < st:
+		fixed = fmt.Sprintf("end_time_unix_nano %d is before the start %d; set to the start time", en, st)
+	default:
+		return start, time.Unix(0, int64(en)).UTC(), "", ""
+	}
+	return start, start, "", fixed
 }

@@ -244,6 +244,20 @@ func convert(td ptrace.Traces, prices *llm.PriceTable) convertResult {
 					}
 					continue
 				}
+				startT, endT, bad, fixed := spanTimes(sp)
+				if bad != "" {
+					res.rejected++
+					if res.rejectMsg == "" {
+						res.rejectMsg = fmt.Sprintf("span %s of trace %s: %s", sid, tid, bad)
+					}
+					continue
+				}
+				if fixed != "" {
+					res.corrected++
+					if res.correctMsg == "" {
+						res.correctMsg = fmt.Sprintf("span %s of trace %s: %s", sid, tid, fixed)
+					}
+				}
 				var f fields
 				attrs := sp.Attributes()
 				for k, v := range attrs.All() {
@@ -266,8 +280,8 @@ func convert(td ptrace.Traces, prices *llm.PriceTable) convertResult {
 					Kind:              kinds[sp.Kind()],
 					Type:              typ,
 					StatusMessage:     sp.Status().Message(),
-					Start:             toTime(sp.StartTimestamp()),
-					End:               toTime(sp.EndTimestamp()),
+					Start:             startT,
+					End:               endT,
 					Operation:         f.op,
 					RequestModel:      f.reqModel,
 					ResponseModel:     f.respModel,

@@ -90,7 +90,9 @@ func decodeOTLP(body []byte, json bool) (ptraceotlp.ExportRequest, error) {
 	req := ptraceotlp.NewExportRequest()
 	var err error
 	if json {
-		err = req.UnmarshalJSON(body)
+		if err = checkJSON(body); err == nil {
+			err = req.UnmarshalJSON(body)
+		}
 	} else {
 		err = req.UnmarshalProto(body)
 	}
