@@ -408,6 +408,16 @@ func BenchmarkQueryHTTP(b *testing.B) {
 		{"tenant_usage/month", "/v1/usage/tenants/" + f.Tenant(i) + "?" + window(f.Start, f.Start.Add(f.Span)), func() any { return &usage.TenantUsage{} }},
 		{"trace_page/day", "/v1/traces?" + win, func() any { return &usage.TracesPage{} }},
 		{"trace_page/month/tenant", "/v1/traces?tenant_id=" + url.QueryEscape(f.Tenant(i)) + "&" + window(f.Start, f.Start.Add(f.Span)), func() any { return &usage.TracesPage{} }},
+		// /v1/spans filters: model (on about 60% of spans, and on none),
+		// tags (25%), in a day's window and the whole 30-day fixture (the
+		// widest window allowed is 31 days).
+		{"spans/model/day", "/v1/spans?model=gpt-test-2025&" + win, func() any { return &usage.SpansPage{} }},
+		{"spans/model/month", "/v1/spans?model=gpt-test-2025&" + window(f.Start, f.Start.Add(f.Span)), func() any { return &usage.SpansPage{} }},
+		{"spans/model_absent/day", "/v1/spans?model=nope&" + win, func() any { return &usage.SpansPage{} }},
+		{"spans/model_absent/month", "/v1/spans?model=nope&" + window(f.Start, f.Start.Add(f.Span)), func() any { return &usage.SpansPage{} }},
+		{"spans/tags/day", "/v1/spans?tags=beta&" + win, func() any { return &usage.SpansPage{} }},
+		{"spans/tags/month", "/v1/spans?tags=beta&" + window(f.Start, f.Start.Add(f.Span)), func() any { return &usage.SpansPage{} }},
+		{"spans/tags_absent/month", "/v1/spans?tags=nope&" + window(f.Start, f.Start.Add(f.Span)), func() any { return &usage.SpansPage{} }},
 		{"healthz", "/healthz", func() any { return &map[string]string{} }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

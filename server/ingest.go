@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -77,6 +78,12 @@ func readError(err error, limit int64) error {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// Slow client or a busy server: retryable, not the body's fault.
+		return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable,
+			"timed out reading the request body (the read timeout covers headers and body); retry")
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

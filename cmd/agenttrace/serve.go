@@ -129,6 +129,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(serveMemoryLimit))
 	}
 
+	ignoreFileSizeSignal()
 	st, err := sqlite.Open(ctx, *db)
 	if err != nil {
 		return err

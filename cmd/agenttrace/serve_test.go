@@ -248,9 +248,9 @@ type proc struct {
 	waited chan error
 }
 
-func startBinary(t *testing.T, bin, db string) *proc {
+func startBinary(t *testing.T, bin, db string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", db)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

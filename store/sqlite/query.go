@@ -561,7 +561,10 @@ func (s *Store) ListSpans(ctx context.Context, q store.SpanQuery) (store.SpanPag
 	w.eq("prompt_slug", q.PromptSlug)
 	w.eq("name", q.Name)
 	for _, t := range uniq(q.Tags) {
-		w.add("id IN (SELECT span FROM span_tags WHERE tag = ?)", t)
+		// A probe of the (tag, span) key per span, so the scan keeps
+		// start order and stops at the page: collecting every span of a
+		// common tag first, then sorting, took seconds at 1M spans.
+		w.add("EXISTS (SELECT 1 FROM span_tags WHERE tag = ? AND span = spans.id)", t)
 	}
 	// Newest first: down scans descending, up ascending.
 	op, ord := "<", "DESC"
