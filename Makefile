@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test lint vet bench build demo interop
+.PHONY: test lint vet bench build demo interop soak
 
 ## test: vet, then every test with the race detector.
 test: vet
@@ -10,6 +10,13 @@ test: vet
 
 vet:
 	$(GO) vet $(PKGS)
+
+## soak: the long soak and fault suite against the serve binary (bad
+## inputs, gzip bombs, large bodies, slow clients, a full disk, SIGKILL
+## during ingest); prints the RELIABILITY figures of BENCHMARKS.md. Its
+## short form (TestSoak) runs with make test.
+soak:
+	$(GO) test -count=1 -timeout 30m -run 'TestSoak$$' -v ./cmd/agenttrace -soak.long
 
 ## lint: gofmt check and vet.
 lint: vet
