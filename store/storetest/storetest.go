@@ -41,6 +41,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"MultiBatchRootLast", testMultiBatchRootLast},
 		{"UsageWindows", testUsageWindows},
 		{"UsageTenantScope", testUsageTenantScope},
+		{"UsageGroups", testUsageGroups},
+		{"UsageGroupsTenantsShareIDs", testUsageGroupsTenantsShareIDs},
 		{"ListTracesFilters", testListTracesFilters},
 		{"ListTracesPagination", testListTracesPagination},
 		{"ListTracesOffsetTotal", testListTracesOffsetTotal},
