@@ -101,10 +101,10 @@ func FinishGroups(g GroupBy, groups []UsageGroup, limit int) []UsageGroup {
 	other := UsageGroup{Other: true}
 	for _, gr := range groups[keep:] {
 		other.Tokens.Add(gr.Tokens)
-		other.Requests += gr.Requests
-		other.Sessions += gr.Sessions
-		other.CostNanoUSD += gr.CostNanoUSD
-		other.Spans += gr.Spans
+		other.Requests = SatAdd(other.Requests, gr.Requests)
+		other.Sessions = SatAdd(other.Sessions, gr.Sessions)
+		other.CostNanoUSD = SatAdd(other.CostNanoUSD, gr.CostNanoUSD)
+		other.Spans = SatAdd(other.Spans, gr.Spans)
 	}
 	return append(groups[:keep:keep], other)
 }

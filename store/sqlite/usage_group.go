@@ -12,14 +12,30 @@ import (
 )
 
 // Column lists of the parts a grouped usage sum is built from: k is the
-// group key, then the sums' columns as in rollupSums and rawSums.
+// group key, then the summed columns as in rollupSums and rawSums.
 const (
 	groupRollupCols = `input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, requests, cost_nano, spans`
 	groupRawCols    = `input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, llm, cost_nano, 1`
-	groupSums       = `SUM(i), SUM(o), SUM(cr), SUM(cc), SUM(r), SUM(q), SUM(c), SUM(n)`
-	groupTotals     = `COALESCE(SUM(i), 0), COALESCE(SUM(o), 0), COALESCE(SUM(cr), 0), COALESCE(SUM(cc), 0),
-	COALESCE(SUM(r), 0), COALESCE(SUM(q), 0), COALESCE(SUM(c), 0), COALESCE(SUM(n), 0)`
 )
+
+// groupCols are the names of the summed columns in the CTE p of groupSQL.
+var groupCols = []string{"i", "o", "cr", "cc", "r", "q", "c", "n"}
+
+// halfSums sums each column of groupCols in two halves, as sumsSelect
+// does (so no SUM overflows; joinSum puts them together), with zeros for
+// an empty set; zero gives literal zeros instead.
+func halfSums(zero bool) string {
+	parts := make([]string, 0, 2*len(groupCols))
+	for _, c := range groupCols {
+		switch {
+		case zero:
+			parts = append(parts, "0, 0")
+		default:
+			parts = append(parts, fmt.Sprintf("COALESCE(SUM(%s >> 32), 0), COALESCE(SUM(%s & 4294967295), 0)", c, c))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
 
 // rawKey is the group key of a raw span row; rollupKey that of an hourly
 // rollup row (time groupings only).
@@ -75,9 +91,9 @@ func groupSQL(g store.GroupBy, w window, rollupTable, rollup, raw string, key []
 	}
 	q := `WITH p(k, i, o, cr, cc, r, q, c, n) AS (` + strings.Join(parts, " UNION ALL ") + `),
 	ss(k, s) AS (` + strings.Join(sess, " UNION ALL ") + `)
-	SELECT 0, k, ` + groupSums + `, 0 FROM p GROUP BY k
-	UNION ALL SELECT 1, k, 0, 0, 0, 0, 0, 0, 0, 0, COUNT(DISTINCT s) FROM ss GROUP BY k
-	UNION ALL SELECT 2, NULL, ` + groupTotals + `, (SELECT COUNT(DISTINCT s) FROM ss) FROM p`
+	SELECT 0, k, ` + halfSums(false) + `, 0 FROM p GROUP BY k
+	UNION ALL SELECT 1, k, ` + halfSums(true) + `, COUNT(DISTINCT s) FROM ss GROUP BY k
+	UNION ALL SELECT 2, NULL, ` + halfSums(false) + `, (SELECT COUNT(DISTINCT s) FROM ss) FROM p`
 	return q, append(args, sargs...)
 }
 
@@ -131,9 +147,17 @@ func (s *Store) scanGroups(ctx context.Context, g store.GroupBy, query string, a
 			u        store.Usage
 			sessions int64
 		)
-		if err := rows.Scan(&tag, &key, &u.InputTokens, &u.OutputTokens, &u.CacheReadTokens, &u.CacheCreationTokens,
-			&u.ReasoningTokens, &u.Requests, &u.CostNanoUSD, &u.Spans, &sessions); err != nil {
+		var halves [2 * usageSums]int64
+		dest := []any{&tag, &key}
+		for i := range halves {
+			dest = append(dest, &halves[i])
+		}
+		if err := rows.Scan(append(dest, &sessions)...); err != nil {
 			return out, err
+		}
+		for i, p := range []*int64{&u.InputTokens, &u.OutputTokens, &u.CacheReadTokens, &u.CacheCreationTokens,
+			&u.ReasoningTokens, &u.Requests, &u.CostNanoUSD, &u.Spans} {
+			*p = joinSum(halves[2*i], halves[2*i+1])
 		}
 		if tag == 2 {
 			u.Sessions = sessions

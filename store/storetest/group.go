@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -230,6 +231,44 @@ func testUsageGroupsTenantsShareIDs(t *testing.T, st store.Store) {
 				if len(got.Groups) != 1 || got.Groups[0].CostNanoUSD != c.cost || got.Usage.CostNanoUSD != c.cost {
 					t.Fatalf("GroupUsage(%+v) = %+v, want one group of %d nano-USD", q, got, c.cost)
 				}
+			}
+		}
+	}
+}
+
+// testUsageGroupsSaturate: grouped sums past 2^63-1 are pinned there like
+// the ungrouped ones, never wrapped, negative or an error.
+func testUsageGroupsSaturate(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	const big = math.MaxInt64/2 + 1
+	for i := 0; i < 6; i++ {
+		sp := llmSpan(1, 10+i, "", T0.Add(time.Duration(i/3)*time.Hour+time.Duration(i)*time.Minute), big, 7, big)
+		sp.SessionID, sp.TenantID = "huge", "acme"
+		write(t, st, sp)
+	}
+	for _, w := range [][2]time.Time{{T0, T0.Add(2 * time.Hour)}, {T0.Add(30 * time.Second), T0.Add(time.Hour + time.Minute)}} {
+		for _, g := range store.GroupBys {
+			q := store.UsageQuery{TenantID: "acme", Start: w[0], End: w[1], GroupBy: g}
+			got, err := st.GroupUsage(ctx, q)
+			if err != nil {
+				t.Fatalf("GroupUsage(%+v): %v", q, err)
+			}
+			total, err := st.TenantUsage(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Usage != total || total.CostNanoUSD != math.MaxInt64 {
+				t.Fatalf("by %s [%v, %v): total %+v, ungrouped %+v", g, w[0], w[1], got.Usage, total)
+			}
+			var sum int64
+			for _, gr := range got.Groups {
+				if gr.CostNanoUSD < 0 || gr.InputTokens < 0 || gr.CostNanoUSD < big {
+					t.Fatalf("by %s: group %+v", g, gr)
+				}
+				sum = store.SatAdd(sum, gr.CostNanoUSD)
+			}
+			if sum != math.MaxInt64 {
+				t.Fatalf("by %s: groups sum to %d", g, sum)
 			}
 		}
 	}
