@@ -160,10 +160,12 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p principa
 		}
 		s.log.Debug("ingested", "spans", len(res.spans), "new", wr.Inserted, "duplicates", wr.Duplicates)
 	}
+	s.countIngest(&res)
 	resp := ptraceotlp.NewExportResponse()
-	if res.rejected > 0 {
+	if msg := res.warning(); msg != "" {
+		// rejected_spans 0 with a message is OTLP's way to warn.
 		resp.PartialSuccess().SetRejectedSpans(res.rejected)
-		resp.PartialSuccess().SetErrorMessage(res.rejectMsg)
+		resp.PartialSuccess().SetErrorMessage(msg)
 	}
 	var out []byte
 	if isJSON {
