@@ -26,26 +26,10 @@ var llmOperations = map[string]bool{
 	attr.OpEmbeddings:      true,
 }
 
-// spanType returns the agenttrace span type: agenttrace.span.type when set,
-// else one inferred from gen_ai.operation.name, else "span".
-func spanType(typ, op string) string {
-	if typ != "" {
-		return typ
-	}
-	switch {
-	case llmOperations[op]:
-		return attr.TypeLLM
-	case op == attr.OpExecuteTool:
-		return attr.TypeTool
-	case op == attr.OpRetrieval:
-		return attr.TypeRetrieval
-	}
-	return attr.TypeSpan
-}
-
-// fields are the attributes read into columns. Trace-level ones (session,
-// user, tenant, conversation, environment, tags, service) are read from
-// the resource first and overridden by the span's own.
+// fields are the attributes read into columns (normalize.go fills them).
+// Trace-level ones (session, user, tenant, conversation, environment,
+// tags, service) are read from the resource first and overridden by the
+// span's own.
 type fields struct {
 	typ, op, reqModel, respModel, provider, slug, version string
 	in, out, cacheRead, cacheCreation, reasoning, total   int64
@@ -55,73 +39,49 @@ type fields struct {
 	session, user, tenant, conversation, env, service     string
 	tags                                                  []string
 	input, output, inMsgs, outMsgs                        string
+
+	// prio[s] is 1 + the priority of the key that filled slot s, 0 if
+	// none did.
+	prio [nSlots]uint8
+	// kinds are the foreign classifications, by slot - slotOIKind.
+	kinds [slotVercelOp - slotOIKind + 1]string
+	// flat are flattened input (0) and output (1) messages.
+	flat [2][]flatMsg
+	// ignored counts values that could not be read; ignoredWhy names the
+	// first.
+	ignored    int64
+	ignoredWhy string
 }
 
-func (f *fields) read(k string, v pcommon.Value) {
-	switch k {
-	case string(attr.SpanType):
-		f.typ = v.AsString()
-	case string(attr.OperationName):
-		f.op = v.AsString()
-	case string(attr.RequestModel):
-		f.reqModel = v.AsString()
-	case string(attr.ResponseModel):
-		f.respModel = v.AsString()
-	case string(attr.ProviderName):
-		f.provider = v.AsString()
-	case string(attr.PromptSlug):
-		f.slug = v.AsString()
-	case string(attr.PromptVersion):
-		f.version = v.AsString()
-	case string(attr.InputTokens):
-		f.in = intValue(v)
-	case string(attr.OutputTokens):
-		f.out = intValue(v)
-	case string(attr.CacheReadTokens):
-		f.cacheRead = intValue(v)
-	case string(attr.CacheCreationTokens):
-		f.cacheCreation = intValue(v)
-	case string(attr.ReasoningTokens):
-		f.reasoning = intValue(v)
-	case string(attr.TotalTokens):
-		f.total = intValue(v)
-	case string(attr.CostUSD):
-		f.cost, f.hasCost = floatValue(v)
-	case string(attr.CostSource):
-		f.costSource = v.AsString()
-	case string(attr.PriceTableVersion):
-		f.priceVersion = v.AsString()
-	case string(attr.SessionID):
-		setStr(&f.session, v)
-	case string(attr.UserID):
-		setStr(&f.user, v)
-	case string(attr.TenantID):
-		setStr(&f.tenant, v)
-	case string(attr.ConversationID):
-		setStr(&f.conversation, v)
-	case string(attr.Environment):
-		setStr(&f.env, v)
-	case string(attr.ServiceName):
-		setStr(&f.service, v)
-	case string(attr.Tags):
-		if t := tagsValue(v); len(t) > 0 {
-			f.tags = t
+// inherit fills the trace-level fields the span did not set from the
+// resource's.
+func (f *fields) inherit(rf *fields) {
+	for _, p := range [...]struct {
+		s        slot
+		dst, src *string
+	}{
+		{slotSession, &f.session, &rf.session}, {slotUser, &f.user, &rf.user}, {slotTenant, &f.tenant, &rf.tenant},
+		{slotConversation, &f.conversation, &rf.conversation}, {slotEnv, &f.env, &rf.env}, {slotService, &f.service, &rf.service},
+	} {
+		if !f.has(p.s) {
+			*p.dst = *p.src
 		}
-	case string(attr.Input):
-		f.input = previewValue(v)
-	case string(attr.Output):
-		f.output = previewValue(v)
-	case string(attr.InputMessages):
-		f.inMsgs = previewValue(v)
-	case string(attr.OutputMessages):
-		f.outMsgs = previewValue(v)
+	}
+	if !f.has(slotTags) {
+		f.tags = rf.tags
 	}
 }
 
-func setStr(dst *string, v pcommon.Value) {
-	if s := v.AsString(); s != "" {
-		*dst = s
-	}
+// hasUsage reports whether the span carries tokens or a cost.
+func (f *fields) hasUsage() bool {
+	return f.in > 0 || f.out > 0 || f.cacheRead > 0 || f.cacheCreation > 0 || f.reasoning > 0 || f.total > 0 || f.hasCost
+}
+
+// dropUsage clears the usage of a span that is not a model call: its
+// aggregate stays visible in its attributes but adds nothing to totals.
+func (f *fields) dropUsage() {
+	f.in, f.out, f.cacheRead, f.cacheCreation, f.reasoning, f.total = 0, 0, 0, 0, 0, 0
+	f.cost, f.hasCost, f.costSource, f.priceVersion = 0, false, "", ""
 }
 
 // previewValue renders v as text, cut to a preview; big structured values
@@ -131,28 +91,6 @@ func previewValue(v pcommon.Value) string {
 		return store.Preview(v.Str())
 	}
 	return store.Preview(string(appendValue(nil, v, 0)))
-}
-
-// intValue reads a token count: ints, doubles and numeric strings are
-// accepted; negative, non-finite and unparsable values are 0.
-func intValue(v pcommon.Value) int64 {
-	var n int64
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		n = v.Int()
-	case pcommon.ValueTypeDouble:
-		if f := v.Double(); f >= 0 && f < math.MaxInt64 {
-			n = int64(f)
-		}
-	case pcommon.ValueTypeStr:
-		s := strings.TrimSpace(v.Str())
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			n = i
-		} else if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 && f < math.MaxInt64 {
-			n = int64(f)
-		}
-	}
-	return max(n, 0)
 }
 
 // floatValue reads a cost and reports whether it is one: negative,
@@ -208,12 +146,11 @@ func (f *fields) price(prices *llm.PriceTable) {
 	f.costSource, f.priceVersion = attr.CostSourceComputed, prices.Version()
 }
 
-// maxCostUSD keeps nano-USD within int64 with room for sums.
-const maxCostUSD = 1e6
-
 // nanoUSD converts dollars to integer nano-USD, rounding to nearest.
+// Costs past the per-span bound were dropped before (bounds.go); min is
+// a backstop.
 func nanoUSD(usd float64) int64 {
-	return int64(math.Round(min(usd, maxCostUSD) * 1e9))
+	return int64(math.Round(min(usd, maxSpanCostUSD) * 1e9))
 }
 
 // maxTags bounds the tags read from one span.
@@ -254,11 +191,28 @@ type convertResult struct {
 	// rejected counts spans dropped for missing ids; rejectMsg says why.
 	rejected  int64
 	rejectMsg string
+	// dropped counts usage values dropped for being beyond the per-span
+	// bounds (bounds.go); dropMsg describes the first.
+	dropped int64
+	dropMsg string
+	// corrected counts spans whose end time was corrected; correctMsg
+	// describes the first.
+	corrected  int64
+	correctMsg string
+	// ignored counts attribute values that could not be read (a string
+	// where a count belongs, a negative count); ignoredMsg names the first.
+	ignored    int64
+	ignoredMsg string
+	// nested counts model-call spans that had a model-call child in the
+	// request: their usage is the children's, so they add nothing.
+	nested int64
 }
 
 // convert turns decoded OTLP traces into store spans, reading the
-// attributes of DESIGN section 3 into columns. Spans with a model and
-// tokens but no cost are priced from prices (nil: none are).
+// attributes of DESIGN section 3, and those of other instrumentations
+// (normalize.go), into columns. Only model-call spans keep usage (see
+// classify); those with a model and tokens but no cost are priced from
+// prices (nil: none are).
 func convert(td ptrace.Traces, prices *llm.PriceTable) convertResult {
 	var res convertResult
 	res.spans = make([]store.Span, 0, td.SpanCount())
@@ -273,6 +227,7 @@ func convert(td ptrace.Traces, prices *llm.PriceTable) convertResult {
 		for k, v := range rattrs.All() {
 			rf.read(k, v)
 		}
+		res.noteIgnored(&rf, "resource")
 		resJSON := appendMap(nil, rattrs, 0)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
@@ -289,19 +244,27 @@ func convert(td ptrace.Traces, prices *llm.PriceTable) convertResult {
 					}
 					continue
 				}
-				f := fields{session: rf.session, user: rf.user, tenant: rf.tenant, conversation: rf.conversation,
-					env: rf.env, service: rf.service, tags: rf.tags}
+				var f fields
 				attrs := sp.Attributes()
 				for k, v := range attrs.All() {
 					f.read(k, v)
 				}
+				res.noteIgnored(&f, "span "+sp.Name())
+				f.inherit(&rf)
+				f.finish()
+				typ, modelCall := f.classify()
+				if !modelCall {
+					f.dropUsage()
+				}
+				dropped := f.boundTokens(nil)
 				f.price(prices)
+				dropped = f.boundCost(dropped)
 				out := store.Span{
 					TraceID:           hex.EncodeToString(tid[:]),
 					SpanID:            hex.EncodeToString(sid[:]),
 					Name:              sp.Name(),
 					Kind:              kinds[sp.Kind()],
-					Type:              spanType(f.typ, f.op),
+					Type:              typ,
 					StatusMessage:     sp.Status().Message(),
 					Start:             toTime(sp.StartTimestamp()),
 					End:               toTime(sp.EndTimestamp()),
@@ -329,9 +292,9 @@ func convert(td ptrace.Traces, prices *llm.PriceTable) convertResult {
 					Resource:          resJSON,
 				}
 				if out.TotalTokens == 0 {
-					out.TotalTokens = f.in + f.out
+					out.TotalTokens = store.SatAdd(f.in, f.out)
 				}
-				out.LLMRequest = out.Type == attr.TypeLLM
+				out.LLMRequest = modelCall
 				if p := sp.ParentSpanID(); !p.IsEmpty() {
 					out.ParentID = hex.EncodeToString(p[:])
 				}
@@ -352,9 +315,62 @@ func convert(td ptrace.Traces, prices *llm.PriceTable) convertResult {
 					arena = appendEvents(arena, sp.Events())
 					out.Events = arena[start:len(arena):len(arena)]
 				}
+				if len(dropped) > 0 {
+					res.dropped += int64(len(dropped))
+					if res.dropMsg == "" {
+						res.dropMsg = dropNote(out.TraceID, out.SpanID, dropped)
+					}
+				}
 				res.spans = append(res.spans, out)
 			}
 		}
 	}
+	res.nested = demoteNested(res.spans)
 	return res
+}
+
+func (r *convertResult) noteIgnored(f *fields, where string) {
+	if f.ignored == 0 {
+		return
+	}
+	r.ignored += f.ignored
+	if r.ignoredMsg == "" {
+		r.ignoredMsg = where + ": " + f.ignoredWhy
+	}
+}
+
+// demoteNested applies the no-double-counting rule within one request: a
+// model-call span with a model-call child (an LLM-framework span around an
+// instrumented client call, the Vercel AI SDK's embeddings operation
+// around its model calls) is an aggregate of its children and adds
+// nothing. It returns how many spans it demoted.
+func demoteNested(spans []store.Span) int64 {
+	type key struct{ trace, span string }
+	calls := map[key]int{}
+	for i := range spans {
+		if spans[i].LLMRequest {
+			calls[key{spans[i].TraceID, spans[i].SpanID}] = i
+		}
+	}
+	var parents []int
+	for i := range spans {
+		sp := &spans[i]
+		if !sp.LLMRequest || sp.ParentID == "" {
+			continue
+		}
+		if j, ok := calls[key{sp.TraceID, sp.ParentID}]; ok {
+			parents = append(parents, j)
+		}
+	}
+	var n int64
+	for _, j := range parents {
+		p := &spans[j]
+		if !p.LLMRequest {
+			continue // already demoted through another child
+		}
+		n++
+		p.LLMRequest = false
+		p.Tokens, p.TotalTokens, p.CostNanoUSD, p.CostSource, p.PriceTableVersion = store.Tokens{}, 0, 0, "", ""
+	}
+	return n
 }

@@ -102,7 +102,7 @@ func TestConvertForeignSpans(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("chat span\n got %+v\nwant %+v", got, want)
 	}
-	for name, typ := range map[string]string{"text": "llm", "gen": "llm", "embed": "llm", "tool": "tool", "agent": "span", "typed": "llm"} {
+	for name, typ := range map[string]string{"text": "llm", "gen": "llm", "embed": "llm", "tool": "tool", "agent": "agent", "typed": "llm"} {
 		sp := byName[name]
 		if sp.Type != typ || sp.LLMRequest != (typ == "llm") {
 			t.Errorf("%s: type %q request %v, want %q", name, sp.Type, sp.LLMRequest, typ)
@@ -157,5 +157,80 @@ func TestAppendValueJSON(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"i":-9223372036854775808`) {
 		t.Fatalf("int64 not exact in %s", b)
+	}
+}
+
+func TestNormalizePriority(t *testing.T) {
+	for k, r := range keyRules {
+		if r.src == "" || r.slot == slotNone {
+			t.Errorf("key %s: no source or slot", k)
+		}
+	}
+	// Whatever the wire order, the GenAI key wins over the library's.
+	for _, order := range [][2]string{{"gen_ai.usage.input_tokens", "llm.token_count.prompt"}, {"llm.token_count.prompt", "gen_ai.usage.input_tokens"}} {
+		var f fields
+		for _, k := range order {
+			n := int64(1)
+			if k == "gen_ai.usage.input_tokens" {
+				n = 2
+			}
+			f.read(k, pcommon.NewValueInt(n))
+		}
+		if f.in != 2 {
+			t.Errorf("order %v: input %d, want the GenAI key's 2", order, f.in)
+		}
+	}
+	// Deprecated GenAI keys beat library keys, and lose to current ones.
+	var f fields
+	f.read("ai.model.provider", pcommon.NewValueStr("openai.chat"))
+	if f.provider != "openai" {
+		t.Errorf("provider %q", f.provider)
+	}
+	f.read("gen_ai.system", pcommon.NewValueStr("openai.chat"))
+	f.read("gen_ai.provider.name", pcommon.NewValueStr("openai"))
+	f.read("gen_ai.system", pcommon.NewValueStr("other"))
+	if f.provider != "openai" {
+		t.Errorf("provider %q", f.provider)
+	}
+	// Metadata prefixes: only the id spellings are read.
+	var g fields
+	g.read("ai.telemetry.metadata.sessionId", pcommon.NewValueStr("s"))
+	g.read("traceloop.association.properties.customer_id", pcommon.NewValueStr("c"))
+	g.read("ai.settings.context.userId", pcommon.NewValueStr("u"))
+	g.read("ai.settings.context.plan", pcommon.NewValueStr("pro"))
+	if g.session != "s" || g.tenant != "c" || g.user != "u" {
+		t.Errorf("ids %q %q %q", g.session, g.user, g.tenant)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		key, val string
+		typ      string
+		call     bool
+	}{
+		{"openinference.span.kind", "LLM", "llm", true},
+		{"openinference.span.kind", "EMBEDDING", "llm", true},
+		{"openinference.span.kind", "CHAIN", "task", false},
+		{"openinference.span.kind", "RERANKER", "reranker", false},
+		{"openinference.span.kind", "GUARDRAIL", "guardrail", false},
+		{"traceloop.span.kind", "workflow", "task", false},
+		{"llm.request.type", "completion", "llm", true},
+		{"langfuse.observation.type", "generation", "llm", true},
+		{"langfuse.observation.type", "agent", "agent", false},
+		{"ai.operationId", "ai.streamText", "agent", false},
+		{"ai.operationId", "ai.embedMany.doEmbed", "llm", true},
+		{"gen_ai.operation.name", "invoke_agent", "agent", false},
+		{"gen_ai.operation.name", "agent_step", "task", false},
+		{"agenttrace.span.type", "task", "task", false},
+		{"agenttrace.span.type", "trace", "trace", false},
+	} {
+		var f fields
+		f.read(tc.key, pcommon.NewValueStr(tc.val))
+		f.read("gen_ai.usage.input_tokens", pcommon.NewValueInt(5))
+		typ, call := f.classify()
+		if typ != tc.typ || call != tc.call {
+			t.Errorf("%s=%s: %q %v, want %q %v", tc.key, tc.val, typ, call, tc.typ, tc.call)
+		}
 	}
 }

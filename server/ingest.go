@@ -124,6 +124,14 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p principa
 		return err
 	}
 	res := convert(req.Traces(), s.prices)
+	if res.ignored > 0 {
+		// Bad values never fail a request: the span is stored, the value
+		// ignored (a lower-priority key may fill its place) and counted.
+		s.log.Warn("ingest: ignored attribute values", "values", res.ignored, "first", res.ignoredMsg)
+	}
+	if res.nested > 0 {
+		s.log.Debug("ingest: model-call spans with model-call children add nothing", "spans", res.nested)
+	}
 	if p.tenant != "" {
 		for i := range res.spans {
 			sp := &res.spans[i]
@@ -152,10 +160,12 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p principa
 		}
 		s.log.Debug("ingested", "spans", len(res.spans), "new", wr.Inserted, "duplicates", wr.Duplicates)
 	}
+	s.countIngest(&res)
 	resp := ptraceotlp.NewExportResponse()
-	if res.rejected > 0 {
+	if msg := res.warning(); msg != "" {
+		// rejected_spans 0 with a message is OTLP's way to warn.
 		resp.PartialSuccess().SetRejectedSpans(res.rejected)
-		resp.PartialSuccess().SetErrorMessage(res.rejectMsg)
+		resp.PartialSuccess().SetErrorMessage(msg)
 	}
 	var out []byte
 	if isJSON {

@@ -243,19 +243,21 @@ func (s *Span) AddEvent(name string, kv ...attribute.KeyValue) {
 }
 
 // Fail marks the span failed: its status becomes Error with err's message, an
-// "exception" event records err's type and message (masked and truncated like
-// other values) and error.type is set to err's type. A nil err does nothing.
+// "exception" event records err's Go type and message (masked and truncated
+// like other values) and error.type is set as the semantic conventions ask:
+// a meaningful, low-cardinality name (the first exported error type or
+// well-known sentinel in err's tree, such as "net/url.Error" or
+// "context.DeadlineExceeded"), else "_OTHER". A nil err does nothing.
 func (s *Span) Fail(err error) {
 	if err == nil || !s.active() {
 		return
 	}
 	msg := s.settings.Finish(semconv.ExceptionMessageKey, errorText(err))
-	typ := fmt.Sprintf("%T", err)
 	s.otel.AddEvent(semconv.ExceptionEventName, oteltrace.WithAttributes(
-		semconv.ExceptionTypeKey.String(typ),
+		semconv.ExceptionTypeKey.String(fmt.Sprintf("%T", err)),
 		semconv.ExceptionMessageKey.String(msg),
 	))
-	s.otel.SetAttributes(semconv.ErrorTypeKey.String(typ))
+	s.otel.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
 	s.otel.SetStatus(codes.Error, msg)
 }
 
@@ -293,9 +295,12 @@ func (s *Span) recordPanic(r any) {
 		return
 	}
 	msg := s.settings.Finish(semconv.ExceptionMessageKey, fmt.Sprint(r))
-	typ := fmt.Sprintf("%T", r)
+	typ := errorTypeOther
+	if err, ok := r.(error); ok {
+		typ = errorType(err)
+	}
 	s.otel.AddEvent(semconv.ExceptionEventName, oteltrace.WithAttributes(
-		semconv.ExceptionTypeKey.String(typ),
+		semconv.ExceptionTypeKey.String(fmt.Sprintf("%T", r)),
 		semconv.ExceptionMessageKey.String(msg),
 		semconv.ExceptionStacktraceKey.String(s.settings.Finish(semconv.ExceptionStacktraceKey, string(debug.Stack()))),
 	))

@@ -261,13 +261,15 @@ type ErrorDetail struct {
 
 // Error codes and their HTTP statuses.
 const (
-	CodeInvalidArgument  = "invalid_argument"   // 400
-	CodeUnauthenticated  = "unauthenticated"    // 401
-	CodePermissionDenied = "permission_denied"  // 403
-	CodeNotFound         = "not_found"          // 404
-	CodeMethodNotAllowed = "method_not_allowed" // 405
-	CodeTooLarge         = "payload_too_large"  // 413
-	CodeUnsupportedMedia = "unsupported_media"  // 415
-	CodeUnavailable      = "unavailable"        // 503
-	CodeInternal         = "internal"           // 500
+	CodeInvalidArgument   = "invalid_argument"   // 400
+	CodeUnauthenticated   = "unauthenticated"    // 401
+	CodePermissionDenied  = "permission_denied"  // 403
+	CodeNotFound          = "not_found"          // 404
+	CodeMethodNotAllowed  = "method_not_allowed" // 405
+	CodeTooLarge          = "payload_too_large"  // 413
+	CodeUnsupportedMedia  = "unsupported_media"  // 415
+	CodeResourceExhausted = "resource_exhausted" // 429: busy, retry after Retry-After
+	CodeUnavailable       = "unavailable"        // 503
+	CodeDeadlineExceeded  = "deadline_exceeded"  // 503: the request ran past the server's query timeout
+	CodeInternal          = "internal"           // 500
 )

@@ -28,7 +28,13 @@ import (
 	"github.com/agenttrace/agenttrace/usage"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(pdataReceiverEnv) != "" {
+		runPdataReceiver() // BenchmarkStockOTel's receiver process
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // syncBuffer is a goroutine-safe bytes.Buffer.
 type syncBuffer struct {

@@ -326,6 +326,27 @@ var migrations = [][]string{
 		`CREATE INDEX spans_session ON spans (session_id, start_ns) WHERE session_id != ''`,
 		`CREATE INDEX spans_tenant ON spans (tenant_id, start_ns) WHERE tenant_id != ''`,
 	},
+	// 4: usage sums saturate at 2^63-1. Before, a sum past it wrapped
+	// (trace summaries, summed in Go) or became a REAL (hourly rollups,
+	// summed in SQL), and queries reading it failed. Such values were
+	// overflows: they are pinned at 2^63-1 like the sums made from now on.
+	saturateOverflows(map[string][]string{
+		"usage_session_hour": {"input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "requests", "cost_nano", "spans"},
+		"usage_tenant_hour":  {"input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "requests", "cost_nano", "spans"},
+		"traces":             {"input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "total_tokens", "requests", "cost_nano"},
+	}),
+}
+
+// saturateOverflows returns the statements of migration 4: in each table,
+// each column's REAL or negative values become 2^63-1.
+func saturateOverflows(cols map[string][]string) []string {
+	var out []string
+	for _, table := range []string{"usage_session_hour", "usage_tenant_hour", "traces"} {
+		for _, c := range cols[table] {
+			out = append(out, fmt.Sprintf(`UPDATE %s SET %s = 9223372036854775807 WHERE typeof(%s) != 'integer' OR %s < 0`, table, c, c, c))
+		}
+	}
+	return out
 }
 
 // schema creates version 1 (migrations[0]). Times are int64 Unix nanoseconds, costs int64
