@@ -151,6 +151,7 @@ type Server struct {
 	keys            map[[32]byte]principal
 	handler         http.Handler
 	stats           counters
+	pages           http.Handler // WithPages: the viewer
 
 	// limits (limits.go)
 	maxIngest                               int
@@ -318,6 +319,9 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc(PathReady, s.handleReady)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.servePages(w, r) {
+			return
+		}
 		s.writeError(w, r, errorf(http.StatusNotFound, usage.CodeNotFound, "no route for %s", r.URL.Path))
 	})
 	return s.recoverer(s.deadlines(mux))
