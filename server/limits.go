@@ -189,7 +189,10 @@ func (s *Server) admitIngest(r *http.Request) (*ingestGrant, error) {
 	case <-t.C:
 		return nil, s.busy("too many ingest requests in flight")
 	case <-r.Context().Done():
-		return nil, s.timeoutError(r, r.Context().Err())
+		if ae := s.timeoutError(r, r.Context().Err()); ae != nil {
+			return nil, ae
+		}
+		return nil, errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "request canceled")
 	}
 	s.stats.ingestInFlight.Add(1)
 	g := &ingestGrant{s: s}
