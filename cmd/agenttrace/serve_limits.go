@@ -12,7 +12,7 @@ import (
 // five times what is live before a collection, which under a burst of
 // large ingest requests is most of a small machine. The ingest budget
 // (--ingest-memory) keeps what is live below it.
-const serveMemoryLimit = 512 << 20
+const serveMemoryLimit = 384 << 20
 
 // limits are serve's flags for hostile input and load (server/limits.go).
 type limits struct {

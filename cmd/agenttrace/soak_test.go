@@ -65,9 +65,9 @@ func peakRSS(t *testing.T, pid int) float64 {
 
 // rssBoundMB is the documented bound on serve's peak RSS under the
 // probes (50 concurrent gzip bombs, 16 concurrent 12 MB bodies, 100 slow
-// clients) at default settings: the ingest budget (256 MiB charged at 8x
-// the body) and GOMEMLIMIT=512MiB keep it there.
-const rssBoundMB = 400
+// clients) at default settings: the ingest budget (192 MiB charged at 8x
+// the body) and GOMEMLIMIT=384MiB keep it there.
+const rssBoundMB = 450
 
 // soakBody is an OTLP protobuf request of n LLM spans of one trace.
 func soakBody(t *testing.T, trace uint32, n int, start time.Time, pad int) []byte {
