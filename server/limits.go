@@ -32,7 +32,7 @@ const (
 	// times the protobuf body; see BENCHMARKS.md, RELIABILITY); a request
 	// that finds the budget spent gets 429. The budget is raised to fit
 	// at least one body of the maximum size.
-	DefaultIngestMemoryBytes = 192 << 20
+	DefaultIngestMemoryBytes = 128 << 20
 	// DefaultMaxConns caps open client connections; past it, new
 	// connections wait in the kernel's accept queue.
 	DefaultMaxConns = 1024
