@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -216,6 +217,32 @@ func newResource(serviceName string) (*resource.Resource, error) {
 		return nil, fmt.Errorf("agenttrace: resource: %w", err)
 	}
 	return merged, nil
+}
+
+// roomStall is how long awaitRoom waits without any export completing.
+const roomStall = 250 * time.Millisecond
+
+// awaitRoom waits while the export queue is over half full and exports
+// complete, so that a flood of messages slows to the exporter's pace
+// instead of being dropped; it gives up once no export has completed for
+// roomStall.
+func (c *Client) awaitRoom() {
+	if c == nil || c.proc == nil {
+		return
+	}
+	share, last := c.proc.Backlog()
+	progress := time.Now()
+	for share >= 0.5 {
+		time.Sleep(time.Millisecond)
+		var exported uint64
+		share, exported = c.proc.Backlog()
+		switch {
+		case exported != last:
+			last, progress = exported, time.Now()
+		case time.Since(progress) > roomStall:
+			return
+		}
+	}
 }
 
 // detachable wraps the batch processor registered on a provider so that the

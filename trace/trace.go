@@ -32,6 +32,7 @@ type Trace struct {
 	ctx    context.Context // the root span's context
 	state  *recording.TraceState
 	budget *budget.Tracker // WithBudget's; nil without
+	client *Client
 }
 
 // Start starts a trace named name (DefaultName when empty) and returns a
@@ -55,7 +56,7 @@ func (c *Client) Start(ctx context.Context, name string, opts ...StartOption) (c
 	if name == "" {
 		name = DefaultName
 	}
-	tr := &Trace{state: &recording.TraceState{Settings: c.settings, Stamp: sc.stamp()}}
+	tr := &Trace{state: &recording.TraceState{Settings: c.settings, Stamp: sc.stamp()}, client: c}
 	tr.state.Owner = tr
 	pre := &recording.Node{Context: ctx, State: tr.state}
 	tr.ctx, tr.root = span.Start(pre, span.Root, name, span.WithAttributes(sc.attrs...))
@@ -205,7 +206,10 @@ func orBackground(ctx context.Context) context.Context {
 // Each message is exported on its own as soon as it is recorded, so a
 // conversation of any length neither grows the root span nor waits in
 // memory for the trace's end, and the root span's size does not depend on
-// it. Messages may be recorded after End.
+// it. Messages may be recorded after End. While the export queue is over
+// half full and exports make progress, Message waits for room rather than
+// let the queue drop messages (or the trace's other spans); when exports
+// stall (the endpoint is down) it stops waiting after a quarter second.
 func (t *Trace) Message(role llm.Role, content any, opts ...llm.MessageOption) {
 	if t == nil || !t.root.SpanContext().IsSampled() {
 		return
@@ -221,6 +225,7 @@ func (t *Trace) Message(role llm.Role, content any, opts ...llm.MessageOption) {
 	if mc.ToolCallID != "" {
 		kv = append(kv, attr.EventToolCallID.String(mc.ToolCallID))
 	}
+	t.client.awaitRoom()
 	_, s := span.Start(t.ctx, span.Kind(attr.TypeMessage), "message "+string(role))
 	s.AddEvent(attr.EventMessage, kv...)
 	s.End()
