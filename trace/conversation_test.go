@@ -85,7 +85,7 @@ func TestLongConversationArrivesWhole(t *testing.T) {
 	first := page.Spans[1] // the root starts first
 	assert.Equal(t, attr.TypeMessage, first.Type)
 	var events []struct {
-		Name       string            `json:"name"`
+		Name       string         `json:"name"`
 		Attributes map[string]any `json:"attributes"`
 	}
 	require.NoError(t, json.Unmarshal(first.Events, &events))
