@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -60,6 +61,10 @@ type Client struct {
 	// sessions and tenants are the session and tenant budgets' Trackers
 	// (nil without WithSessionBudget, WithTenantBudget).
 	sessions, tenants *trackers
+
+	// stalledAt is 1 + the exported count at which awaitRoom last gave
+	// up waiting (0: never).
+	stalledAt atomic.Uint64
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -220,17 +225,21 @@ func newResource(serviceName string) (*resource.Resource, error) {
 }
 
 // roomStall is how long awaitRoom waits without any export completing.
-const roomStall = 250 * time.Millisecond
+const roomStall = time.Second
 
 // awaitRoom waits while the export queue is over half full and exports
 // complete, so that a flood of messages slows to the exporter's pace
-// instead of being dropped; it gives up once no export has completed for
-// roomStall.
+// instead of being dropped. Once no export has completed for roomStall it
+// gives up, and does not wait again until an export completes: a dead
+// endpoint costs the program one such wait, not one per message.
 func (c *Client) awaitRoom() {
 	if c == nil || c.proc == nil {
 		return
 	}
 	share, last := c.proc.Backlog()
+	if share < 0.5 || c.stalledAt.Load() == last+1 {
+		return
+	}
 	progress := time.Now()
 	for share >= 0.5 {
 		time.Sleep(time.Millisecond)
@@ -240,6 +249,7 @@ func (c *Client) awaitRoom() {
 		case exported != last:
 			last, progress = exported, time.Now()
 		case time.Since(progress) > roomStall:
+			c.stalledAt.Store(last + 1)
 			return
 		}
 	}

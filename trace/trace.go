@@ -209,7 +209,8 @@ func orBackground(ctx context.Context) context.Context {
 // it. Messages may be recorded after End. While the export queue is over
 // half full and exports make progress, Message waits for room rather than
 // let the queue drop messages (or the trace's other spans); when exports
-// stall (the endpoint is down) it stops waiting after a quarter second.
+// stall (the endpoint is down) it stops waiting after a second, once per
+// stall.
 func (t *Trace) Message(role llm.Role, content any, opts ...llm.MessageOption) {
 	if t == nil || !t.root.SpanContext().IsSampled() {
 		return
