@@ -410,6 +410,16 @@ func (p *Processor) Stats() Stats {
 	return st
 }
 
+// Backlog reports how full the queue is: the larger of its span count and
+// its estimated bytes as a share of their bounds (0 empty, 1 full), and how
+// many spans have been exported so far. A producer that must not lose its
+// spans (agenttrace's trace messages) waits while the backlog is high and
+// exports make progress.
+func (p *Processor) Backlog() (share float64, exported uint64) {
+	st := p.Stats()
+	return max(float64(st.Queued)/float64(p.cfg.maxQueueSpans), float64(st.QueuedBytes)/float64(p.cfg.maxQueueBytes)), st.Exported
+}
+
 // run is the flusher goroutine: it cuts batches when a shard is full enough,
 // when the interval passes, when ForceFlush asks and when Shutdown drains, and
 // starts an export for each while fewer than MaxInFlight run.

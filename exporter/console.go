@@ -197,15 +197,35 @@ func (c *Console) renderSpan(b *strings.Builder, s sdktrace.ReadOnlySpan, childr
 	}
 	b.WriteString(indent + branch + c.spanLine(s) + "\n")
 	inner := indent + next
-	kids := children[s.SpanContext().SpanID()]
+	// A trace's messages and scores are spans of their own; they print as
+	// lines of their parent, in time order with its events.
+	type timedLine struct {
+		at   time.Time
+		line string
+	}
+	var lines []timedLine
 	for _, e := range s.Events() {
 		if line := eventLine(e); line != "" {
-			pipe := "   "
-			if len(kids) > 0 {
-				pipe = "│  "
-			}
-			b.WriteString(inner + pipe + line + "\n")
+			lines = append(lines, timedLine{e.Time, line})
 		}
+	}
+	var kids []sdktrace.ReadOnlySpan
+	for _, k := range children[s.SpanContext().SpanID()] {
+		if line, ok := inlineLine(k); ok {
+			if line != "" {
+				lines = append(lines, timedLine{k.StartTime(), line})
+			}
+			continue
+		}
+		kids = append(kids, k)
+	}
+	slices.SortStableFunc(lines, func(a, b timedLine) int { return a.at.Compare(b.at) })
+	for _, l := range lines {
+		pipe := "   "
+		if len(kids) > 0 {
+			pipe = "│  "
+		}
+		b.WriteString(inner + pipe + l.line + "\n")
 	}
 	for i, k := range kids {
 		c.renderSpan(b, k, children, inner, i == len(kids)-1)
@@ -262,6 +282,36 @@ func (c *Console) spanLine(s sdktrace.ReadOnlySpan) string {
 		b.WriteString("  " + strings.Join(fields, " "))
 	}
 	return b.String()
+}
+
+// inlineLine renders a message span (its message event) or a score span as
+// one line of its parent; ok is false for any other span.
+func inlineLine(s sdktrace.ReadOnlySpan) (line string, ok bool) {
+	var typ, name, value, comment string
+	for _, kv := range s.Attributes() {
+		switch kv.Key {
+		case attr.SpanType:
+			typ = kv.Value.Emit()
+		case attr.ScoreName:
+			name = kv.Value.Emit()
+		case attr.ScoreValue:
+			value = kv.Value.Emit()
+		case attr.ScoreComment:
+			comment = kv.Value.Emit()
+		}
+	}
+	switch typ {
+	case attr.TypeMessage:
+		for _, e := range s.Events() {
+			if e.Name == attr.EventMessage {
+				return eventLine(e), true
+			}
+		}
+		return "", true
+	case attr.TypeScore:
+		return fmt.Sprintf("· feedback %s=%s %s", name, value, preview(comment)), true
+	}
+	return "", false
 }
 
 // eventLine renders agenttrace message, feedback and signal events, and

@@ -222,8 +222,8 @@ func checkComparisonFails(t *testing.T, sent []sdktrace.ReadOnlySpan, got map[[8
 		{"status changed", llmSpan, func(s ptrace.Span, _ pcommon.Resource) { s.Status().SetCode(ptrace.StatusCodeOk) }, "status code"},
 		{"status message changed", llmSpan, func(s ptrace.Span, _ pcommon.Resource) { s.Status().SetMessage("x") }, "status message"},
 		{"event attribute changed", rootSpan, func(s ptrace.Span, _ pcommon.Resource) {
-			s.Events().At(0).Attributes().PutBool(string(attr.EventInternal), true)
-		}, "event 0 (agenttrace.message) attributes: internal changed"},
+			s.Events().At(0).Attributes().PutStr(string(attr.EventName), "other")
+		}, "event 0 (agenttrace.signal) attributes: name changed"},
 		{"event lost", rootSpan, func(s ptrace.Span, _ pcommon.Resource) {
 			s.Events().RemoveIf(func(e ptrace.SpanEvent) bool { return e.Name() == attr.EventSignal })
 		}, "events: sent"},
@@ -246,8 +246,9 @@ func checkComparisonFails(t *testing.T, sent []sdktrace.ReadOnlySpan, got map[[8
 	}
 }
 
-// edgeSpans is the number of spans edgeCases records.
-const edgeSpans = 6
+// edgeSpans is the number of spans edgeCases records (2 of them message
+// spans).
+const edgeSpans = 8
 
 // edgeCases records one trace with what the support-agent scenario does
 // not: a failed span and a panic (status error with a message, exception

@@ -207,7 +207,7 @@ func hexID[T ~[8]byte](id T) string {
 
 // designKeys are the span attribute keys of DESIGN.md section 3.
 var designKeys = []attribute.Key{
-	attr.SpanType, attr.OperationName,
+	attr.SpanType, attr.OperationName, attr.ScoreName, attr.ScoreValue, attr.ScoreComment,
 	attr.RequestModel, attr.ResponseModel, attr.ProviderName,
 	attr.InputTokens, attr.OutputTokens, attr.CacheReadTokens, attr.CacheCreationTokens, attr.ReasoningTokens,
 	attr.TotalTokens,
@@ -221,4 +221,5 @@ var designKeys = []attribute.Key{
 }
 
 // designEvents are the span events of DESIGN.md section 3.
-var designEvents = []string{attr.EventMessage, attr.EventFeedback, attr.EventSignal}
+// (feedback is a score span now, covered by the score keys).
+var designEvents = []string{attr.EventMessage, attr.EventSignal}

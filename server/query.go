@@ -66,8 +66,19 @@ func wireTrace(t *store.TraceSummary) usage.TraceSummary {
 		Models: nonNil(t.Models), Input: t.Input, Output: t.Output, TotalTokens: t.TotalTokens,
 		RequestCount: t.Requests, Tokens: wireTokens(t.Tokens), TotalCost: usd(t.CostNanoUSD),
 		TotalCostNanoUSD: t.CostNanoUSD, SessionID: t.SessionID, UserID: t.UserID, TenantID: t.TenantID,
-		Environment: t.Environment, Tags: nonNil(t.Tags),
+		Environment: t.Environment, Tags: nonNil(t.Tags), Scores: wireScores(t.Scores),
 	}
+}
+
+func wireScores(sc []store.Score) []usage.Score {
+	if len(sc) == 0 {
+		return nil
+	}
+	out := make([]usage.Score, len(sc))
+	for i, s := range sc {
+		out[i] = usage.Score{Name: s.Name, Count: s.Count, Mean: s.Mean, Min: s.Min, Max: s.Max, Last: s.Last}
+	}
+	return out
 }
 
 func rawOr(b json.RawMessage, empty string) json.RawMessage {

@@ -289,6 +289,17 @@ func (s *Span) End() {
 	s.otel.End()
 }
 
+// EndAt ends the span as End does (without End's panic handling), with t as
+// its end time: for work whose end is known only after the fact. It is
+// idempotent with End and a no-op on a nil span.
+func (s *Span) EndAt(t time.Time) {
+	if s == nil || !s.ended.CompareAndSwap(false, true) {
+		return
+	}
+	s.finish()
+	s.otel.End(oteltrace.WithTimestamp(t))
+}
+
 // recordPanic records a recovered panic value on the span.
 func (s *Span) recordPanic(r any) {
 	if !s.recording {

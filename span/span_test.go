@@ -251,3 +251,17 @@ func TestFailErrorType(t *testing.T) {
 		})
 	}
 }
+
+// TestEndAt: EndAt ends the span at the given time; End after it is a
+// no-op, as is EndAt on a nil span.
+func TestEndAt(t *testing.T) {
+	ctx, tr, spans := newTrace(t)
+	_, s := span.Start(ctx, span.Task, "late")
+	at := time.Now().Add(-time.Millisecond)
+	s.EndAt(at)
+	s.End()
+	var nilSpan *span.Span
+	nilSpan.EndAt(at)
+	tr.End()
+	assert.True(t, spans()["late"].EndTime.Equal(at))
+}

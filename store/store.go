@@ -17,6 +17,8 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -299,6 +301,62 @@ type TraceSummary struct {
 	Environment string
 	// Tags are the union of the tags of the trace's spans, sorted.
 	Tags []string
+	// Scores aggregate the trace's score spans (type "score", carrying
+	// agenttrace.score.name and a finite agenttrace.score.value), by name
+	// in name order; nil when there are none. Only GetTrace fills them.
+	Scores []Score
+}
+
+// Score is the aggregate of the values a trace was scored with under one
+// name (feedback, ratings, evaluations).
+type Score struct {
+	Name  string
+	Count int64
+	// Mean, Min and Max summarise the values; Last is the value of the
+	// score span that started last.
+	Mean, Min, Max, Last float64
+}
+
+// ScoreValue is one score span's name, value and start, as a store reads
+// it before AggregateScores.
+type ScoreValue struct {
+	Name  string
+	Value float64
+	Start time.Time
+}
+
+// AggregateScores folds score values into Scores by name, in name order
+// (nil for none). Values that are not finite are left out.
+func AggregateScores(vals []ScoreValue) []Score {
+	byName := map[string]*Score{}
+	last := map[string]time.Time{}
+	for _, v := range vals {
+		if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) || v.Name == "" {
+			continue
+		}
+		sc := byName[v.Name]
+		if sc == nil {
+			sc = &Score{Name: v.Name, Min: v.Value, Max: v.Value, Last: v.Value}
+			byName[v.Name] = sc
+			last[v.Name] = v.Start
+		}
+		sc.Count++
+		sc.Mean += v.Value // the sum until the end
+		sc.Min, sc.Max = min(sc.Min, v.Value), max(sc.Max, v.Value)
+		if !v.Start.Before(last[v.Name]) {
+			sc.Last, last[v.Name] = v.Value, v.Start
+		}
+	}
+	if len(byName) == 0 {
+		return nil
+	}
+	out := make([]Score, 0, len(byName))
+	for _, sc := range byName {
+		sc.Mean /= float64(sc.Count)
+		out = append(out, *sc)
+	}
+	slices.SortFunc(out, func(a, b Score) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // SortField is a field traces can be sorted by.

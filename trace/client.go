@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -59,6 +61,10 @@ type Client struct {
 	// sessions and tenants are the session and tenant budgets' Trackers
 	// (nil without WithSessionBudget, WithTenantBudget).
 	sessions, tenants *trackers
+
+	// stalledAt is 1 + the exported count at which awaitRoom last gave
+	// up waiting (0: never).
+	stalledAt atomic.Uint64
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -216,6 +222,37 @@ func newResource(serviceName string) (*resource.Resource, error) {
 		return nil, fmt.Errorf("agenttrace: resource: %w", err)
 	}
 	return merged, nil
+}
+
+// roomStall is how long awaitRoom waits without any export completing.
+const roomStall = time.Second
+
+// awaitRoom waits while the export queue is over half full and exports
+// complete, so that a flood of messages slows to the exporter's pace
+// instead of being dropped. Once no export has completed for roomStall it
+// gives up, and does not wait again until an export completes: a dead
+// endpoint costs the program one such wait, not one per message.
+func (c *Client) awaitRoom() {
+	if c == nil || c.proc == nil {
+		return
+	}
+	share, last := c.proc.Backlog()
+	if share < 0.5 || c.stalledAt.Load() == last+1 {
+		return
+	}
+	progress := time.Now()
+	for share >= 0.5 {
+		time.Sleep(time.Millisecond)
+		var exported uint64
+		share, exported = c.proc.Backlog()
+		switch {
+		case exported != last:
+			last, progress = exported, time.Now()
+		case time.Since(progress) > roomStall:
+			c.stalledAt.Store(last + 1)
+			return
+		}
+	}
 }
 
 // detachable wraps the batch processor registered on a provider so that the

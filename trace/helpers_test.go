@@ -2,6 +2,7 @@ package trace_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -9,6 +10,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/trace"
 )
 
@@ -28,15 +30,46 @@ func newRecorder(t *testing.T, opts ...trace.Option) *recorder {
 	return &recorder{t: t, client: client, mem: mem}
 }
 
-// spans flushes the client and returns what it exported, by name.
+// spans flushes the client and returns what it exported, by name, but for
+// the message and score spans (see messages and scores).
 func (r *recorder) spans() map[string]tracetest.SpanStub {
 	r.t.Helper()
 	require.NoError(r.t, r.client.Flush(context.Background()))
 	out := map[string]tracetest.SpanStub{}
 	for _, s := range r.mem.GetSpans() {
+		if typ := attrs(s.Attributes)[attr.SpanType].AsString(); typ == attr.TypeMessage || typ == attr.TypeScore {
+			continue
+		}
 		_, dup := out[s.Name]
 		require.False(r.t, dup, "two spans named %q", s.Name)
 		out[s.Name] = s
+	}
+	return out
+}
+
+// ofType returns the exported spans of agenttrace.span.type typ, in start
+// order.
+func (r *recorder) ofType(typ string) []tracetest.SpanStub {
+	r.t.Helper()
+	var out []tracetest.SpanStub
+	for _, s := range r.all() {
+		if attrs(s.Attributes)[attr.SpanType].AsString() == typ {
+			out = append(out, s)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b tracetest.SpanStub) int { return a.StartTime.Compare(b.StartTime) })
+	return out
+}
+
+// messages returns the agenttrace.message events of the message spans, in
+// order, checking that each message span holds exactly one.
+func (r *recorder) messages() []sdktrace.Event {
+	r.t.Helper()
+	var out []sdktrace.Event
+	for _, s := range r.ofType(attr.TypeMessage) {
+		require.Len(r.t, s.Events, 1)
+		require.Equal(r.t, attr.EventMessage, s.Events[0].Name)
+		out = append(out, s.Events[0])
 	}
 	return out
 }

@@ -17,35 +17,51 @@ import (
 	"github.com/agenttrace/agenttrace/trace"
 )
 
-// conversation records n messages on a new trace of client.
-func conversation(client *trace.Client, n int) {
+// signals records n signals (events of the root span) on a new trace of
+// client.
+func signals(client *trace.Client, n int) {
 	_, tr := client.Start(context.Background(), "chat")
 	for i := range n {
-		tr.Message(llm.User, fmt.Sprintf("message %d", i))
+		tr.Signal(fmt.Sprintf("signal %d", i))
 	}
 	tr.End()
 }
 
 // TestManyMessagesArrive: a trace with 500 messages (the SDK's default
-// keeps 128 events per span) delivers them all, over OTLP.
+// keeps 128 events per span) delivers them all, over OTLP, each a child
+// span of the root, whatever the event limit.
 func TestManyMessagesArrive(t *testing.T) {
+	t.Setenv("OTEL_SPAN_EVENT_COUNT_LIMIT", "10")
 	col := otlptest.New()
 	t.Cleanup(col.Close)
 	t.Setenv(exporter.EnvEndpoint, "")
 	t.Setenv(exporter.EnvTracesEndpoint, "")
 	client, err := trace.NewClient(context.Background(), trace.WithEndpoint(col.URL))
 	require.NoError(t, err)
-	conversation(client, 500)
+	_, tr := client.Start(context.Background(), "chat")
+	for i := range 500 {
+		tr.Message(llm.User, fmt.Sprintf("message %d", i))
+	}
+	tr.End()
 	require.NoError(t, client.Shutdown(context.Background()))
 
 	root := col.SpansByName()["chat"]
-	require.Equal(t, 500, root.Events().Len())
-	assert.Zero(t, root.DroppedEventsCount())
-	for _, i := range []int{0, 127, 128, 499} {
-		ev := root.Events().At(i)
+	assert.Zero(t, root.Events().Len())
+	seen := map[string]bool{}
+	for _, sp := range col.Spans() {
+		if sp.Name() != "message user" {
+			continue
+		}
+		assert.Equal(t, root.SpanID(), sp.ParentSpanID())
+		require.Equal(t, 1, sp.Events().Len())
+		ev := sp.Events().At(0)
 		assert.Equal(t, attr.EventMessage, ev.Name())
 		c, _ := ev.Attributes().Get(string(attr.EventContent))
-		assert.JSONEq(t, fmt.Sprintf(`[{"type":"text","content":"message %d"}]`, i), c.Str())
+		seen[c.Str()] = true
+	}
+	require.Len(t, seen, 500)
+	for _, i := range []int{0, 127, 128, 499} {
+		assert.True(t, seen[fmt.Sprintf(`[{"type":"text","content":"message %d"}]`, i)], "message %d", i)
 	}
 }
 
@@ -54,7 +70,7 @@ func TestManyMessagesArrive(t *testing.T) {
 func TestEventLimitFromEnvironment(t *testing.T) {
 	t.Setenv("OTEL_SPAN_EVENT_COUNT_LIMIT", "10")
 	r := newRecorder(t)
-	conversation(r.client, 50)
+	signals(r.client, 50)
 	root := r.spans()["chat"]
 	assert.Len(t, root.Events, 10)
 	assert.Equal(t, 40, root.DroppedEvents)
@@ -79,7 +95,7 @@ func TestUserProviderLimitsApply(t *testing.T) {
 			mem := tracetest.NewInMemoryExporter()
 			client, err := trace.NewClient(context.Background(), trace.WithTracerProvider(tp), trace.WithExporter(mem))
 			require.NoError(t, err)
-			conversation(client, 300)
+			signals(client, 300)
 			require.NoError(t, client.Flush(context.Background()))
 			spans := mem.GetSpans()
 			require.Len(t, spans, 1)

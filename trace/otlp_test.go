@@ -61,7 +61,7 @@ func TestOTLPWire(t *testing.T) {
 		assert.Equal(t, "agents", r.Header.Get("X-Team"))
 	}
 	spans := col.SpansByName()
-	require.Len(t, spans, 4)
+	require.Len(t, spans, 5)
 	root, task, g, tool := spans["support_agent"], spans["resolve_ticket"], spans["chat gpt-4.1-mini"], spans["lookup_order"]
 	assert.True(t, root.ParentSpanID().IsEmpty())
 	assert.Equal(t, root.SpanID(), task.ParentSpanID())
@@ -95,8 +95,12 @@ func TestOTLPWire(t *testing.T) {
 	assert.Equal(t, `{"status":"shipped"}`, tool.Attr(string(attr.ToolCallResult)))
 	assert.Equal(t, ptrace.StatusCodeUnset, task.Status().Code())
 
-	require.Equal(t, 1, root.Events().Len())
-	ev := root.Events().At(0)
+	assert.Zero(t, root.Events().Len(), "messages are child spans of the root")
+	msg := spans["message user"]
+	assert.Equal(t, root.SpanID(), msg.ParentSpanID())
+	assert.Equal(t, "message", msg.Attr(string(attr.SpanType)))
+	require.Equal(t, 1, msg.Events().Len())
+	ev := msg.Events().At(0)
 	assert.Equal(t, attr.EventMessage, ev.Name())
 	role, _ := ev.Attributes().Get(string(attr.EventRole))
 	assert.Equal(t, "user", role.Str())
@@ -139,11 +143,11 @@ func TestOTLPLongAndInvalidValues(t *testing.T) {
 	require.NoError(t, client.Shutdown(context.Background()))
 	assert.Empty(t, col.Errors())
 	st := client.Stats()
-	assert.Equal(t, uint64(3), st.Exported)
+	assert.Equal(t, uint64(5), st.Exported)
 	assert.Zero(t, st.Dropped.Total())
 
 	spans := col.SpansByName()
-	require.Len(t, spans, 3, "every span arrives")
+	require.Len(t, spans, 5, "every span arrives")
 	root, llmSpan, search := spans["trace "+fixed], spans["chat gpt-4.1-mini"], spans["search"]
 	assert.Equal(t, fixed, root.Attr(string(attr.UserID)))
 	assert.Equal(t, fixed, llmSpan.Attr(string(attr.UserID)))
@@ -167,11 +171,12 @@ func TestOTLPLongAndInvalidValues(t *testing.T) {
 	assert.Equal(t, llm.User, in[0].Role)
 	assert.Equal(t, msgs[0].Parts, in[0].Parts, "leading messages kept whole")
 
-	evs := root.Events()
-	require.Equal(t, 2, evs.Len())
-	long, _ := evs.At(0).Attributes().Get(string(attr.EventContent))
+	for _, name := range []string{"message user", "message assistant"} {
+		require.Equal(t, 1, spans[name].Events().Len(), name)
+	}
+	long, _ := spans["message user"].Events().At(0).Attributes().Get(string(attr.EventContent))
 	assert.True(t, json.Valid([]byte(long.Str())), long.Str())
 	assert.True(t, jsonenc.IsTruncated(long.Str()))
-	short, _ := evs.At(1).Attributes().Get(string(attr.EventContent))
+	short, _ := spans["message assistant"].Events().At(0).Attributes().Get(string(attr.EventContent))
 	assert.JSONEq(t, `[{"type":"text","content":"`+fixed+`"}]`, short.Str())
 }

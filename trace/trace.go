@@ -22,7 +22,9 @@ const DefaultName = "trace"
 
 // Trace is one agent run: a root span (agenttrace.span.type=trace,
 // gen_ai.operation.name=invoke_agent) that the trace's spans nest under, and
-// that carries its messages, feedback and signals as span events. End it with
+// that carries its signals as span events. Messages and feedback are short
+// child spans of the root, exported as they are recorded (see Message and
+// Feedback). End it with
 // defer tr.End(). A nil *Trace (from a disabled client) is valid: every
 // method is a no-op and span-starting methods return a nil *span.Span.
 type Trace struct {
@@ -30,6 +32,7 @@ type Trace struct {
 	ctx    context.Context // the root span's context
 	state  *recording.TraceState
 	budget *budget.Tracker // WithBudget's; nil without
+	client *Client
 }
 
 // Start starts a trace named name (DefaultName when empty) and returns a
@@ -53,7 +56,7 @@ func (c *Client) Start(ctx context.Context, name string, opts ...StartOption) (c
 	if name == "" {
 		name = DefaultName
 	}
-	tr := &Trace{state: &recording.TraceState{Settings: c.settings, Stamp: sc.stamp()}}
+	tr := &Trace{state: &recording.TraceState{Settings: c.settings, Stamp: sc.stamp()}, client: c}
 	tr.state.Owner = tr
 	pre := &recording.Node{Context: ctx, State: tr.state}
 	tr.ctx, tr.root = span.Start(pre, span.Root, name, span.WithAttributes(sc.attrs...))
@@ -191,18 +194,25 @@ func orBackground(ctx context.Context) context.Context {
 	return ctx
 }
 
-// Message records a conversation message on the trace as an
-// "agenttrace.message" event on the root span, with attributes role, content
+// Message records a conversation message on the trace as a short child
+// span of the root (agenttrace.span.type=message, named "message {role}")
+// carrying one "agenttrace.message" event with attributes role, content
 // (the message's parts as GenAI JSON parts), internal and, when set,
 // tool_call_id. content is a string (one text part), an llm.Part, a
 // []llm.Part, an llm.Message (its parts), or any other value (one text part
 // holding its JSON). Content passes through the mask and the size limit.
-// Options: llm.ToolCallID and llm.Internal. The root span keeps the
-// provider's event limit of messages, feedback and signals together
-// (DefaultEventCountLimit with the client's own provider); later ones are
-// dropped by the OpenTelemetry SDK, which counts them.
+// Options: llm.ToolCallID and llm.Internal.
+//
+// Each message is exported on its own as soon as it is recorded, so a
+// conversation of any length neither grows the root span nor waits in
+// memory for the trace's end, and the root span's size does not depend on
+// it. Messages may be recorded after End. While the export queue is over
+// half full and exports make progress, Message waits for room rather than
+// let the queue drop messages (or the trace's other spans); when exports
+// stall (the endpoint is down) it stops waiting after a second, once per
+// stall.
 func (t *Trace) Message(role llm.Role, content any, opts ...llm.MessageOption) {
-	if t == nil || !t.root.IsRecording() {
+	if t == nil || !t.root.SpanContext().IsSampled() {
 		return
 	}
 	mc := llm.NewMessageConfig(opts...)
@@ -216,7 +226,10 @@ func (t *Trace) Message(role llm.Role, content any, opts ...llm.MessageOption) {
 	if mc.ToolCallID != "" {
 		kv = append(kv, attr.EventToolCallID.String(mc.ToolCallID))
 	}
-	t.root.AddEvent(attr.EventMessage, kv...)
+	t.client.awaitRoom()
+	_, s := span.Start(t.ctx, span.Kind(attr.TypeMessage), "message "+string(role))
+	s.AddEvent(attr.EventMessage, kv...)
+	s.End()
 }
 
 func messageParts(content any) []llm.Part {
@@ -239,20 +252,6 @@ func messageParts(content any) []llm.Part {
 		return c.Parts
 	}
 	return []llm.Part{llm.Text(jsonenc.Text(content))}
-}
-
-// Feedback records feedback on the trace (a rating, a thumbs up, a score) as
-// an "agenttrace.feedback" event with name, value and comment. The comment
-// passes through the mask and the size limit. Record it before End.
-func (t *Trace) Feedback(name string, value float64, comment string) {
-	if t == nil || !t.root.IsRecording() {
-		return
-	}
-	t.root.AddEvent(attr.EventFeedback,
-		attr.EventName.String(name),
-		attr.EventValue.Float64(value),
-		attr.EventComment.String(t.state.Settings.Finish(attr.EventComment, comment)),
-	)
 }
 
 // Signal records a named event the team wants to count ("escalated",

@@ -141,7 +141,12 @@ func TestGoroutines(t *testing.T) {
 		assert.Equal(t, "s-1", attrs(tool.Attributes)[attr.SessionID].AsString())
 		assert.Equal(t, fmt.Sprint(i), attrs(tool.Attributes)[attr.Output].AsString())
 	}
-	assert.Len(t, events(spans["fanout"], attr.EventMessage), n)
+	msgs := r.ofType(attr.TypeMessage)
+	assert.Len(t, msgs, n)
+	for _, m := range msgs {
+		assert.Equal(t, spans["fanout"].SpanContext.SpanID(), m.Parent.SpanID(), "a message is a child of the root")
+		assert.Equal(t, "s-1", attrs(m.Attributes)[attr.SessionID].AsString(), "and carries the trace's fields")
+	}
 }
 
 // TestTraceFieldsOnEverySpan checks the trace-level fields on our spans and
@@ -267,7 +272,8 @@ func TestAttributes(t *testing.T) {
 	assert.Equal(t, `{"ticket":"T-42"}`, ra[attr.Input].AsString())
 	assert.Equal(t, "done", ra[attr.Output].AsString())
 
-	msgs := events(root, attr.EventMessage)
+	assert.Empty(t, events(root, attr.EventMessage), "messages are not on the root")
+	msgs := r.messages()
 	require.Len(t, msgs, 3)
 	m0, m1, m2 := attrs(msgs[0].Attributes), attrs(msgs[1].Attributes), attrs(msgs[2].Attributes)
 	assert.Equal(t, "user", m0[attr.EventRole].AsString())
@@ -281,10 +287,14 @@ func TestAttributes(t *testing.T) {
 	assert.JSONEq(t, `[{"type":"text","content":"scratch"},{"type":"tool_call","id":"call_2","name":"lookup","arguments":{"id":1}}]`,
 		m2[attr.EventContent].AsString())
 
-	fb := attrs(event(t, root, attr.EventFeedback).Attributes)
-	assert.Equal(t, "helpful", fb[attr.EventName].AsString())
-	assert.Equal(t, 1.0, fb[attr.EventValue].AsFloat64())
-	assert.Equal(t, "resolved in one turn", fb[attr.EventComment].AsString())
+	scores := r.ofType(attr.TypeScore)
+	require.Len(t, scores, 1)
+	assert.Equal(t, root.SpanContext.SpanID(), scores[0].Parent.SpanID())
+	assert.Equal(t, "score helpful", scores[0].Name)
+	fb := attrs(scores[0].Attributes)
+	assert.Equal(t, "helpful", fb[attr.ScoreName].AsString())
+	assert.Equal(t, 1.0, fb[attr.ScoreValue].AsFloat64())
+	assert.Equal(t, "resolved in one turn", fb[attr.ScoreComment].AsString())
 	sig := attrs(event(t, root, attr.EventSignal).Attributes)
 	assert.Equal(t, "escalated", sig[attr.EventName].AsString())
 	assert.Equal(t, "tier2", sig["to"].AsString())
@@ -465,7 +475,7 @@ func TestEndedAndNilSpans(t *testing.T) {
 	assert.False(t, s.IsRecording())
 	tr.End()
 	tr.Message(llm.User, "late")
-	tr.Feedback("late", 1, "")
+	require.NoError(t, tr.Feedback("late", 1, ""))
 
 	var ns *span.Span
 	ns.RecordInput("x")
@@ -496,7 +506,7 @@ func TestEndedAndNilSpans(t *testing.T) {
 	_, s3 := nt.Span(nil, span.Task, "x") //lint:ignore SA1012 nil ctx is part of the contract
 	assert.Nil(t, s3)
 	nt.Message(llm.User, "x")
-	nt.Feedback("x", 1, "")
+	assert.NoError(t, nt.Feedback("x", 1, ""))
 	nt.Signal("x")
 	nt.RecordInput("x")
 	nt.Fail(errors.New("x"))
@@ -511,7 +521,10 @@ func TestEndedAndNilSpans(t *testing.T) {
 	assert.NotContains(t, a, attribute.Key("late"))
 	assert.NotContains(t, a, attr.InputTokens)
 	assert.Equal(t, codes.Unset, spans["ended"].Status.Code)
-	assert.Empty(t, events(spans["t"], attr.EventMessage))
+	// A message or feedback after End is still recorded: each is a span of
+	// its own in the trace.
+	assert.Len(t, r.messages(), 1)
+	assert.Len(t, r.ofType(attr.TypeScore), 1)
 }
 
 // TestOutsideTrace: span functions return a nil span without a trace.
@@ -552,7 +565,7 @@ func TestTruncation(t *testing.T) {
 	spans := r.spans()
 	a := attrs(spans["big"].Attributes)
 	for _, v := range []string{a[attr.Input].AsString(), a[attr.Output].AsString(),
-		attrs(event(t, spans["t"], attr.EventMessage).Attributes)[attr.EventContent].AsString()} {
+		attrs(r.messages()[0].Attributes)[attr.EventContent].AsString()} {
 		assert.LessOrEqual(t, len(v), 100)
 		assert.True(t, jsonenc.IsTruncated(v), v)
 		assert.Contains(t, v, "…[truncated ")
@@ -587,7 +600,7 @@ func TestMask(t *testing.T) {
 	r := newRecorder(t, trace.WithMask(mask), trace.WithMaxValueBytes(1000))
 	ctx, tr := r.client.Start(context.Background(), "t")
 	tr.Message(llm.User, "my key is sk-secret")
-	tr.Feedback("f", 0, "leaked sk-secret")
+	require.NoError(t, tr.Feedback("f", 0, "leaked sk-secret"))
 	_, g := tr.LLM(ctx, "llm")
 	g.RecordInput([]llm.Message{llm.TextMessage(llm.User, "sk-secret")})
 	g.RecordOutput("answer sk-secret")
@@ -613,7 +626,7 @@ func TestMask(t *testing.T) {
 	joined := strings.Join(all, "\n")
 	assert.NotContains(t, joined, "sk-secret")
 	assert.Contains(t, joined, "[redacted]")
-	for _, k := range []string{"content", "comment", "gen_ai.input.messages", "agenttrace.output",
+	for _, k := range []string{"content", "agenttrace.score.comment", "gen_ai.input.messages", "agenttrace.output",
 		"exception.message", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result"} {
 		assert.True(t, keys[k], "mask called for %s", k)
 	}

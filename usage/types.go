@@ -226,6 +226,21 @@ type TraceSummary struct {
 	TenantID         string   `json:"tenant_id"`
 	Environment      string   `json:"environment"`
 	Tags             []string `json:"tags"`
+	// Scores aggregate the trace's scores (trace.Client.Score,
+	// Trace.Feedback) by name, in name order. Only GET /v1/traces/{id}
+	// carries them; lists leave them out.
+	Scores []Score `json:"scores,omitempty"`
+}
+
+// Score is the aggregate of the values a trace was scored with under one
+// name: how many, their mean, minimum and maximum, and the latest one.
+type Score struct {
+	Name  string  `json:"name"`
+	Count int64   `json:"count"`
+	Mean  float64 `json:"mean"`
+	Min   float64 `json:"min"`
+	Max   float64 `json:"max"`
+	Last  float64 `json:"last"`
 }
 
 // TracesPage answers GET /v1/traces.

@@ -77,7 +77,7 @@ func TestAgentLoop(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, map[string]int{"trace": 1, "llm": 2, "tool": 2}, types)
+	assert.Equal(t, map[string]int{"trace": 1, "llm": 2, "tool": 2, "message": 4}, types)
 	// gpt-4o-mini: (90*0.15 + 40*0.6) + (72*0.15 + 128*0.075 + 10*0.6) per 1M.
 	assert.InDelta(t, (13.5+24+10.8+9.6+6)/1e6, cost, 1e-12)
 }

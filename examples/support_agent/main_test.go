@@ -30,7 +30,7 @@ func TestRun(t *testing.T) {
 	assert.Equal(t, "session=s-test user=u1 tenant=t1", lines[2])
 
 	spans := col.Spans()
-	require.Len(t, spans, 2*5, "per trace: root, task, 2 LLM calls, 1 tool")
+	require.Len(t, spans, 2*9, "per trace: root, task, 2 LLM calls, 1 tool, 3 messages, 1 score")
 	var llmSpans, costed int
 	for _, s := range spans {
 		assert.Equal(t, "s-test", s.Attr(string(attr.SessionID)))

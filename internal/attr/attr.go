@@ -119,6 +119,19 @@ const (
 	TypeTask      = "task"
 	TypeRetrieval = "retrieval"
 	TypeSpan      = "span"
+	// TypeMessage is a conversation message of a trace: a short child span
+	// of the root carrying one agenttrace.message event.
+	TypeMessage = "message"
+	// TypeScore is a score (feedback) of a trace: a short span of the
+	// trace carrying ScoreName, ScoreValue and ScoreComment.
+	TypeScore = "score"
+)
+
+// Scores (span type score).
+const (
+	ScoreName    = attribute.Key("agenttrace.score.name")
+	ScoreValue   = attribute.Key("agenttrace.score.value")
+	ScoreComment = attribute.Key("agenttrace.score.comment")
 )
 
 // Values of OperationName. OpChat, OpTextCompletion, OpGenerateContent and

@@ -293,20 +293,29 @@ func TestEndToEnd(t *testing.T) {
 		for _, r := range rs {
 			p, err := c.ListSpansByTraceID(ctx, r.id, usage.SpanQuery{})
 			require.NoError(t, err)
-			require.Len(t, p.Spans, len(r.calls)+2, r.id)
+			require.Len(t, p.Spans, len(r.calls)+3, r.id)
 			root := p.Spans[0]
 			assert.Equal(t, r.name, root.Name)
 			assert.Equal(t, "trace", root.Type)
 			assert.Empty(t, root.ParentID)
-			assert.True(t, slices.ContainsFunc(root.Events, func(e usage.Event) bool { return e.Name == "agenttrace.message" }),
-				"the message event is on the root")
+			assert.True(t, slices.ContainsFunc(p.Spans, func(s usage.Span) bool {
+				return s.Type == "message" && s.ParentID == root.ID &&
+					slices.ContainsFunc(s.Events, func(e usage.Event) bool { return e.Name == "agenttrace.message" })
+			}), "the message is a child span of the root")
 			wantStatus := usage.StatusOK
 			if r.fail {
 				wantStatus = usage.StatusError
 			}
 			assert.Equal(t, wantStatus, root.Status)
+			var llmSpans []usage.Span
+			for _, s := range p.Spans {
+				if s.Type == "llm" {
+					llmSpans = append(llmSpans, s)
+				}
+			}
+			require.Len(t, llmSpans, len(r.calls))
 			for i, cl := range r.calls {
-				g := p.Spans[1+i]
+				g := llmSpans[i]
 				assert.Equal(t, "llm", g.Type)
 				assert.Equal(t, "chat "+cl.model, g.Name)
 				assert.Equal(t, root.ID, g.ParentID)
@@ -369,7 +378,7 @@ func TestEndToEnd(t *testing.T) {
 		assert.Equal(t, 2, count(usage.SpanQuery{Model: "claude-haiku-4-5"}))
 		assert.Equal(t, 1, count(usage.SpanQuery{PromptSlug: "welcome"}))
 		assert.Equal(t, 1, count(usage.SpanQuery{Status: usage.StatusError, TenantID: "acme"}))
-		assert.Equal(t, 3, count(usage.SpanQuery{SessionID: "s-g2"}))
+		assert.Equal(t, 4, count(usage.SpanQuery{SessionID: "s-g2"}), "root, LLM call, message, tool")
 		assert.Equal(t, 2, count(usage.SpanQuery{Tags: []string{"refunds"}, Type: "tool"}))
 		assert.Equal(t, 3, count(usage.SpanQuery{Name: "lookup", UserID: "alice"}))
 		assert.Equal(t, nBulk, count(usage.SpanQuery{Name: "bulk", Limit: 100, Start: start, End: end}))
@@ -479,7 +488,7 @@ func checkSummary(t *testing.T, r *run, tr usage.TraceSummary) {
 	assert.Equal(t, r.name, tr.Name)
 	assert.Equal(t, status, tr.Status)
 	assert.True(t, tr.HasRoot)
-	assert.EqualValues(t, len(r.calls)+2, tr.SpanCount)
+	assert.EqualValues(t, len(r.calls)+3, tr.SpanCount, "root, message, calls, tool")
 	assert.Equal(t, models, tr.Models)
 	assert.Equal(t, tok, tr.Tokens)
 	assert.Equal(t, tok.InputTokens+tok.OutputTokens, tr.TotalTokens)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	sdk "github.com/anthropics/anthropic-sdk-go"
 	"github.com/anthropics/anthropic-sdk-go/option"
@@ -299,4 +300,19 @@ func TestFinishReason(t *testing.T) {
 	} {
 		assert.Equal(t, want, agentanthropic.FinishReason(in), in)
 	}
+}
+
+// TestMiddlewareDeadlineDuringBackoff: the caller's context ends while the
+// SDK waits to retry a 429 it closed unread; the span ends with the call and
+// its context's error, not after MaxRetryWait (a minute here) with the 429.
+func TestMiddlewareDeadlineDuringBackoff(t *testing.T) {
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.RetryAfter429(`{"type":"error","error":{"type":"rate_limit_error","message":"Rate limited"}}`),
+		llmtest.JSONHandler(200, msgCached))
+	c := sdk.NewClient(option.WithBaseURL(srv.URL), option.WithAPIKey("k"), option.WithMaxRetries(2),
+		option.WithMiddleware(agentanthropic.Middleware(agentanthropic.WithMaxRetryWait(time.Minute))))
+	llmtest.BackoffDeadline(t, rec, srv.Server, func(ctx context.Context) error {
+		_, err := c.Messages.New(ctx, params("claude-sonnet-4-5"))
+		return err
+	})
 }

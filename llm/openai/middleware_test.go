@@ -523,3 +523,18 @@ func TestMiddlewareOptions(t *testing.T) {
 	assert.NotContains(t, a, attr.OutputMessages)
 	assert.InDelta(t, gpt4oCachedCost, a[attr.CostUSD].AsFloat64(), 1e-12, "usage and cost are still recorded")
 }
+
+// TestMiddlewareDeadlineDuringBackoff: the caller's context ends while the
+// SDK waits to retry a 429 it closed unread; the span ends with the call and
+// its context's error, not after MaxRetryWait (a minute here) with the 429.
+func TestMiddlewareDeadlineDuringBackoff(t *testing.T) {
+	rec := llmtest.NewRecorder(t)
+	srv := newServer(t, llmtest.RetryAfter429(`{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`),
+		llmtest.JSONHandler(200, chatCachedReasoning))
+	client := oai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey("k"), option.WithMaxRetries(2),
+		option.WithMiddleware(agentopenai.Middleware(agentopenai.WithMaxRetryWait(time.Minute))))
+	llmtest.BackoffDeadline(t, rec, srv.Server, func(ctx context.Context) error {
+		_, err := client.Chat.Completions.New(ctx, chatParams("gpt-4o"))
+		return err
+	})
+}

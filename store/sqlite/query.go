@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/store"
 )
 
@@ -255,7 +256,41 @@ func (s *Store) GetTrace(ctx context.Context, traceID string) (store.TraceSummar
 	if err != nil {
 		return store.TraceSummary{}, fmt.Errorf("sqlite: get trace: %w", s.mapErr(err))
 	}
+	if row.Scores, err = s.traceScores(ctx, traceID); err != nil {
+		return store.TraceSummary{}, fmt.Errorf("sqlite: get trace scores: %w", s.mapErr(err))
+	}
 	return row.TraceSummary, nil
+}
+
+// traceScoresSQL reads the name and value of a trace's score spans (non-finite
+// values are stored as strings and left out here).
+var traceScoresSQL = `SELECT n, v, start_ns FROM (SELECT
+		json_extract(attributes, '$."` + string(attr.ScoreName) + `"') AS n,
+		json_extract(attributes, '$."` + string(attr.ScoreValue) + `"') AS v, start_ns
+	FROM spans WHERE trace_id = ? AND type = '` + attr.TypeScore + `')
+	WHERE typeof(n) = 'text' AND typeof(v) IN ('integer', 'real')`
+
+// traceScores aggregates the trace's score spans.
+func (s *Store) traceScores(ctx context.Context, traceID string) ([]store.Score, error) {
+	rows, err := s.query(ctx, traceScoresSQL, traceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var vals []store.ScoreValue
+	for rows.Next() {
+		var v store.ScoreValue
+		var ns int64
+		if err := rows.Scan(&v.Name, &v.Value, &ns); err != nil {
+			return nil, err
+		}
+		v.Start = time.Unix(0, ns).UTC()
+		vals = append(vals, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return store.AggregateScores(vals), nil
 }
 
 // sortColumn maps sort fields to traces columns.

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/store"
 )
 
@@ -53,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ListSpans", testListSpans},
 		{"InvalidQueries", testInvalidQueries},
 		{"Concurrent", testConcurrent},
+		{"Scores", testScores},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -991,5 +993,61 @@ func testConcurrent(t *testing.T, st store.Store) {
 	}
 	if n := int64(writers * batches * per); u.Spans != n || u.Requests != n || u.Sessions != 1 {
 		t.Fatalf("after concurrent writes: %+v, want %d spans", u, n)
+	}
+}
+
+// scoreSpan returns a score span (as trace.Client.Score records it) of
+// trace tn with span number sn, parent parent, name and value: a JSON
+// number, or a string for what the server stores of a non-finite value.
+func scoreSpan(tn, sn int, parent string, start time.Time, name, value string) store.Span {
+	sp := NewSpan(tn, sn, parent, start)
+	sp.Type = attr.TypeScore
+	sp.Name = "score " + name
+	sp.Attributes = json.RawMessage(fmt.Sprintf(`{%q:%q,%q:%q,%q:%s,%q:"c"}`,
+		attr.SpanType, attr.TypeScore, attr.ScoreName, name, attr.ScoreValue, value, attr.ScoreComment))
+	return sp
+}
+
+// testScores: a trace's summary aggregates its score spans by name, in
+// name order, whether they arrive before the trace's other spans (a score
+// for a trace not stored yet is kept, and shown once it arrives) or long
+// after; a non-finite value is left out.
+func testScores(t *testing.T, st store.Store) {
+	id := TraceID(7)
+	// A score for a trace id the store has not seen: stored, summary
+	// provisional, score shown.
+	write(t, st, scoreSpan(7, 10, SpanID(99), T0.Add(time.Hour), "helpful", "1"))
+	tr := getTrace(t, st, id)
+	if tr.HasRoot {
+		t.Fatal("a score alone is no root")
+	}
+	want := []store.Score{{Name: "helpful", Count: 1, Mean: 1, Min: 1, Max: 1, Last: 1}}
+	if !slices.Equal(tr.Scores, want) {
+		t.Fatalf("scores before the trace = %+v, want %+v", tr.Scores, want)
+	}
+
+	root := NewSpan(7, 1, "", T0)
+	root.Name = "agent"
+	write(t, st, root, llmSpan(7, 2, SpanID(1), T0, 100, 10, 1000))
+	write(t, st,
+		scoreSpan(7, 11, SpanID(1), T0.Add(2*time.Hour), "helpful", "0"),
+		scoreSpan(7, 12, SpanID(1), T0.Add(3*time.Hour), "accuracy", "0.25"),
+		scoreSpan(7, 13, SpanID(99), T0.Add(4*time.Hour), "accuracy", `"NaN"`),
+		scoreSpan(7, 14, SpanID(99), T0.Add(5*time.Hour), "helpful", "0.5"))
+	tr = getTrace(t, st, id)
+	if !tr.HasRoot || tr.Name != "agent" || tr.InputTokens != 100 {
+		t.Fatalf("summary = %+v", tr)
+	}
+	want = []store.Score{
+		{Name: "accuracy", Count: 1, Mean: 0.25, Min: 0.25, Max: 0.25, Last: 0.25},
+		{Name: "helpful", Count: 3, Mean: 0.5, Min: 0, Max: 1, Last: 0.5},
+	}
+	if !slices.Equal(tr.Scores, want) {
+		t.Fatalf("scores = %+v, want %+v", tr.Scores, want)
+	}
+	// Another trace's summary has none.
+	write(t, st, NewSpan(8, 1, "", T0))
+	if sc := getTrace(t, st, TraceID(8)).Scores; sc != nil {
+		t.Fatalf("scores of a trace without any = %+v", sc)
 	}
 }

@@ -32,7 +32,8 @@ const Model = "gpt-4.1-mini"
 // SpansPerConversation and RequestsPerConversation count what one
 // conversation records: spans in all, and LLM calls among them.
 const (
-	SpansPerConversation    = 5
+	// Root, task, 2 LLM calls, 1 tool, 3 message spans and 1 score span.
+	SpansPerConversation    = 9
 	RequestsPerConversation = 2
 )
 

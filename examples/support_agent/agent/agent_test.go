@@ -124,7 +124,7 @@ func ExampleRun() {
 	_ = client.Flush(context.Background())
 	fmt.Println(res.Session, len(res.TraceIDs), "traces,", len(exp.GetSpans()), "spans,", res.Expected.Requests, "LLM calls")
 	_ = client.Shutdown(context.Background())
-	// Output: s-demo 2 traces, 10 spans, 4 LLM calls
+	// Output: s-demo 2 traces, 18 spans, 4 LLM calls
 }
 
 func ExampleExpected() {

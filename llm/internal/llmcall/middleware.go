@@ -171,6 +171,7 @@ type call struct {
 	adm   *budget.Admission // nil without budgets
 	ctx   context.Context   // the first attempt's, for the trace
 	timer *time.Timer
+	stop  func() bool // stops the wait's watch of the attempt's context
 	once  sync.Once
 }
 
@@ -181,6 +182,21 @@ func (c *call) end(err error) {
 		c.span.End()
 	})
 }
+
+// endAt ends the call's span with err at t, once.
+func (c *call) endAt(err error, t time.Time) {
+	c.once.Do(func() {
+		c.span.Fail(err)
+		c.span.EndAt(t)
+	})
+}
+
+// retryGrace is how long a waiting call whose attempt's context ended
+// still waits for the SDK's next attempt: the Anthropic SDK cancels the
+// previous attempt's context (its per-attempt timeout) right before it
+// sends the retry. It delays only when the span is exported; the span ends
+// at the moment the context did.
+const retryGrace = time.Second
 
 // Handle is the middleware function: func(*http.Request, Next).
 func (m *Middleware) Handle(req *http.Request, next Next) (*http.Response, error) {
@@ -320,19 +336,37 @@ func (m *Middleware) claim(key callKey) *call {
 		m.waiting[key] = cs[1:]
 	}
 	c.timer.Stop()
+	c.stop()
 	return c
 }
 
 // wait parks c until the SDK's next attempt, or ends it with err after
-// MaxRetryWait.
-func (m *Middleware) wait(c *call, err error) {
+// MaxRetryWait. If ctx, the attempt's context, ends first and no attempt
+// follows within retryGrace, the caller's context ended during the SDK's
+// backoff (the SDK then returns that context's error, and sends nothing
+// more): the span ends with ctx's error, at the moment ctx ended, as the
+// call did.
+func (m *Middleware) wait(ctx context.Context, c *call, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.waiting[c.key] = append(m.waiting[c.key], c)
 	c.timer = time.AfterFunc(m.cfg.MaxRetryWait, func() {
 		if m.remove(c) {
+			c.stop()
 			c.end(err)
 		}
+	})
+	c.stop = context.AfterFunc(ctx, func() {
+		at, cerr := time.Now(), ctx.Err()
+		if d, ok := ctx.Deadline(); ok && cerr == context.DeadlineExceeded && d.Before(at) {
+			at = d // the moment it ended, not when this func got to run
+		}
+		time.AfterFunc(retryGrace, func() {
+			if m.remove(c) {
+				c.timer.Stop()
+				c.endAt(cerr, at)
+			}
+		})
 	})
 }
 
@@ -434,8 +468,14 @@ func (b *errorBody) data(p []byte) bool {
 
 func (b *errorBody) end(readErr error) {
 	if readErr == nil {
-		if !b.started && b.ctx.Err() != context.Canceled {
-			b.c.m.wait(b.c, b.apiError())
+		if !b.started {
+			if err := b.ctx.Err(); err != nil {
+				// Closed unread because the call is over: it ends with
+				// the context's error (the SDK returns that error).
+				b.c.end(err)
+				return
+			}
+			b.c.m.wait(b.ctx, b.c, b.apiError())
 			return
 		}
 		readErr = io.EOF

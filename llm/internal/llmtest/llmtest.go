@@ -14,10 +14,14 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 
 	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/llm"
@@ -176,5 +180,54 @@ func BenchmarkClients[C any](b *testing.B, bare, mw, noContent C, call func(cont
 				}
 			}
 		})
+	}
+}
+
+// BackoffDeadline runs the case of a call whose context ends while the SDK
+// waits out its backoff after an error answer it closed unread (a 429 with
+// Retry-After: 5): call makes one model call with ctx through a client with
+// the middleware, whose MaxRetryWait is longer than the test's patience.
+// The LLM span must end when the call does, with the context's error, not
+// at MaxRetryWait with the HTTP error; the server sees one attempt.
+func BackoffDeadline(t *testing.T, rec *Recorder, srv *Server, call func(context.Context) error) {
+	t.Helper()
+	const timeout = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(rec.Start(), timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	start := time.Now()
+	err := call(ctx)
+	returned := time.Now()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.EqualValues(t, 1, srv.Calls.Load(), "no retry was sent")
+
+	// The span is exported once it ended: poll, boundedly, for it (it ends
+	// at the moment the context did, once no retry followed within a
+	// second).
+	var spans []tracetest.SpanStub
+	for range 250 {
+		if spans = rec.LLMSpans(); len(spans) > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Len(t, spans, 1, "the span ended with the call, not after MaxRetryWait")
+	s := spans[0]
+	a := Attrs(s)
+	assert.Equal(t, codes.Error, s.Status.Code)
+	assert.Equal(t, context.DeadlineExceeded.Error(), s.Status.Description)
+	assert.Equal(t, "context.DeadlineExceeded", a[semconv.ErrorTypeKey].AsString())
+	assert.EqualValues(t, http.StatusTooManyRequests, a[semconv.HTTPResponseStatusCodeKey].AsInt64())
+	assert.False(t, s.EndTime.Before(deadline), "the span ends when the context does")
+	assert.False(t, s.EndTime.After(returned), "the span ends no later than the call")
+	assert.False(t, s.StartTime.Before(start))
+	t.Logf("call %v, span %v", returned.Sub(start), s.EndTime.Sub(s.StartTime))
+}
+
+// RetryAfter429 answers 429 with Retry-After: 5 and a provider error body.
+func RetryAfter429(body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "5")
+		JSONHandler(http.StatusTooManyRequests, body)(w, nil)
 	}
 }
