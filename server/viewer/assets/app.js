@@ -391,7 +391,8 @@
     const t0 = Math.min(...spans.map((s) => Date.parse(s.start_time)));
     const t1 = Math.max(...spans.map((s) => Date.parse(s.end_time)));
     const total = Math.max(t1 - t0, 1);
-    const collapsed = new Set(order.filter((n) => n.kids.length > 50).map((n) => n.i));
+    // Below the root, a node with more than 50 children starts collapsed.
+    const collapsed = new Set(order.filter((n) => n.depth > 0 && n.kids.length > 50).map((n) => n.i));
 
     let rows = '';
     for (let b = 0; b < order.length; b += 100) {
