@@ -356,6 +356,49 @@ func TestViewer(t *testing.T) {
 		}
 	})
 
+	t.Run("cursor paging both ways", func(t *testing.T) {
+		b.t = t
+		rowIDs := `Array.from(document.querySelectorAll('#traces tbody tr')).map(r => r.dataset.id)`
+		b.open("/?limit=20&sort_field=name&sort_order=asc")
+		all := eval[[]string](b, rowIDs)
+		b.open("/?limit=2&sort_field=name&sort_order=asc")
+		first := eval[[]string](b, rowIDs)
+		if len(all) != 5 || !slices.Equal(first, all[:2]) {
+			t.Fatalf("first page %v of %v", first, all)
+		}
+		b.run(chromedp.Click(chromedp.CSS(`.pager a[rel=next]`)))
+		b.waitFor(fmt.Sprintf(`location.search.includes('cursor') && document.body.dataset.ready === 'true' && document.querySelector('#traces tbody tr') && document.querySelector('#traces tbody tr').dataset.id !== %q && 'ok'`, first[0]))
+		if second := eval[[]string](b, rowIDs); !slices.Equal(second, all[2:4]) {
+			t.Fatalf("second page %v, want %v", second, all[2:4])
+		}
+		b.run(chromedp.Click(chromedp.CSS(`.pager a[rel=prev]`)))
+		b.waitFor(fmt.Sprintf(`document.body.dataset.ready === 'true' && document.querySelector('#traces tbody tr') && document.querySelector('#traces tbody tr').dataset.id === %q && 'ok'`, first[0]))
+		if back := eval[[]string](b, rowIDs); !slices.Equal(back, first) {
+			t.Fatalf("back to %v, want %v", back, first)
+		}
+		b.noErrors("paging")
+	})
+
+	t.Run("new traces appear without a reload", func(t *testing.T) {
+		b.t = t
+		b.open("/")
+		eval[bool](b, `(window.__notReloaded = true)`)
+		rec, err := trace.NewClient(ctx, trace.WithEndpoint(base), trace.WithAPIKey(adminKey), trace.WithServiceName("viewer-test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, tr := rec.Start(ctx, "late_arrival", trace.WithTenantID("globex"))
+		tr.End()
+		if err := rec.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		b.waitFor(fmt.Sprintf(`document.querySelector('#traces tr[data-id=%q]') && 'shown'`, tr.ID()))
+		if !eval[bool](b, `window.__notReloaded === true`) {
+			t.Fatal("the page reloaded")
+		}
+		b.noErrors("polling")
+	})
+
 	t.Run("a tenant key sees only its tenant", func(t *testing.T) {
 		b.t = t
 		b.setKey(acmeKey)
