@@ -100,7 +100,7 @@ func get(b *testing.B, hc *http.Client, url string) {
 // (navigation, the page's API calls, building the DOM), against fetching
 // the same API answers from Go (the baseline: the data alone).
 //
-//	go test -run '^$' -bench BenchmarkViewer -benchtime 20x ./server/viewer
+//	go test -run '^$' -bench BenchmarkViewer -benchtime 10x -count 3 ./server/viewer
 func BenchmarkViewer(b *testing.B) {
 	base := startServer(b)
 	id := bigTrace(b, base, 2000)
@@ -109,6 +109,15 @@ func BenchmarkViewer(b *testing.B) {
 	defer hc.CloseIdleConnections()
 	br := newBrowser(b, base)
 
+	// The baseline of the browser side: the same page shell, stylesheet
+	// and script, no API call (the not-found page).
+	b.Run("shell_only/browser", func(b *testing.B) {
+		br.t = b
+		for b.Loop() {
+			br.open("/no-such-page")
+		}
+		br.errors(true) // the page's own 404
+	})
 	b.Run("trace_2000_spans/browser", func(b *testing.B) {
 		br.t = b
 		for b.Loop() {
