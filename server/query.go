@@ -127,7 +127,7 @@ func (s *Server) handleSessionUsage(w http.ResponseWriter, r *http.Request, p pr
 		return err
 	}
 	writeJSON(w, http.StatusOK, usage.SessionUsage{
-		SessionID: id, StartTime: q.Start, EndTime: q.End, TokenCount: u.TokenCount(), RequestCount: u.Requests,
+		SessionID: id, StartTime: q.Start, EndTime: q.End, TokenCount: u.TokenCount(), RequestCount: u.Requests, UnknownUsageCount: u.UnknownUsage,
 		TotalCost: usd(u.CostNanoUSD), TotalCostNanoUSD: u.CostNanoUSD, Tokens: wireTokens(u.Tokens),
 		GroupBy: usage.Grouping(q.GroupBy), Groups: groups,
 	})
@@ -153,7 +153,7 @@ func (s *Server) handleTenantUsage(w http.ResponseWriter, r *http.Request, p pri
 	}
 	writeJSON(w, http.StatusOK, usage.TenantUsage{
 		TenantID: id, OrganisationID: s.org, StartTime: q.Start, EndTime: q.End, TokenCount: u.TokenCount(),
-		RequestCount: u.Requests, SessionCount: u.Sessions, TotalCost: usd(u.CostNanoUSD),
+		RequestCount: u.Requests, UnknownUsageCount: u.UnknownUsage, SessionCount: u.Sessions, TotalCost: usd(u.CostNanoUSD),
 		TotalCostNanoUSD: u.CostNanoUSD, Tokens: wireTokens(u.Tokens),
 		GroupBy: usage.Grouping(q.GroupBy), Groups: groups,
 	})

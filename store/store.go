@@ -180,6 +180,11 @@ type Span struct {
 	PriceTableVersion string
 	// LLMRequest marks a model call: it counts toward request_count.
 	LLMRequest bool
+	// UsageUnknown marks a model call (LLMRequest) whose usage is unknown:
+	// it carries no token count and no cost (the SDK marks such a span
+	// agenttrace.usage.unknown=true). It counts toward
+	// unknown_usage_count, so that a missing usage is never read as zero.
+	UsageUnknown bool
 
 	SessionID      string
 	UserID         string
@@ -242,6 +247,9 @@ type Usage struct {
 	Tokens
 	// Requests counts LLM calls (spans with LLMRequest).
 	Requests int64
+	// UnknownUsage counts the LLM calls among Requests whose usage is
+	// unknown (spans with UsageUnknown).
+	UnknownUsage int64
 	// Sessions counts distinct non-empty session ids (tenant usage only).
 	Sessions    int64
 	CostNanoUSD int64

@@ -67,6 +67,7 @@ func printUsage(w io.Writer, v any) error {
 		start, end time.Time
 		tokens     int64
 		requests   int64
+		unknown    int64
 		nano       int64
 		tb         usage.Tokens
 		by         usage.Grouping
@@ -77,12 +78,14 @@ func printUsage(w io.Writer, v any) error {
 		row("session", "%s", cell(u.SessionID))
 		start, end, tokens, requests, nano, tb = u.StartTime, u.EndTime, u.TokenCount, u.RequestCount, u.TotalCostNanoUSD, u.Tokens
 		by, groups = u.GroupBy, u.Groups
+		unknown = u.UnknownUsageCount
 	case *usage.TenantUsage:
 		row("tenant", "%s", cell(u.TenantID))
 		row("organisation", "%s", cell(u.OrganisationID))
 		row("sessions", "%d", u.SessionCount)
 		start, end, tokens, requests, nano, tb = u.StartTime, u.EndTime, u.TokenCount, u.RequestCount, u.TotalCostNanoUSD, u.Tokens
 		by, groups = u.GroupBy, u.Groups
+		unknown = u.UnknownUsageCount
 	default:
 		return fmt.Errorf("printUsage: unexpected %T", v)
 	}
@@ -91,6 +94,8 @@ func printUsage(w io.Writer, v any) error {
 	row("  input", "%d (cache read %d, cache write %d)", tb.InputTokens, tb.CacheReadTokens, tb.CacheCreationTokens)
 	row("  output", "%d (reasoning %d)", tb.OutputTokens, tb.ReasoningTokens)
 	row("requests", "%d", requests)
+	// Calls whose usage is unknown are not in the token and cost totals.
+	row("  unknown usage", "%d (not in tokens or cost)", unknown)
 	row("cost", "%s", fmtUSD(nano))
 	if err := tw.Flush(); err != nil || by == "" {
 		return err
