@@ -29,7 +29,9 @@ func bigTrace(tb testing.TB, base string, n int) string {
 	tr := tp.Tracer("bench")
 	msgs := `[{"role":"user","parts":[{"type":"text","content":"` + strings.Repeat("Where is my order? ", 20) + `"}]}]`
 	t0 := time.Now().Add(-time.Minute)
-	at := func(ms int) oteltrace.SpanStartEventOption { return oteltrace.WithTimestamp(t0.Add(time.Duration(ms) * time.Millisecond)) }
+	at := func(ms int) oteltrace.SpanStartEventOption {
+		return oteltrace.WithTimestamp(t0.Add(time.Duration(ms) * time.Millisecond))
+	}
 	rctx, root := tr.Start(ctx, "big_agent", at(0), oteltrace.WithAttributes(attribute.String("session.id", "s-big"),
 		attribute.String("agenttrace.span.type", "trace")))
 	count, step := 1, 0
