@@ -5,8 +5,9 @@
 # "agenttrace serve" on 127.0.0.1 (a free port) over a temporary SQLite
 # database, records two conversations of examples/support_agent against it,
 # then queries the session's and the tenant's usage, the traces and the
-# spans of a trace with the agenttrace CLI, and stops the server. It fails
-# if the demo session shows no tokens or no cost.
+# spans of a trace with the agenttrace CLI, and stops the server (unless
+# DEMO_KEEP=1). It fails if the demo session shows no tokens or no cost,
+# and ends by printing the trace viewer's URL of the demo's trace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -107,5 +108,25 @@ n_traces=$("$at" traces --session "$SESSION" --all --format '{{.ID}}' | wc -l)
 ((t_tokens == tokens && t_nano == nano)) || fail "tenant $TENANT ($t_tokens tokens, $t_nano nano-USD) differs from its only session ($tokens, $nano)"
 ((n_traces == 2)) || fail "want 2 traces of session $SESSION, got $n_traces"
 
+step "usage by model: agenttrace usage tenant $TENANT --by model"
+"$at" usage tenant "$TENANT" --by model
+
+# The viewer serves the demo trace's page (the data comes from the API in
+# the browser; here only that the page is there).
+page_status=""
+if exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}"; then
+	printf 'GET /traces/%s HTTP/1.0\r\nHost: %s\r\n\r\n' "$trace_id" "$hostport" >&3
+	IFS= read -r -t 5 page_status <&3 || true
+	exec 3<&- 3>&-
+fi 2>/dev/null
+[[ $page_status == *" 200 "* ]] || fail "the viewer's page of trace $trace_id did not answer 200 ($page_status)"
+
 cost=$("$at" usage session "$SESSION" --format '{{usd .TotalCostNanoUSD}}')
 step "demo OK: session $SESSION used $tokens tokens in $requests LLM requests, costing $cost"
+echo "trace viewer: $url/traces/$trace_id"
+if [[ ${DEMO_KEEP:-} == 1 ]]; then
+	echo "serving until Ctrl-C (DEMO_KEEP=1)"
+	wait "$server_pid"
+else
+	echo "(the demo's server stops now; DEMO_KEEP=1 make demo keeps it serving)"
+fi

@@ -115,6 +115,11 @@ func Handler() http.Handler {
 	page := func(name string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) { render(w, r, name, r.PathValue("id"), http.StatusOK) }
 	}
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Header().Set("Cache-Control", "max-age=86400")
+		http.ServeFileFS(w, r, static, "favicon.svg")
+	})
 	mux.HandleFunc("GET /{$}", page("traces"))
 	mux.HandleFunc("GET /spans", page("spans"))
 	mux.HandleFunc("GET /usage", page("usage"))

@@ -328,13 +328,22 @@
     }
     document.title = (tr.name || 'Trace') + ' · agenttrace';
     content.innerHTML = '<p class="loading muted">Loading ' + fmtInt(tr.span_count) + ' spans…</p>';
-    const spans = [];
-    let cursor = '';
-    for (let i = 0; i < 50; i++) {
-      const pg = await api('/v1/traces/' + enc(pageID) + '/spans', { limit: 1000, cursor });
-      spans.push(...pg.spans);
-      if (!pg.has_next_page || !pg.next_cursor) break;
-      cursor = pg.next_cursor;
+    const path = '/v1/traces/' + enc(pageID) + '/spans';
+    let spans;
+    if (tr.span_count > 1000 && tr.span_count <= 2000) {
+      // Two pages: the first and the last, fetched together.
+      const [a, z] = await Promise.all([api(path, { limit: 1000 }), api(path, { limit: 1000, direction: 'up' })]);
+      const seen = new Set(a.spans.map((s) => s.id));
+      spans = a.spans.concat(z.spans.filter((s) => !seen.has(s.id)));
+    } else {
+      spans = [];
+      let cursor = '';
+      for (let i = 0; i < 50; i++) {
+        const pg = await api(path, { limit: 1000, cursor });
+        spans.push(...pg.spans);
+        if (!pg.has_next_page || !pg.next_cursor) break;
+        cursor = pg.next_cursor;
+      }
     }
     renderTrace(tr, spans);
   }
@@ -382,7 +391,8 @@
     const t0 = Math.min(...spans.map((s) => Date.parse(s.start_time)));
     const t1 = Math.max(...spans.map((s) => Date.parse(s.end_time)));
     const total = Math.max(t1 - t0, 1);
-    const collapsed = new Set(order.filter((n) => n.kids.length > 50).map((n) => n.i));
+    // Below the root, a node with more than 50 children starts collapsed.
+    const collapsed = new Set(order.filter((n) => n.depth > 0 && n.kids.length > 50).map((n) => n.i));
 
     let rows = '';
     for (let b = 0; b < order.length; b += 100) {
@@ -440,11 +450,13 @@
       for (const n of order) {
         if (cut >= 0 && n.depth <= cut) cut = -1;
         const hidden = cut >= 0 || (keep && !keep[n.i]);
+        const was = visible[n.i];
         visible[n.i] = !hidden;
         const el = rowEls[n.i];
-        el.classList.toggle('hide', hidden);
+        if (was === hidden) el.classList.toggle('hide', hidden);
         const tg = el.firstChild.firstChild;
-        if (n.kids.length) {
+        if (n.kids.length && (collapsed.has(n.i) || n.shut)) {
+          n.shut = collapsed.has(n.i);
           tg.textContent = collapsed.has(n.i) ? '▸' : '▾';
           el.dataset.hidden = collapsed.has(n.i) ? n.size - 1 : '';
           el.title = collapsed.has(n.i) ? n.s.name + ': ' + (n.size - 1) + ' spans hidden' + (n.errs ? ', ' + n.errs + ' errors' : '') : n.s.name;
