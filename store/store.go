@@ -51,6 +51,11 @@ type Store interface {
 	// TenantUsage sums the usage of the spans of one tenant (q.TenantID)
 	// that started in [q.Start, q.End), and counts their distinct sessions.
 	TenantUsage(ctx context.Context, q UsageQuery) (Usage, error)
+	// GroupUsage sums what SessionUsage (when q.SessionID is set) or
+	// TenantUsage (otherwise) sums, and splits the sum by q.GroupBy, both
+	// from one snapshot: the groups add up exactly to the total. Groups
+	// are ordered and folded past q.GroupLimit as FinishGroups does.
+	GroupUsage(ctx context.Context, q UsageQuery) (GroupedUsage, error)
 	// GetTrace returns the summary of one trace, or ErrNotFound.
 	GetTrace(ctx context.Context, traceID string) (TraceSummary, error)
 	// ListTraces returns one page of trace summaries.
@@ -230,6 +235,11 @@ type UsageQuery struct {
 	TenantID string
 	Start    time.Time
 	End      time.Time
+	// GroupBy is the grouping of GroupUsage; the other methods ignore it.
+	GroupBy GroupBy
+	// GroupLimit bounds GroupUsage's groups (0: no bound); the rest are
+	// folded into one Other group.
+	GroupLimit int
 }
 
 // Usage is a usage sum.
