@@ -107,5 +107,12 @@ n_traces=$("$at" traces --session "$SESSION" --all --format '{{.ID}}' | wc -l)
 ((t_tokens == tokens && t_nano == nano)) || fail "tenant $TENANT ($t_tokens tokens, $t_nano nano-USD) differs from its only session ($tokens, $nano)"
 ((n_traces == 2)) || fail "want 2 traces of session $SESSION, got $n_traces"
 
+step "an agent loop stopped by its \$0.05 budget: go run ./examples/budget"
+"$GO" run ./examples/budget -endpoint "$url" -session s-budget | tee "$tmp/budget.out"
+grep -q '^stopped by the budget' "$tmp/budget.out" || fail "the budget example was not stopped by its budget"
+"$at" usage session s-budget
+b_nano=$("$at" usage session s-budget --format '{{.TotalCostNanoUSD}}')
+((b_nano > 0 && b_nano <= 50000000)) || fail "session s-budget spent $b_nano nano-USD, want some and at most the \$0.05 budget"
+
 cost=$("$at" usage session "$SESSION" --format '{{usd .TotalCostNanoUSD}}')
 step "demo OK: session $SESSION used $tokens tokens in $requests LLM requests, costing $cost"
