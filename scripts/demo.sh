@@ -121,6 +121,13 @@ if exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}"; then
 fi 2>/dev/null
 [[ $page_status == *" 200 "* ]] || fail "the viewer's page of trace $trace_id did not answer 200 ($page_status)"
 
+step "an agent loop stopped by its \$0.05 budget: go run ./examples/budget"
+"$GO" run ./examples/budget -endpoint "$url" -session s-budget | tee "$tmp/budget.out"
+grep -q '^stopped by the budget' "$tmp/budget.out" || fail "the budget example was not stopped by its budget"
+"$at" usage session s-budget
+b_nano=$("$at" usage session s-budget --format '{{.TotalCostNanoUSD}}')
+((b_nano > 0 && b_nano <= 50000000)) || fail "session s-budget spent $b_nano nano-USD, want some and at most the \$0.05 budget"
+
 cost=$("$at" usage session "$SESSION" --format '{{usd .TotalCostNanoUSD}}')
 step "demo OK: session $SESSION used $tokens tokens in $requests LLM requests, costing $cost"
 echo "trace viewer: $url/traces/$trace_id"

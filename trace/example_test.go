@@ -8,8 +8,10 @@ import (
 	"os"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/agenttrace/agenttrace/batch"
+	"github.com/agenttrace/agenttrace/budget"
 	"github.com/agenttrace/agenttrace/exporter"
 	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/span"
@@ -173,4 +175,55 @@ func ExampleClient_Stats() {
 	fmt.Printf("enqueued %d, exported %d, dropped %d (%s)\n", st.Enqueued, st.Exported, st.Dropped.Total(), st.Dropped)
 	// Output:
 	// enqueued 2, exported 2, dropped 0 (none)
+}
+
+// A trace's budget counts the cost of its LLM spans; with the provider
+// middleware (llm/openai, llm/anthropic) it also refuses the call that
+// would exceed it, before it is sent (see package budget and
+// examples/budget).
+func ExampleWithBudget() {
+	client, err := trace.NewClient(context.Background(), trace.WithExporter(tracetest.NewNoopExporter()))
+	if err != nil {
+		panic(err)
+	}
+	defer client.Shutdown(context.Background())
+
+	perRun, err := budget.New(0.50)
+	if err != nil {
+		panic(err)
+	}
+	ctx, tr := client.Start(context.Background(), "support_agent", trace.WithBudget(perRun))
+	defer tr.End()
+
+	_, g := tr.LLM(ctx, "", llm.Model("gpt-4o"))
+	g.SetUsage(llm.Usage{InputTokens: 1000, OutputTokens: 1000}) // priced from the table: $0.0125
+	g.End()
+	fmt.Println(tr.Spent(), tr.Remaining())
+	// Output: $0.012500000 $0.487500000
+}
+
+// Session and tenant budgets are client options: the traces of one session
+// (or tenant) share one Tracker.
+func ExampleWithSessionBudget() {
+	perSession, err := budget.New(5)
+	if err != nil {
+		panic(err)
+	}
+	client, err := trace.NewClient(context.Background(), trace.WithExporter(tracetest.NewNoopExporter()),
+		trace.WithSessionBudget(perSession))
+	if err != nil {
+		panic(err)
+	}
+	defer client.Shutdown(context.Background())
+
+	for range 2 {
+		ctx, tr := client.Start(context.Background(), "turn", trace.WithSessionID("s-9"))
+		_, g := tr.LLM(ctx, "", llm.Model("gpt-4o"))
+		g.SetUsage(llm.Usage{InputTokens: 1000, OutputTokens: 1000, CostUSD: 0.25, CostSource: llm.CostProvider})
+		g.End()
+		tr.End()
+	}
+	s := client.SessionBudget("s-9")
+	fmt.Println(s.Spent(), s.Remaining())
+	// Output: $0.500000000 $4.500000000
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/agenttrace/agenttrace/budget"
 	"github.com/agenttrace/agenttrace/internal/attr"
@@ -40,26 +39,6 @@ func streamOptions(t *testing.T, body []byte) json.RawMessage {
 	}
 	require.NoError(t, json.Unmarshal(body, &req))
 	return req.StreamOptions
-}
-
-// signals returns the budget_exceeded signals of the exported root spans.
-func signals(spans tracetest.SpanStubs) []map[string]any {
-	var out []map[string]any
-	for _, s := range spans {
-		for _, e := range s.Events {
-			if e.Name != attr.EventSignal {
-				continue
-			}
-			m := map[string]any{}
-			for _, kv := range e.Attributes {
-				m[string(kv.Key)] = kv.Value.AsInterface()
-			}
-			if m[string(attr.EventName)] == attr.SignalBudgetExceeded {
-				out = append(out, m)
-			}
-		}
-	}
-	return out
 }
 
 func TestBudgetRefusesCallOnceSpent(t *testing.T) {
@@ -102,7 +81,7 @@ func TestBudgetRefusesCallOnceSpent(t *testing.T) {
 
 	tr.End()
 	spans := rec.Spans()
-	sig := signals(spans)
+	sig := llmtest.BudgetSignals(spans)
 	require.Len(t, sig, 1, "one signal for the one refused call")
 	assert.Equal(t, "trace", sig[0][string(attr.BudgetScope)])
 	assert.Equal(t, "spent", sig[0][string(attr.BudgetReason)])
@@ -241,7 +220,7 @@ func TestBudgetStreamCut(t *testing.T) {
 	assert.True(t, a[attr.BudgetStreamCut].AsBool())
 	assert.True(t, a[attr.UsageUnknown].AsBool())
 	assert.Contains(t, s.Status.Description, "stream_cut")
-	sig := signals(rec.Spans())
+	sig := llmtest.BudgetSignals(rec.Spans())
 	require.Len(t, sig, 1)
 	assert.Equal(t, "stream_cut", sig[0][string(attr.BudgetReason)])
 }

@@ -90,6 +90,27 @@ func Attrs(s tracetest.SpanStub) map[attribute.Key]attribute.Value {
 	return m
 }
 
+// BudgetSignals returns the attributes of the budget_exceeded signals on
+// spans, by key.
+func BudgetSignals(spans tracetest.SpanStubs) []map[string]any {
+	var out []map[string]any
+	for _, s := range spans {
+		for _, e := range s.Events {
+			if e.Name != attr.EventSignal {
+				continue
+			}
+			m := map[string]any{}
+			for _, kv := range e.Attributes {
+				m[string(kv.Key)] = kv.Value.AsInterface()
+			}
+			if m[string(attr.EventName)] == attr.SignalBudgetExceeded {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
 // Messages decodes a gen_ai.*.messages attribute.
 func Messages(t testing.TB, v attribute.Value) []llm.Message {
 	t.Helper()
