@@ -27,7 +27,7 @@ func hourOf(ns int64) int64 {
 
 // spanColumns is the number of columns insertSQL binds per span: the row
 // id and spanCols.
-const spanColumns = 1 + 23
+const spanColumns = 1 + 24
 
 // insertSQL inserts n spans with the row ids the writer gives them; spans
 // already stored are ignored (their ids stay unused).
@@ -43,13 +43,18 @@ type usageAgg struct {
 	requests, cost, spans int64
 }
 
-func (a *usageAgg) add(sp *store.Span) {
-	a.Tokens.Add(sp.Tokens)
+// add adds sp's usage to a, times sign (1, or -1 to take it out).
+func (a *usageAgg) add(sp *store.Span, sign int64) {
+	a.InputTokens += sign * sp.InputTokens
+	a.OutputTokens += sign * sp.OutputTokens
+	a.CacheReadTokens += sign * sp.CacheReadTokens
+	a.CacheCreationTokens += sign * sp.CacheCreationTokens
+	a.ReasoningTokens += sign * sp.ReasoningTokens
 	if sp.LLMRequest {
-		a.requests++
+		a.requests += sign
 	}
-	a.cost += sp.CostNanoUSD
-	a.spans++
+	a.cost += sign * sp.CostNanoUSD
+	a.spans += sign
 }
 
 type sessKey struct {
@@ -75,6 +80,10 @@ type batch struct {
 	ten      map[tenKey]*usageAgg
 	tenSess  map[tenSessKey]struct{}
 	inserted int
+	// attrs are the resolved attributions of the write's traces, and
+	// tenSessGone the tenant sessions a repair may have emptied.
+	attrs       map[string]attribution
+	tenSessGone map[tenSessKey]struct{}
 }
 
 func validate(sp *store.Span) error {
@@ -285,9 +294,23 @@ func (s *Store) writeTx(reqs []*writeReq) error {
 		return fmt.Errorf("sqlite: next span id: %w", err)
 	}
 	b := newBatch()
-	inserted := make([]int, len(reqs))
+	// The calls' spans are copied: attribution fills them in, and a call
+	// retried alone must start from what its caller passed.
+	copies := make([][]store.Span, len(reqs))
+	var all []*store.Span
 	for i, r := range reqs {
-		news, err := w.insertSpans(r.spans)
+		copies[i] = slices.Clone(r.spans)
+		for j := range copies[i] {
+			all = append(all, &copies[i][j])
+		}
+	}
+	conflicts, err := w.attribute(all, b)
+	if err != nil {
+		return err
+	}
+	inserted := make([]int, len(reqs))
+	for i := range reqs {
+		news, err := w.insertSpans(copies[i])
 		if err != nil {
 			return err
 		}
@@ -303,8 +326,13 @@ func (s *Store) writeTx(reqs []*writeReq) error {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	s.writes.Add(1)
+	k := 0
 	for i, r := range reqs {
 		r.res = store.WriteResult{Inserted: inserted[i], Duplicates: len(r.spans) - inserted[i]}
+		for range r.spans {
+			r.res.Conflicts += conflicts[k]
+			k++
+		}
 	}
 	return nil
 }
@@ -328,6 +356,9 @@ func nextChunk(n int) int {
 type writerStmts struct {
 	insert, selectTraces, upsertTraces    map[int]*sql.Stmt // by row count
 	spanTag, traceTag, sess, ten, tenSess *sql.Stmt
+	// late attribution (attribution.go)
+	selectAttrs                                map[int]*sql.Stmt
+	upsertAttrs, selectTraceSpans, updateAttrs *sql.Stmt
 }
 
 func (s *Store) prepareWriter(ctx context.Context) error {
@@ -370,6 +401,9 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := prepareAttribution(ctx, ws, prep); err != nil {
+		return err
+	}
 	s.wst, s.wall = ws, all
 	return nil
 }
@@ -397,7 +431,7 @@ func appendSpanArgs(args []any, sp *store.Span, detail string) []any {
 		sp.RequestModel, sp.ResponseModel, sp.PromptSlug,
 		sp.InputTokens, sp.OutputTokens, sp.CacheReadTokens, sp.CacheCreationTokens, sp.ReasoningTokens, sp.CostNanoUSD, sp.LLMRequest,
 		sp.SessionID, sp.UserID, sp.TenantID, detail,
-		jsonOrEmpty(sp.Attributes, "{}"), jsonOrEmpty(sp.Resource, "{}"), jsonOrEmpty(sp.Events, "[]"))
+		jsonOrEmpty(sp.Attributes, "{}"), jsonOrEmpty(sp.Resource, "{}"), jsonOrEmpty(sp.Events, "[]"), int64(sp.Inherited))
 }
 
 // insertSpans inserts the spans in multi-row chunks and their tags, and
@@ -487,10 +521,12 @@ func (w *writer) inserted(idx []int, first int64, n int) ([]int, error) {
 // newBatch returns an empty batch.
 func newBatch() *batch {
 	return &batch{
-		traces:  map[string][]*store.Span{},
-		sess:    map[sessKey]*usageAgg{},
-		ten:     map[tenKey]*usageAgg{},
-		tenSess: map[tenSessKey]struct{}{},
+		traces:      map[string][]*store.Span{},
+		sess:        map[sessKey]*usageAgg{},
+		ten:         map[tenKey]*usageAgg{},
+		tenSess:     map[tenSessKey]struct{}{},
+		attrs:       map[string]attribution{},
+		tenSessGone: map[tenSessKey]struct{}{},
 	}
 }
 
@@ -500,6 +536,12 @@ func (b *batch) add(sp *store.Span) {
 		b.order = append(b.order, sp.TraceID)
 	}
 	b.traces[sp.TraceID] = append(b.traces[sp.TraceID], sp)
+	b.count(sp, 1)
+}
+
+// count adds sp's usage to the rollup cells of its session, tenant and
+// hour, times sign (-1 takes it out).
+func (b *batch) count(sp *store.Span, sign int64) {
 	h := hourOf(sp.Start.UnixNano())
 	if sp.SessionID != "" {
 		k := sessKey{sp.SessionID, sp.TenantID, h}
@@ -508,7 +550,7 @@ func (b *batch) add(sp *store.Span) {
 			a = &usageAgg{}
 			b.sess[k] = a
 		}
-		a.add(sp)
+		a.add(sp, sign)
 	}
 	if sp.TenantID != "" {
 		k := tenKey{sp.TenantID, h}
@@ -517,8 +559,8 @@ func (b *batch) add(sp *store.Span) {
 			a = &usageAgg{}
 			b.ten[k] = a
 		}
-		a.add(sp)
-		if sp.SessionID != "" {
+		a.add(sp, sign)
+		if sp.SessionID != "" && sign > 0 {
 			b.tenSess[tenSessKey{sp.TenantID, sp.SessionID, h}] = struct{}{}
 		}
 	}
@@ -573,7 +615,7 @@ const upsertTraceSet = `
 	tags = excluded.tags`
 
 func (w *writer) apply(b *batch) error {
-	if b.inserted == 0 {
+	if b.inserted == 0 && len(b.sess) == 0 && len(b.ten) == 0 {
 		return nil
 	}
 	if err := w.applyTraces(b); err != nil {
@@ -596,7 +638,7 @@ func (w *writer) apply(b *batch) error {
 			return fmt.Errorf("sqlite: tenant sessions: %w", err)
 		}
 	}
-	return nil
+	return w.pruneTenantSessions(b)
 }
 
 // applyTraces merges the new spans into their traces' summaries: the
@@ -640,6 +682,9 @@ func (w *writer) applyTraces(b *batch) error {
 			for _, sp := range b.traces[id] {
 				row.merge(sp, !found)
 				found = true
+			}
+			if a, ok := b.attrs[id]; ok {
+				row.SessionID, row.UserID, row.TenantID, row.Environment = a.vals[fSession], a.vals[fUser], a.vals[fTenant], a.vals[fEnv]
 			}
 			up = append(up, row.args()...)
 			for _, tag := range row.Tags {
