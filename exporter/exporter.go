@@ -34,7 +34,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -45,6 +44,8 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/agenttrace/agenttrace/internal/httptransport"
 )
 
 // DefaultEndpoint is the endpoint used when neither an option nor an
@@ -345,7 +346,7 @@ func (c *config) buildHTTPClient() (*http.Client, *http.Transport, error) {
 			client.Transport = http.DefaultTransport
 		}
 	} else {
-		own = defaultTransport()
+		own = httptransport.Default()
 		tlsConf, err := envTLS()
 		if err != nil {
 			return nil, nil, err
@@ -367,24 +368,6 @@ func (c *config) buildHTTPClient() (*http.Client, *http.Transport, error) {
 		client.Timeout = d
 	}
 	return &client, own, nil
-}
-
-// defaultTransport returns a clone of http.DefaultTransport, or, if a
-// program replaced it with another kind of RoundTripper, a transport with
-// the same settings as the standard library's default.
-func defaultTransport() *http.Transport {
-	if t, ok := http.DefaultTransport.(*http.Transport); ok {
-		return t.Clone()
-	}
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
 }
 
 // envTimeout returns the timeout of OTEL_EXPORTER_OTLP_TRACES_TIMEOUT or

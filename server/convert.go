@@ -146,12 +146,11 @@ func (f *fields) price(prices *llm.PriceTable) {
 	f.costSource, f.priceVersion = attr.CostSourceComputed, prices.Version()
 }
 
-// maxCostUSD keeps nano-USD within int64 with room for sums.
-const maxCostUSD = 1e6
-
 // nanoUSD converts dollars to integer nano-USD, rounding to nearest.
+// Costs past the per-span bound were dropped before (bounds.go); min is
+// a backstop.
 func nanoUSD(usd float64) int64 {
-	return int64(math.Round(min(usd, maxCostUSD) * 1e9))
+	return int64(math.Round(min(usd, maxSpanCostUSD) * 1e9))
 }
 
 // maxTags bounds the tags read from one span.
@@ -192,6 +191,14 @@ type convertResult struct {
 	// rejected counts spans dropped for missing ids; rejectMsg says why.
 	rejected  int64
 	rejectMsg string
+	// dropped counts usage values dropped for being beyond the per-span
+	// bounds (bounds.go); dropMsg describes the first.
+	dropped int64
+	dropMsg string
+	// corrected counts spans whose end time was corrected; correctMsg
+	// describes the first.
+	corrected  int64
+	correctMsg string
 	// ignored counts attribute values that could not be read (a string
 	// where a count belongs, a negative count); ignoredMsg names the first.
 	ignored    int64
@@ -249,7 +256,9 @@ func convert(td ptrace.Traces, prices *llm.PriceTable) convertResult {
 				if !modelCall {
 					f.dropUsage()
 				}
+				dropped := f.boundTokens(nil)
 				f.price(prices)
+				dropped = f.boundCost(dropped)
 				out := store.Span{
 					TraceID:           hex.EncodeToString(tid[:]),
 					SpanID:            hex.EncodeToString(sid[:]),
@@ -283,7 +292,7 @@ func convert(td ptrace.Traces, prices *llm.PriceTable) convertResult {
 					Resource:          resJSON,
 				}
 				if out.TotalTokens == 0 {
-					out.TotalTokens = f.in + f.out
+					out.TotalTokens = store.SatAdd(f.in, f.out)
 				}
 				out.LLMRequest = modelCall
 				if p := sp.ParentSpanID(); !p.IsEmpty() {
@@ -305,6 +314,12 @@ func convert(td ptrace.Traces, prices *llm.PriceTable) convertResult {
 					start = len(arena)
 					arena = appendEvents(arena, sp.Events())
 					out.Events = arena[start:len(arena):len(arena)]
+				}
+				if len(dropped) > 0 {
+					res.dropped += int64(len(dropped))
+					if res.dropMsg == "" {
+						res.dropMsg = dropNote(out.TraceID, out.SpanID, dropped)
+					}
 				}
 				res.spans = append(res.spans, out)
 			}

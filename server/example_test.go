@@ -52,7 +52,7 @@ func Example() {
 	cancel()
 	fmt.Println("stopped:", <-done)
 	// Output:
-	// 200 {"tenant_id":"acme","organisation_id":"my-org","start_time":"2025-11-16T00:00:00Z","end_time":"2025-11-17T00:00:00Z","token_count":0,"request_count":0,"session_count":0,"total_cost":0,"total_cost_nano_usd":0,"input_tokens":0,"output_tokens":0,"cache_read_tokens":0,"cache_creation_tokens":0,"reasoning_tokens":0}
+	// 200 {"tenant_id":"acme","organisation_id":"my-org","start_time":"2025-11-16T00:00:00Z","end_time":"2025-11-17T00:00:00Z","token_count":0,"request_count":0,"unknown_usage_count":0,"session_count":0,"total_cost":0,"total_cost_nano_usd":0,"input_tokens":0,"output_tokens":0,"cache_read_tokens":0,"cache_creation_tokens":0,"reasoning_tokens":0}
 	//
 	// stopped: <nil>
 }

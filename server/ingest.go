@@ -166,10 +166,12 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p principa
 				"fields", wr.Conflicts, "spans", len(res.spans))
 		}
 	}
+	s.countIngest(&res)
 	resp := ptraceotlp.NewExportResponse()
-	if res.rejected > 0 {
+	if msg := res.warning(); msg != "" {
+		// rejected_spans 0 with a message is OTLP's way to warn.
 		resp.PartialSuccess().SetRejectedSpans(res.rejected)
-		resp.PartialSuccess().SetErrorMessage(res.rejectMsg)
+		resp.PartialSuccess().SetErrorMessage(msg)
 	}
 	var out []byte
 	if isJSON {

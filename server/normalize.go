@@ -538,30 +538,30 @@ func (f *fields) langfuseUsage(k, s string) {
 		}
 		switch {
 		case key == "input" || key == "prompt_tokens" || key == "input_tokens":
-			in += n
+			in = store.SatAdd(in, n)
 			hasIn = true
 		case key == "output" || key == "completion_tokens" || key == "output_tokens":
-			out += n
+			out = store.SatAdd(out, n)
 			hasOut = true
 		case key == "total" || key == "total_tokens":
 			total, hasTotal = n, true
 		case key == "cache_read_input_tokens" || key == "input_cached_tokens" || key == "input_cache_read":
-			cacheRead += n
-			in += n
+			cacheRead = store.SatAdd(cacheRead, n)
+			in = store.SatAdd(in, n)
 			hasIn = true
 		case key == "cache_creation_input_tokens" || key == "input_cache_creation" || key == "input_cache_write":
-			cacheCreation += n
-			in += n
+			cacheCreation = store.SatAdd(cacheCreation, n)
+			in = store.SatAdd(in, n)
 			hasIn = true
 		case strings.HasPrefix(key, "input_"):
-			in += n
+			in = store.SatAdd(in, n)
 			hasIn = true
 		case key == "output_reasoning_tokens" || key == "output_reasoning":
-			reasoning += n
-			out += n
+			reasoning = store.SatAdd(reasoning, n)
+			out = store.SatAdd(out, n)
 			hasOut = true
 		case strings.HasPrefix(key, "output_"):
-			out += n
+			out = store.SatAdd(out, n)
 			hasOut = true
 		}
 	}

@@ -146,6 +146,7 @@ type Server struct {
 	pendingKeys     []APIKey
 	keys            map[[32]byte]principal
 	handler         http.Handler
+	stats           counters
 }
 
 // principal is who a request acts as.

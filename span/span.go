@@ -14,6 +14,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
+	"github.com/agenttrace/agenttrace/budget"
 	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/internal/recording"
 	"github.com/agenttrace/agenttrace/llm"
@@ -39,6 +40,10 @@ type Span struct {
 	responseModel string
 	usage         llm.Usage
 	hasUsage      bool
+	// adm is the budget admission of the model call this LLM span records
+	// (set by the provider middleware); nil for a span made by hand, whose
+	// cost is charged to the trace's budgets directly.
+	adm *budget.Admission
 }
 
 // Start starts a span of the given kind as a child of the span or trace ctx
@@ -159,6 +164,9 @@ func start(ctx context.Context, st *recording.TraceState, kind Kind, name string
 	s.node = recording.Node{Context: sctx, State: st, Owner: s}
 	if lc != nil {
 		s.requestModel = lc.Model
+		if st.Budgets != nil {
+			s.adm = recording.AdmissionFrom(ctx)
+		}
 	}
 	if c != nil && c.hasInput {
 		s.RecordInput(c.input)
@@ -235,19 +243,21 @@ func (s *Span) AddEvent(name string, kv ...attribute.KeyValue) {
 }
 
 // Fail marks the span failed: its status becomes Error with err's message, an
-// "exception" event records err's type and message (masked and truncated like
-// other values) and error.type is set to err's type. A nil err does nothing.
+// "exception" event records err's Go type and message (masked and truncated
+// like other values) and error.type is set as the semantic conventions ask:
+// a meaningful, low-cardinality name (the first exported error type or
+// well-known sentinel in err's tree, such as "net/url.Error" or
+// "context.DeadlineExceeded"), else "_OTHER". A nil err does nothing.
 func (s *Span) Fail(err error) {
 	if err == nil || !s.active() {
 		return
 	}
 	msg := s.settings.Finish(semconv.ExceptionMessageKey, errorText(err))
-	typ := fmt.Sprintf("%T", err)
 	s.otel.AddEvent(semconv.ExceptionEventName, oteltrace.WithAttributes(
-		semconv.ExceptionTypeKey.String(typ),
+		semconv.ExceptionTypeKey.String(fmt.Sprintf("%T", err)),
 		semconv.ExceptionMessageKey.String(msg),
 	))
-	s.otel.SetAttributes(semconv.ErrorTypeKey.String(typ))
+	s.otel.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
 	s.otel.SetStatus(codes.Error, msg)
 }
 
@@ -285,9 +295,12 @@ func (s *Span) recordPanic(r any) {
 		return
 	}
 	msg := s.settings.Finish(semconv.ExceptionMessageKey, fmt.Sprint(r))
-	typ := fmt.Sprintf("%T", r)
+	typ := errorTypeOther
+	if err, ok := r.(error); ok {
+		typ = errorType(err)
+	}
 	s.otel.AddEvent(semconv.ExceptionEventName, oteltrace.WithAttributes(
-		semconv.ExceptionTypeKey.String(typ),
+		semconv.ExceptionTypeKey.String(fmt.Sprintf("%T", r)),
 		semconv.ExceptionMessageKey.String(msg),
 		semconv.ExceptionStacktraceKey.String(s.settings.Finish(semconv.ExceptionStacktraceKey, string(debug.Stack()))),
 	))
@@ -468,16 +481,50 @@ func (s *Span) SetUsage(u llm.Usage) {
 	s.mu.Unlock()
 }
 
-// finish writes the usage attributes, if any.
+// finish writes the usage attributes of an LLM span (or, when its usage
+// is unknown, agenttrace.usage.unknown=true) and charges its cost to the
+// trace's budgets.
 func (s *Span) finish() {
+	if s.kind != LLM {
+		if s.recording && s.hasUsageSet() {
+			s.writeUsage()
+		}
+		return
+	}
+	budgets := s.node.State.Budgets
 	if !s.recording {
+		// A sampled-out call records no usage: nothing is charged.
+		s.adm.Release()
 		return
 	}
+	if !s.hasUsageSet() {
+		s.otel.SetAttributes(attr.UsageUnknown.Bool(true))
+		s.charge(budgets, 0, false, "the call's usage is unknown")
+		return
+	}
+	cost, known := s.writeUsage()
+	s.charge(budgets, budget.FromUSD(cost), known, "the price table does not list the call's model")
+}
+
+func (s *Span) hasUsageSet() bool {
 	s.mu.Lock()
-	if !s.hasUsage {
-		s.mu.Unlock()
+	defer s.mu.Unlock()
+	return s.hasUsage
+}
+
+// charge settles the call's admission, or charges the trace's budgets for
+// a span made by hand.
+func (s *Span) charge(budgets *budget.Set, cost budget.NanoUSD, known bool, why string) {
+	if s.adm != nil {
+		s.adm.Settle(cost, known, why)
 		return
 	}
+	budgets.Charge(cost, known, why)
+}
+
+// writeUsage writes the usage attributes and returns the cost recorded.
+func (s *Span) writeUsage() (costUSD float64, known bool) {
+	s.mu.Lock()
 	u, req, resp := s.usage, s.requestModel, s.responseModel
 	s.mu.Unlock()
 
@@ -485,7 +532,9 @@ func (s *Span) finish() {
 	if u.HasCost() || s.settings.Prices != nil {
 		n += 3
 	}
-	s.otel.SetAttributes(usageAttributes(make([]attribute.KeyValue, 0, n), u, req, resp, s.settings.Prices)...)
+	kv, costUSD, known := usageAttributes(make([]attribute.KeyValue, 0, n), u, req, resp, s.settings.Prices)
+	s.otel.SetAttributes(kv...)
+	return costUSD, known
 }
 
 func positive(vs ...int64) int {
@@ -498,8 +547,9 @@ func positive(vs ...int64) int {
 	return n
 }
 
-// usageAttributes appends the attributes of u to kv.
-func usageAttributes(kv []attribute.KeyValue, u llm.Usage, requestModel, responseModel string, prices *llm.PriceTable) []attribute.KeyValue {
+// usageAttributes appends the attributes of u to kv and returns the cost
+// recorded, if any.
+func usageAttributes(kv []attribute.KeyValue, u llm.Usage, requestModel, responseModel string, prices *llm.PriceTable) ([]attribute.KeyValue, float64, bool) {
 	kv = append(kv,
 		attr.InputTokens.Int64(u.InputTokens),
 		attr.OutputTokens.Int64(u.OutputTokens),
@@ -515,10 +565,10 @@ func usageAttributes(kv []attribute.KeyValue, u llm.Usage, requestModel, respons
 		if src == llm.CostUnknown {
 			src = llm.CostUser
 		}
-		return append(kv, attr.CostUSD.Float64(u.CostUSD), attr.CostSource.String(string(src)))
+		return append(kv, attr.CostUSD.Float64(u.CostUSD), attr.CostSource.String(string(src))), u.CostUSD, true
 	}
 	if prices == nil {
-		return kv
+		return kv, 0, false
 	}
 	// The model that answered is the one billed. The requested one stands
 	// in only when the response named none: a response model the table
@@ -529,17 +579,17 @@ func usageAttributes(kv []attribute.KeyValue, u llm.Usage, requestModel, respons
 		model = requestModel
 	}
 	if model == "" {
-		return kv
+		return kv, 0, false
 	}
 	cost, ok := prices.Cost(model, u)
 	if !ok {
-		return kv
+		return kv, 0, false
 	}
 	return append(kv,
 		attr.CostUSD.Float64(cost),
 		attr.CostSource.String(attr.CostSourceComputed),
 		attr.PriceTableVersion.String(prices.Version()),
-	)
+	), cost, true
 }
 
 func appendPositive(kv []attribute.KeyValue, k attribute.Key, v int64) []attribute.KeyValue {

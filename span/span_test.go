@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -167,7 +169,7 @@ func TestRecordPanicAndFail(t *testing.T) {
 	assert.Equal(t, codes.Error, p.Status.Code)
 	assert.Equal(t, "panic: kaboom", p.Status.Description)
 	assert.Equal(t, "custom-kind", attrs(p.Attributes)[attr.SpanType].AsString())
-	assert.Equal(t, "*errors.errorString", attrs(p.Attributes)["error.type"].AsString())
+	assert.Equal(t, "_OTHER", attrs(p.Attributes)["error.type"].AsString(), "errors.New has no meaningful type")
 }
 
 // TestToolOptions covers Arguments, ToolCallID and WithAttributes on a
@@ -210,4 +212,42 @@ func ExampleStartLLM() {
 	// Outside a trace the span is nil and every call on it is a no-op.
 	fmt.Println(complete(context.Background(), "Where is my order?"))
 	// Output: It shipped yesterday.
+}
+
+// ValidationError is an exported error type, as a user's package has.
+type ValidationError struct{ Field string }
+
+func (e *ValidationError) Error() string { return "invalid " + e.Field }
+
+// TestFailErrorType: error.type follows the semantic conventions: a
+// meaningful type name (an exported error type found through wrappers, or a
+// well-known sentinel), else _OTHER; never the Go wrapper's type such as
+// *errors.errorString. exception.type keeps the Go type.
+func TestFailErrorType(t *testing.T) {
+	_, urlErr := url.Parse("http://[::1")
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{errors.New("plain"), "_OTHER"},
+		{fmt.Errorf("wrapped: %w", errors.New("plain")), "_OTHER"},
+		{errors.Join(errors.New("a"), errors.New("b")), "_OTHER"},
+		{context.DeadlineExceeded, "context.DeadlineExceeded"},
+		{fmt.Errorf("call: %w", context.Canceled), "context.Canceled"},
+		{fmt.Errorf("x: %w", &ValidationError{Field: "q"}), "github.com/agenttrace/agenttrace/span_test.ValidationError"},
+		{errors.Join(errors.New("a"), fmt.Errorf("b: %w", io.ErrUnexpectedEOF)), "io.ErrUnexpectedEOF"},
+		{urlErr, "net/url.Error"},
+	} {
+		t.Run(tc.err.Error(), func(t *testing.T) {
+			ctx, tr, spans := newTrace(t)
+			_, s := span.Start(ctx, span.Task, "f")
+			s.Fail(tc.err)
+			s.End()
+			tr.End()
+			p := spans()["f"]
+			assert.Equal(t, tc.want, attrs(p.Attributes)["error.type"].AsString())
+			require.Len(t, p.Events, 1)
+			assert.Equal(t, fmt.Sprintf("%T", tc.err), attrs(p.Events[0].Attributes)["exception.type"].AsString())
+		})
+	}
 }

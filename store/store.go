@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"time"
 	"unicode/utf8"
 )
@@ -104,13 +105,40 @@ type Tokens struct {
 	ReasoningTokens     int64
 }
 
-// Add adds o to t.
+// Add adds o to t, saturating each count at math.MaxInt64 (see SatAdd).
 func (t *Tokens) Add(o Tokens) {
-	t.InputTokens += o.InputTokens
-	t.OutputTokens += o.OutputTokens
-	t.CacheReadTokens += o.CacheReadTokens
-	t.CacheCreationTokens += o.CacheCreationTokens
-	t.ReasoningTokens += o.ReasoningTokens
+	t.InputTokens = SatAdd(t.InputTokens, o.InputTokens)
+	t.OutputTokens = SatAdd(t.OutputTokens, o.OutputTokens)
+	t.CacheReadTokens = SatAdd(t.CacheReadTokens, o.CacheReadTokens)
+	t.CacheCreationTokens = SatAdd(t.CacheCreationTokens, o.CacheCreationTokens)
+	t.ReasoningTokens = SatAdd(t.ReasoningTokens, o.ReasoningTokens)
+}
+
+// Per-span bounds. The server never hands a store a span beyond them (it
+// drops an offending value and counts it), so that sums of many spans stay
+// far from int64 overflow; stores still add with SatAdd, so no sum ever
+// wraps or turns into a float.
+const (
+	// MaxSpanTokens bounds each token count of one span: 2^40
+	// (about 1.1e12).
+	MaxSpanTokens = 1 << 40
+	// MaxSpanCostNanoUSD bounds the cost of one span: $1,000,000.
+	MaxSpanCostNanoUSD = 1_000_000_000_000_000
+)
+
+// SatAdd returns a + b for non-negative counts, saturating at
+// math.MaxInt64 instead of wrapping. Every usage sum in a store goes
+// through it (or its SQL equivalent), so a total is exact or, past 2^63-1,
+// pinned there: never negative.
+func SatAdd(a, b int64) int64 {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
 }
 
 // Span is one stored span. On write the caller fills it from OTLP; on read
@@ -240,8 +268,9 @@ type Usage struct {
 	Spans int64
 }
 
-// TokenCount is input + output tokens, the token_count of the wire API.
-func (u Usage) TokenCount() int64 { return u.InputTokens + u.OutputTokens }
+// TokenCount is input + output tokens, the token_count of the wire API
+// (saturating, see SatAdd).
+func (u Usage) TokenCount() int64 { return SatAdd(u.InputTokens, u.OutputTokens) }
 
 // TraceSummary is the per-trace rollup. Name, Status, Start, End and the
 // previews come from the root span once it is stored; until then they are

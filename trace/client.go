@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/agenttrace/agenttrace/batch"
+	"github.com/agenttrace/agenttrace/budget"
 	"github.com/agenttrace/agenttrace/exporter"
 	"github.com/agenttrace/agenttrace/internal/jsonenc"
 	"github.com/agenttrace/agenttrace/internal/recording"
@@ -55,6 +56,9 @@ type Client struct {
 	// so that the client controls its shutdown.
 	proc     *detachable
 	settings *recording.Settings
+	// sessions and tenants are the session and tenant budgets' Trackers
+	// (nil without WithSessionBudget, WithTenantBudget).
+	sessions, tenants *trackers
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -158,6 +162,8 @@ func NewClient(ctx context.Context, opts ...Option) (*Client, error) {
 		// sample on attributes: give them to it at the start.
 		AttributesAtStart: cfg.sampler != nil || cfg.provider != nil,
 	}
+	c.sessions = newTrackers(cfg.sessionBudget, budget.ScopeSession)
+	c.tenants = newTrackers(cfg.tenantBudget, budget.ScopeTenant)
 	return c, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/agenttrace/agenttrace/batch"
+	"github.com/agenttrace/agenttrace/budget"
 	"github.com/agenttrace/agenttrace/exporter"
 	"github.com/agenttrace/agenttrace/llm"
 )
@@ -25,6 +26,8 @@ type clientConfig struct {
 	mask          func(key, value string) string
 	maxValueBytes int
 	prices        *llm.PriceTable
+	sessionBudget *budget.Limit
+	tenantBudget  *budget.Limit
 }
 
 // WithServiceName sets the service.name resource attribute of the client's
@@ -154,6 +157,8 @@ type StartOption struct {
 	ss   []string
 	kv   []attribute.KeyValue
 	m    map[string]any
+	// budget is WithBudget's limit.
+	budget *budget.Limit
 }
 
 type startKind uint8
@@ -169,6 +174,7 @@ const (
 	startEnvironment
 	startAttributes
 	startContext
+	startBudget
 )
 
 // WithUserID associates the trace with an end user (user.id on every span).

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
+	"github.com/agenttrace/agenttrace/budget"
 	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/internal/jsonenc"
 	"github.com/agenttrace/agenttrace/internal/recording"
@@ -25,9 +26,10 @@ const DefaultName = "trace"
 // defer tr.End(). A nil *Trace (from a disabled client) is valid: every
 // method is a no-op and span-starting methods return a nil *span.Span.
 type Trace struct {
-	root  *span.Span
-	ctx   context.Context // the root span's context
-	state *recording.TraceState
+	root   *span.Span
+	ctx    context.Context // the root span's context
+	state  *recording.TraceState
+	budget *budget.Tracker // WithBudget's; nil without
 }
 
 // Start starts a trace named name (DefaultName when empty) and returns a
@@ -55,6 +57,10 @@ func (c *Client) Start(ctx context.Context, name string, opts ...StartOption) (c
 	tr.state.Owner = tr
 	pre := &recording.Node{Context: ctx, State: tr.state}
 	tr.ctx, tr.root = span.Start(pre, span.Root, name, span.WithAttributes(sc.attrs...))
+	if sc.budget != nil || c.sessions != nil || c.tenants != nil {
+		tr.budget = budget.NewTracker(sc.budget, budget.ScopeTrace, tr.ID())
+		tr.state.Budgets = budget.NewSet(tr.budget, c.sessions.get(sc.session), c.tenants.get(sc.tenant))
+	}
 	return tr.ctx, tr
 }
 
@@ -284,9 +290,10 @@ func Task(ctx context.Context, name string, fn func(ctx context.Context, s *span
 type startConfig struct {
 	user, session, tenant, conversation, external, environment string
 
-	tags  []string
-	attrs []attribute.KeyValue
-	ctx   map[string]any
+	tags   []string
+	attrs  []attribute.KeyValue
+	ctx    map[string]any
+	budget *budget.Limit
 }
 
 func (c *startConfig) apply(opts []StartOption) {
@@ -312,6 +319,8 @@ func (c *startConfig) apply(opts []StartOption) {
 			}
 		case startAttributes:
 			c.attrs = append(c.attrs, o.kv...)
+		case startBudget:
+			c.budget = o.budget
 		case startContext:
 			if c.ctx == nil {
 				c.ctx = make(map[string]any, len(o.m))

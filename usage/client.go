@@ -13,10 +13,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/agenttrace/agenttrace/internal/httptransport"
 )
 
 // Environment variables NewClient reads for what its arguments leave out.
@@ -47,9 +50,10 @@ const (
 	// maxRetryWait caps one wait between attempts, whether from the
 	// backoff or from a Retry-After header.
 	maxRetryWait = 30 * time.Second
-	// maxResponseBytes bounds a 2xx body: a page of 1000 spans with large
-	// attributes fits.
-	maxResponseBytes = 512 << 20
+	// maxResponseBytes bounds a 2xx body, which is decoded as a stream
+	// (never held whole): a page of 1000 spans with their inputs, outputs
+	// and messages at the SDK's default 32 KiB limit fits several times.
+	maxResponseBytes = 256 << 20
 	// maxErrorBytes bounds an error body.
 	maxErrorBytes = 64 << 10
 )
@@ -70,6 +74,7 @@ type Client struct {
 	userAgent  string
 	maxRetries int
 	backoff    time.Duration
+	maxBody    int64 // bound of a 2xx body; maxResponseBytes
 }
 
 // Option configures NewClient.
@@ -178,7 +183,7 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{base: base, hc: cfg.hc, timeout: cfg.timeout, userAgent: cfg.userAgent,
-		maxRetries: cfg.maxRetries, backoff: cfg.backoff}
+		maxRetries: cfg.maxRetries, backoff: cfg.backoff, maxBody: maxResponseBytes}
 	if cfg.apiKey != nil {
 		c.apiKey = *cfg.apiKey
 	} else {
@@ -188,7 +193,7 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 		}
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		c.hc = &http.Client{Transport: httptransport.Default()}
 	}
 	return c, nil
 }
@@ -309,27 +314,153 @@ func (c *Client) once(ctx context.Context, target, path string, out any) (time.D
 		}
 		return ra, ae
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		return 0, &netError{err: fmt.Errorf("read response of GET %s: %w", path, err)}
-	}
-	if len(body) > maxResponseBytes {
-		return 0, fmt.Errorf("%w: GET %s: body larger than %d bytes", ErrBadResponse, path, maxResponseBytes)
-	}
-	return 0, decodeBody(body, path, out)
+	return 0, decodeStream(resp.Body, c.maxBody, path, out)
 }
 
-// decodeBody decodes a 2xx body into out; an empty or null body is an
-// error, so that no call returns a zero result with a nil error.
+// decodeBody decodes a 2xx body held in memory (see decodeStream).
 func decodeBody(body []byte, path string, out any) error {
-	t := bytes.TrimSpace(body)
-	if len(t) == 0 || bytes.Equal(t, []byte("null")) || t[0] != '{' {
-		return fmt.Errorf("%w: GET %s: want a JSON object, got %s", ErrBadResponse, path, snippet(t))
+	return decodeStream(bytes.NewReader(body), maxResponseBytes, path, out)
+}
+
+// decodeStream decodes a 2xx JSON object from r into out, a pointer to a
+// struct, reading at most limit bytes. It reads the body as a stream: the
+// elements of the object's arrays (a page's traces or spans) are decoded one
+// at a time, so no copy of the whole body is ever held, and a body over the
+// limit ends the read there. An empty, null or non-object body, data after
+// the object, or a body over the limit is an ErrBadResponse; a transport
+// failure while reading is a *netError.
+func decodeStream(r io.Reader, limit int64, path string, out any) error {
+	lr := &limitedReader{r: r, n: limit}
+	err := decodeObject(json.NewDecoder(lr), out)
+	if err == nil {
+		return nil
 	}
-	if err := json.Unmarshal(t, out); err != nil {
-		return fmt.Errorf("%w: GET %s: %v", ErrBadResponse, path, err)
+	switch {
+	case lr.over:
+		return fmt.Errorf("%w: GET %s: body larger than %d bytes", ErrBadResponse, path, limit)
+	case lr.err != nil:
+		return &netError{err: fmt.Errorf("read response of GET %s: %w", path, lr.err)}
 	}
+	return fmt.Errorf("%w: GET %s: %v", ErrBadResponse, path, err)
+}
+
+// decodeObject decodes one JSON object from dec into out (a pointer to a
+// struct): array fields element by element, the other members gathered and
+// unmarshalled together at the end (they are small). Nothing may follow the
+// object.
+func decodeObject(dec *json.Decoder, out any) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("want a JSON object: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("want a JSON object, got %v", tok)
+	}
+	v := reflect.ValueOf(out).Elem()
+	rest := []byte{'{'}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		if f, ok := sliceField(v, key); ok {
+			if err := decodeArray(dec, f); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			continue
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		if len(rest) > 1 {
+			rest = append(rest, ',')
+		}
+		rest = strconv.AppendQuote(rest, key)
+		rest = append(rest, ':')
+		rest = append(rest, raw...)
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON object")
+	}
+	return json.Unmarshal(append(rest, '}'), out)
+}
+
+// sliceField returns the slice field of the struct v whose JSON name is key.
+func sliceField(v reflect.Value, key string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() || f.Type.Kind() != reflect.Slice || f.Type.Elem().Kind() == reflect.Uint8 {
+			continue
+		}
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name == key {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+// decodeArray decodes a JSON array (or null) from dec into the slice f, one
+// element at a time.
+func decodeArray(dec *json.Decoder, f reflect.Value) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		f.SetZero()
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("want an array, got %v", tok)
+	}
+	s := reflect.MakeSlice(f.Type(), 0, 0)
+	for dec.More() {
+		e := reflect.New(f.Type().Elem())
+		if err := dec.Decode(e.Interface()); err != nil {
+			return err
+		}
+		s = reflect.Append(s, e.Elem())
+	}
+	if _, err := dec.Token(); err != nil { // the closing bracket
+		return err
+	}
+	f.Set(s)
 	return nil
+}
+
+// limitedReader reads at most n bytes of r, and records whether the body
+// went past them and what read error ended it.
+type limitedReader struct {
+	r    io.Reader
+	n    int64
+	over bool
+	err  error
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		var one [1]byte
+		if k, _ := io.ReadFull(l.r, one[:]); k > 0 {
+			l.over = true
+			return 0, errors.New("body too large")
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	k, err := l.r.Read(p)
+	l.n -= int64(k)
+	if err != nil && err != io.EOF {
+		l.err = err
+	}
+	return k, err
 }
 
 // apiError builds the *APIError of a non-2xx answer.

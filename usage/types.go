@@ -110,6 +110,10 @@ type SessionUsage struct {
 	TokenCount int64 `json:"token_count"`
 	// RequestCount counts LLM calls.
 	RequestCount int64 `json:"request_count"`
+	// UnknownUsageCount counts the LLM calls among RequestCount whose
+	// usage is unknown (agenttrace.usage.unknown, or a foreign model call
+	// without token counts): their tokens and cost are not in the totals.
+	UnknownUsageCount int64 `json:"unknown_usage_count"`
 	// TotalCost is in US dollars; TotalCostNanoUSD is the exact integer
 	// it comes from.
 	TotalCost        float64 `json:"total_cost"`
@@ -125,6 +129,9 @@ type TenantUsage struct {
 	EndTime        time.Time `json:"end_time"`
 	TokenCount     int64     `json:"token_count"`
 	RequestCount   int64     `json:"request_count"`
+	// UnknownUsageCount counts the LLM calls among RequestCount whose
+	// usage is unknown (see SessionUsage).
+	UnknownUsageCount int64 `json:"unknown_usage_count"`
 	// SessionCount counts distinct sessions with spans in the window.
 	SessionCount     int64   `json:"session_count"`
 	TotalCost        float64 `json:"total_cost"`
@@ -254,13 +261,15 @@ type ErrorDetail struct {
 
 // Error codes and their HTTP statuses.
 const (
-	CodeInvalidArgument  = "invalid_argument"   // 400
-	CodeUnauthenticated  = "unauthenticated"    // 401
-	CodePermissionDenied = "permission_denied"  // 403
-	CodeNotFound         = "not_found"          // 404
-	CodeMethodNotAllowed = "method_not_allowed" // 405
-	CodeTooLarge         = "payload_too_large"  // 413
-	CodeUnsupportedMedia = "unsupported_media"  // 415
-	CodeUnavailable      = "unavailable"        // 503
-	CodeInternal         = "internal"           // 500
+	CodeInvalidArgument   = "invalid_argument"   // 400
+	CodeUnauthenticated   = "unauthenticated"    // 401
+	CodePermissionDenied  = "permission_denied"  // 403
+	CodeNotFound          = "not_found"          // 404
+	CodeMethodNotAllowed  = "method_not_allowed" // 405
+	CodeTooLarge          = "payload_too_large"  // 413
+	CodeUnsupportedMedia  = "unsupported_media"  // 415
+	CodeResourceExhausted = "resource_exhausted" // 429: busy, retry after Retry-After
+	CodeUnavailable       = "unavailable"        // 503
+	CodeDeadlineExceeded  = "deadline_exceeded"  // 503: the request ran past the server's query timeout
+	CodeInternal          = "internal"           // 500
 )

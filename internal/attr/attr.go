@@ -39,6 +39,24 @@ const (
 	PriceTableVersion   = attribute.Key("agenttrace.usage.price_table_version")
 	ContextWindowTokens = attribute.Key("agenttrace.usage.context_window_tokens")
 	ContextUsedTokens   = attribute.Key("agenttrace.usage.context_used_tokens")
+	// UsageUnknown=true marks a model call whose usage did not arrive (a
+	// stream without usage, cut short or failed): its tokens and cost are
+	// unknown, not zero.
+	UsageUnknown = attribute.Key("agenttrace.usage.unknown")
+)
+
+// Budgets (package budget).
+const (
+	// SignalBudgetExceeded names the signal of a call a budget refused.
+	SignalBudgetExceeded = "budget_exceeded"
+	BudgetScope          = attribute.Key("agenttrace.budget.scope")
+	BudgetID             = attribute.Key("agenttrace.budget.id")
+	BudgetReason         = attribute.Key("agenttrace.budget.reason")
+	BudgetLimitUSD       = attribute.Key("agenttrace.budget.limit_usd")
+	BudgetSpentUSD       = attribute.Key("agenttrace.budget.spent_usd")
+	BudgetCostUSD        = attribute.Key("agenttrace.budget.cost_usd")
+	// BudgetStreamCut=true marks an LLM span whose stream a budget cut.
+	BudgetStreamCut = attribute.Key("agenttrace.budget.stream_cut")
 )
 
 // Trace-level fields, stamped on every span of a trace.

@@ -41,7 +41,7 @@ func Text(v any) string {
 		if json.Valid(x) {
 			return string(x)
 		}
-		return strconv.Quote(string(x))
+		return marshal(string(x))
 	case []byte:
 		if json.Valid(x) {
 			return string(x)

@@ -97,3 +97,30 @@ func FuzzTruncate(f *testing.F) {
 		require.Equal(t, len(s)-len(kept), n, "the marker counts the bytes cut")
 	})
 }
+
+// FuzzTextValidJSON: whatever bytes a json.RawMessage or []byte holds, and
+// whatever a value encodes to, Text and JSON give valid JSON (a string's
+// Text is the string itself, by design, so strings are checked through
+// JSON only).
+func FuzzTextValidJSON(f *testing.F) {
+	for _, s := range []string{"\x01", "\v", "{bad", `{"a":1}`, "\xff\xfe", "\"unterminated", "\u2028", "", " "} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for name, out := range map[string]string{
+			"Text(RawMessage)": Text(json.RawMessage(b)),
+			"Text([]byte)":     Text(b),
+			"JSON(RawMessage)": JSON(json.RawMessage(b)),
+			"JSON(string)":     JSON(string(b)),
+			"Text(map)":        Text(map[string]any{string(b): json.RawMessage(b)}),
+			"Text(error)":      JSON(Text(errors.New(string(b)))),
+		} {
+			if !json.Valid([]byte(out)) {
+				t.Fatalf("%s of %q = %q: not valid JSON", name, b, out)
+			}
+		}
+		if json.Valid(b) {
+			assert.Equal(t, string(b), Text(json.RawMessage(b)), "valid JSON is kept as is")
+		}
+	})
+}

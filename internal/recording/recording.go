@@ -17,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
+	"github.com/agenttrace/agenttrace/budget"
 	"github.com/agenttrace/agenttrace/internal/jsonenc"
 	"github.com/agenttrace/agenttrace/llm"
 )
@@ -89,6 +90,24 @@ type TraceState struct {
 	Stamp []attribute.KeyValue
 	// Owner is the *trace.Trace this state belongs to.
 	Owner any
+	// Budgets are the budgets the trace's model calls are checked against
+	// and charged to; nil when none applies.
+	Budgets *budget.Set
+}
+
+type admissionKey struct{}
+
+// WithAdmission returns ctx carrying a, the budget admission of the model
+// call whose LLM span is about to start from ctx: the span settles it when
+// it ends, with its cost.
+func WithAdmission(ctx context.Context, a *budget.Admission) context.Context {
+	return context.WithValue(ctx, admissionKey{}, a)
+}
+
+// AdmissionFrom returns the admission WithAdmission put in ctx, or nil.
+func AdmissionFrom(ctx context.Context) *budget.Admission {
+	a, _ := ctx.Value(admissionKey{}).(*budget.Admission)
+	return a
 }
 
 type nodeKey struct{}

@@ -75,7 +75,8 @@ type messageAccumulator struct {
 	whole  bool
 	blocks []*blockAcc
 	stop   string
-	ended  bool // an error event or an undecodable event ended the stream
+	ended  bool  // an error event or an undecodable event ended the stream
+	out    int64 // bytes of deltas streamed
 }
 
 type blockAcc struct {
@@ -149,6 +150,7 @@ func (a *messageAccumulator) Event(typ string, data []byte) {
 			return
 		}
 		acc := a.blocks[ev.Index]
+		a.out += int64(len(ev.Delta.Text) + len(ev.Delta.Thinking) + len(ev.Delta.PartialJSON))
 		switch ev.Delta.Type {
 		case "text_delta":
 			acc.text.Add(ev.Delta.Text)
@@ -188,6 +190,10 @@ func (a *messageAccumulator) fail(e *llmcall.ProviderError) {
 // event, and the SDK's stream stops at either without reading the body to
 // its end or closing it, so the middleware ends the span at the event.
 func (a *messageAccumulator) Ended() bool { return a.ended }
+
+// OutputBytes counts the text, thinking and tool input streamed so far
+// (llmcall.Progress).
+func (a *messageAccumulator) OutputBytes() int64 { return a.out }
 
 func (a *messageAccumulator) Result() llmcall.Result {
 	r := a.res

@@ -60,6 +60,12 @@ func WithMaxRetryWait(d time.Duration) MiddlewareOption {
 // the openai package's Middleware for how). The span is parented to the
 // enclosing agenttrace span even when the SDK's own OpenTelemetry span of
 // the call is current; see the package documentation and ClientOptions.
+//
+// Budgets: inside a trace with budgets (trace.WithBudget,
+// trace.WithSessionBudget, trace.WithTenantBudget), a call that a budget
+// refuses is not sent: the SDK method returns an error that is
+// budget.ErrExceeded (see package budget), and the trace gets a
+// budget_exceeded signal. A hard budget bounds a call by its max_tokens.
 func Middleware(opts ...MiddlewareOption) option.Middleware {
 	cfg := llmcall.Config{Content: true, SkipScope: sdkScope}
 	for _, o := range opts {
@@ -97,8 +103,9 @@ func (adapter) Request(_ *http.Request, body []byte) (llmcall.Request, bool) {
 		return llmcall.Request{}, false
 	}
 	return llmcall.Request{
-		Model:          r.Model,
-		Input:          func() []llm.Message { return inputMessages(&r) },
-		NewAccumulator: func() llmcall.Accumulator { return &messageAccumulator{} },
+		Model:           r.Model,
+		Input:           func() []llm.Message { return inputMessages(&r) },
+		NewAccumulator:  func() llmcall.Accumulator { return &messageAccumulator{} },
+		MaxOutputTokens: r.MaxTokens,
 	}, true
 }

@@ -14,10 +14,11 @@ import (
 // (which marshal the SDK values they get).
 
 type messagesRequest struct {
-	Model    string          `json:"model"`
-	Stream   bool            `json:"stream"`
-	System   json.RawMessage `json:"system"`
-	Messages []wireMessage   `json:"messages"`
+	Model     string          `json:"model"`
+	Stream    bool            `json:"stream"`
+	MaxTokens int64           `json:"max_tokens"`
+	System    json.RawMessage `json:"system"`
+	Messages  []wireMessage   `json:"messages"`
 }
 
 type wireMessage struct {

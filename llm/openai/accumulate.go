@@ -180,6 +180,19 @@ func (a *chatAccumulator) Event(_ string, data []byte) {
 	}
 }
 
+// OutputBytes counts the text and tool arguments streamed so far
+// (llmcall.Progress).
+func (a *chatAccumulator) OutputBytes() int64 {
+	var n int64
+	for _, c := range a.choices {
+		n += c.text.Total() + c.reasoning.Total() + c.refusal.Total()
+		for _, t := range c.tools {
+			n += t.args.Total()
+		}
+	}
+	return n
+}
+
 func (a *chatAccumulator) Result() llmcall.Result {
 	if a.whole {
 		return a.res
@@ -224,7 +237,11 @@ type responsesAccumulator struct {
 	items    []responseItem
 	itemSize int
 	text     llmcall.Text
+	out      int64 // bytes of output deltas streamed
 }
+
+// OutputBytes counts the output deltas streamed so far (llmcall.Progress).
+func (a *responsesAccumulator) OutputBytes() int64 { return a.out }
 
 // responsesEvent is the part of a Responses stream event we read.
 type responsesEvent struct {
@@ -268,6 +285,10 @@ func (a *responsesAccumulator) Event(_ string, data []byte) {
 		}
 	case "response.output_text.delta":
 		a.text.Add(ev.Delta)
+		a.out += int64(len(ev.Delta))
+	case "response.function_call_arguments.delta", "response.reasoning_summary_text.delta",
+		"response.reasoning_text.delta", "response.refusal.delta", "response.custom_tool_call_input.delta":
+		a.out += int64(len(ev.Delta))
 	case "response.output_item.done":
 		if ev.Item != nil && len(a.items) < maxStreamItems && a.itemSize < llmcall.MaxText {
 			a.items = append(a.items, *ev.Item)

@@ -14,24 +14,29 @@ import (
 
 // MiddlewareOption configures Middleware; build it with the With*
 // functions of this package.
-type MiddlewareOption struct{ apply func(*llmcall.Config) }
+type MiddlewareOption struct{ apply func(*middlewareConfig) }
+
+type middlewareConfig struct {
+	llmcall.Config
+	noStreamUsage bool
+}
 
 // WithProviderName sets gen_ai.provider.name for an OpenAI-compatible
 // endpoint that is not OpenAI (for example "azure.ai.openai", "groq"); the
 // default is "openai". Cost is still computed from the model name.
 func WithProviderName(name string) MiddlewareOption {
-	return MiddlewareOption{func(c *llmcall.Config) { c.Provider = name }}
+	return MiddlewareOption{func(c *middlewareConfig) { c.Provider = name }}
 }
 
 // WithoutContent records no input or output messages, only model, usage,
 // cost, finish reasons and errors.
 func WithoutContent() MiddlewareOption {
-	return MiddlewareOption{func(c *llmcall.Config) { c.Content = false }}
+	return MiddlewareOption{func(c *middlewareConfig) { c.Content = false }}
 }
 
 // WithSpanOptions adds llm options (for example llm.Prompt) to every span.
 func WithSpanOptions(opts ...llm.Option) MiddlewareOption {
-	return MiddlewareOption{func(c *llmcall.Config) { c.Options = append(c.Options, opts...) }}
+	return MiddlewareOption{func(c *middlewareConfig) { c.Options = append(c.Options, opts...) }}
 }
 
 // WithMaxRetryWait sets how long a call whose attempt failed with a
@@ -39,7 +44,7 @@ func WithSpanOptions(opts ...llm.Option) MiddlewareOption {
 // with that error (default 2 minutes). It only matters when the SDK gives up
 // without reading the error, which happens when the call's context ends.
 func WithMaxRetryWait(d time.Duration) MiddlewareOption {
-	return MiddlewareOption{func(c *llmcall.Config) { c.MaxRetryWait = d }}
+	return MiddlewareOption{func(c *middlewareConfig) { c.MaxRetryWait = d }}
 }
 
 // Middleware returns an option.Middleware that records every Chat
@@ -61,17 +66,44 @@ func WithMaxRetryWait(d time.Duration) MiddlewareOption {
 //
 // Do not also wrap the same calls by hand (StartSpan, WrapStream), or each
 // call is recorded twice.
+//
+// Usage of streams: a streamed Chat Completions call reports its usage only
+// when the request sets stream_options.include_usage. Middleware sets it on
+// every streamed chat request that does not set it itself, so that the
+// stream's cost is known; the stream then ends with one more chunk, whose
+// choices are empty and which carries the usage (code that reads
+// chunk.Choices[0] without checking the length must check it). A request
+// that sets include_usage to false, or a client built with
+// WithoutStreamUsage, is left as it is: the call's usage is then unknown
+// and its span says so (agenttrace.usage.unknown=true), never zero.
+//
+// Budgets: inside a trace with budgets (trace.WithBudget,
+// trace.WithSessionBudget, trace.WithTenantBudget), a call that a budget
+// refuses is not sent: the SDK method returns an error that is
+// budget.ErrExceeded (see package budget), and the trace gets a
+// budget_exceeded signal.
 func Middleware(opts ...MiddlewareOption) option.Middleware {
-	cfg := llmcall.Config{Content: true}
+	cfg := middlewareConfig{Config: llmcall.Config{Content: true}}
 	for _, o := range opts {
 		if o.apply != nil {
 			o.apply(&cfg)
 		}
 	}
-	return llmcall.New(adapter{}, cfg).Handle
+	return llmcall.New(adapter{streamUsage: !cfg.noStreamUsage}, cfg.Config).Handle
 }
 
-type adapter struct{}
+// WithoutStreamUsage stops Middleware from asking streamed Chat
+// Completions calls for their usage (see Middleware). Their usage is then
+// unknown, recorded as agenttrace.usage.unknown=true, and counted by
+// budgets by their unknown policy. A request that sets
+// stream_options.include_usage to false opts out by itself.
+func WithoutStreamUsage() MiddlewareOption {
+	return MiddlewareOption{func(c *middlewareConfig) { c.noStreamUsage = true }}
+}
+
+type adapter struct {
+	streamUsage bool // ask streamed chat calls for usage
+}
 
 func (adapter) Provider() string { return ProviderName }
 
@@ -84,7 +116,7 @@ func (adapter) Match(req *http.Request) bool {
 		p == "chat/completions" || p == "responses"
 }
 
-func (adapter) Request(req *http.Request, body []byte) (llmcall.Request, bool) {
+func (a adapter) Request(req *http.Request, body []byte) (llmcall.Request, bool) {
 	p := strings.TrimSuffix(req.URL.Path, "/")
 	if strings.HasSuffix(p, "responses") {
 		var r responsesRequest
@@ -92,18 +124,54 @@ func (adapter) Request(req *http.Request, body []byte) (llmcall.Request, bool) {
 			return llmcall.Request{}, false
 		}
 		return llmcall.Request{
-			Model:          r.Model,
-			Input:          func() []llm.Message { return responsesInputMessages(&r) },
-			NewAccumulator: func() llmcall.Accumulator { return &responsesAccumulator{} },
+			Model:           r.Model,
+			Input:           func() []llm.Message { return responsesInputMessages(&r) },
+			NewAccumulator:  func() llmcall.Accumulator { return &responsesAccumulator{} },
+			MaxOutputTokens: r.MaxOutputTokens,
 		}, true
 	}
 	var r chatRequest
 	if json.Unmarshal(body, &r) != nil {
 		return llmcall.Request{}, false
 	}
-	return llmcall.Request{
-		Model:          r.Model,
-		Input:          func() []llm.Message { return chatInputMessages(r.Messages) },
-		NewAccumulator: func() llmcall.Accumulator { return &chatAccumulator{} },
-	}, true
+	out := llmcall.Request{
+		Model:           r.Model,
+		Input:           func() []llm.Message { return chatInputMessages(r.Messages) },
+		NewAccumulator:  func() llmcall.Accumulator { return &chatAccumulator{} },
+		MaxOutputTokens: r.MaxCompletionTokens,
+	}
+	if out.MaxOutputTokens == 0 {
+		out.MaxOutputTokens = r.MaxTokens
+	}
+	if a.streamUsage && r.Stream && (r.StreamOptions == nil || r.StreamOptions.IncludeUsage == nil) {
+		out.Body = withStreamUsage(body)
+	}
+	return out, true
+}
+
+// withStreamUsage returns a Chat Completions request body with
+// stream_options.include_usage set to true (other stream options kept), or
+// nil when body cannot be rewritten.
+func withStreamUsage(body []byte) []byte {
+	var req map[string]json.RawMessage
+	if json.Unmarshal(body, &req) != nil {
+		return nil
+	}
+	opts := map[string]json.RawMessage{}
+	if raw, ok := req["stream_options"]; ok && string(raw) != "null" {
+		if json.Unmarshal(raw, &opts) != nil {
+			return nil
+		}
+	}
+	opts["include_usage"] = json.RawMessage("true")
+	raw, err := json.Marshal(opts)
+	if err != nil {
+		return nil
+	}
+	req["stream_options"] = raw
+	out, err := json.Marshal(req)
+	if err != nil {
+		return nil
+	}
+	return out
 }

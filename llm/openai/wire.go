@@ -17,14 +17,16 @@ import (
 
 // chatRequest is the part of a POST /chat/completions body we record.
 type chatRequest struct {
-	Model         string        `json:"model"`
-	Stream        bool          `json:"stream"`
-	StreamOptions *streamOpts   `json:"stream_options"`
-	Messages      []chatMessage `json:"messages"`
+	Model               string        `json:"model"`
+	Stream              bool          `json:"stream"`
+	StreamOptions       *streamOpts   `json:"stream_options"`
+	MaxTokens           int64         `json:"max_tokens"`
+	MaxCompletionTokens int64         `json:"max_completion_tokens"`
+	Messages            []chatMessage `json:"messages"`
 }
 
 type streamOpts struct {
-	IncludeUsage bool `json:"include_usage"`
+	IncludeUsage *bool `json:"include_usage"`
 }
 
 type chatMessage struct {

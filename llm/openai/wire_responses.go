@@ -11,10 +11,11 @@ import (
 
 // responsesRequest is the part of a POST /responses body we record.
 type responsesRequest struct {
-	Model        string          `json:"model"`
-	Stream       bool            `json:"stream"`
-	Instructions json.RawMessage `json:"instructions"`
-	Input        json.RawMessage `json:"input"`
+	Model           string          `json:"model"`
+	Stream          bool            `json:"stream"`
+	MaxOutputTokens int64           `json:"max_output_tokens"`
+	Instructions    json.RawMessage `json:"instructions"`
+	Input           json.RawMessage `json:"input"`
 }
 
 // responseItem is one input or output item of the Responses API.

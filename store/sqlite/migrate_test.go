@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"math"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -180,5 +181,63 @@ func TestOpenNewerSchema(t *testing.T) {
 			st.Close()
 		}
 		t.Fatalf("Open = %v, want a newer-schema error", err)
+	}
+}
+
+// TestMigrateOverflowedSums opens a version 3 database holding what the
+// old unchecked sums left: a REAL in an hourly rollup and a wrapped
+// (negative) trace summary. Before migration 4, usage queries on it failed
+// for good; after, they answer the saturated sum, and new spans add to it.
+func TestMigrateOverflowedSums(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v3.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateTo(ctx, db, 0, 3); err != nil {
+		t.Fatal(err)
+	}
+	h := storetest.T0.UnixNano() / hourNS
+	for _, q := range []string{
+		`INSERT INTO usage_session_hour VALUES ('s', ?, 'acme', 1.8446744073709552e19, 5, 0, 0, 0, 2, -8446744073700000000, 2)`,
+		`INSERT INTO usage_tenant_hour VALUES ('acme', ?, 1.8446744073709552e19, 5, 0, 0, 0, 2, -8446744073700000000, 2)`,
+		`INSERT INTO tenant_session_hour VALUES ('acme', ?, 's')`,
+	} {
+		if _, err := db.Exec(q, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sp := storetest.NewSpan(1, 1, "", storetest.T0)
+	sp.InputTokens, sp.SessionID, sp.TenantID = 9, "s", "acme"
+	insertV1Trace := `INSERT INTO traces (` + traceCols + `) VALUES (` + placeholders(traceNCols) + `)`
+	row := traceRow{TraceSummary: store.TraceSummary{TraceID: sp.TraceID, Start: sp.Start, End: sp.End, SpanCount: 2,
+		Tokens: store.Tokens{InputTokens: -2}, TotalTokens: -2, CostNanoUSD: -5}}
+	if _, err := db.Exec(insertV1Trace, row.args()...); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	st, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	next := storetest.NewSpan(2, 2, "", storetest.T0.Add(time.Minute))
+	next.InputTokens, next.OutputTokens, next.SessionID, next.TenantID = 1, 1, "s", "acme"
+	if _, err := st.WriteSpans(ctx, []store.Span{next}); err != nil {
+		t.Fatal(err)
+	}
+	q := store.UsageQuery{SessionID: "s", TenantID: "acme", Start: storetest.T0, End: storetest.T0.Add(time.Hour)}
+	u, err := st.SessionUsage(ctx, q)
+	if err != nil || u.InputTokens != math.MaxInt64 || u.OutputTokens != 6 || u.CostNanoUSD != math.MaxInt64 || u.Spans != 3 {
+		t.Fatalf("session usage = %+v, %v", u, err)
+	}
+	if u, err = st.TenantUsage(ctx, q); err != nil || u.InputTokens != math.MaxInt64 || u.Sessions != 1 {
+		t.Fatalf("tenant usage = %+v, %v", u, err)
+	}
+	tr, err := st.GetTrace(ctx, sp.TraceID)
+	if err != nil || tr.InputTokens != math.MaxInt64 || tr.CostNanoUSD != math.MaxInt64 {
+		t.Fatalf("trace = %+v, %v", tr, err)
 	}
 }

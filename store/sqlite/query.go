@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -56,14 +57,46 @@ func checkUsage(q store.UsageQuery) error {
 
 // Parts of a usage sum: each selects one row of sums, from the hourly
 // rollups (whole hours) or from raw spans (partial hours at the edges).
-const (
-	rollupSums = `SELECT SUM(input_tokens) i, SUM(output_tokens) o, SUM(cache_read_tokens) cr,
-	SUM(cache_creation_tokens) cc, SUM(reasoning_tokens) r, SUM(requests) q, SUM(cost_nano) c, SUM(spans) n FROM `
-	rawSums = `SELECT SUM(input_tokens) i, SUM(output_tokens) o, SUM(cache_read_tokens) cr,
-	SUM(cache_creation_tokens) cc, SUM(reasoning_tokens) r, SUM(llm) q, SUM(cost_nano) c, COUNT(*) n FROM spans WHERE `
-	totalSums = `SELECT COALESCE(SUM(i),0), COALESCE(SUM(o),0), COALESCE(SUM(cr),0), COALESCE(SUM(cc),0),
-	COALESCE(SUM(r),0), COALESCE(SUM(q),0), COALESCE(SUM(c),0), COALESCE(SUM(n),0) FROM (`
+//
+// SQLite's SUM fails with "integer overflow" past 2^63-1, so every column
+// is summed in two halves, its high and low 32 bits, whose sums cannot
+// overflow (each half is below 2^32, and a table has fewer than 2^31
+// rows per part); joinSum puts them together in Go, saturating. The totals
+// are exact whenever they fit in an int64, and never an error.
+var (
+	rollupSums = sumsSelect("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
+		"reasoning_tokens", "requests", "cost_nano", "spans") + ` FROM `
+	rawSums = sumsSelect("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
+		"reasoning_tokens", "llm", "cost_nano", "1") + ` FROM spans WHERE `
+	totalSums = totalsSelect(usageSums) + ` FROM (`
 )
+
+// usageSums is the number of summed usage columns.
+const usageSums = 8
+
+func sumsSelect(exprs ...string) string {
+	parts := make([]string, 0, 2*len(exprs))
+	for i, e := range exprs {
+		parts = append(parts, fmt.Sprintf("SUM((%s) >> 32) h%d, SUM((%s) & 4294967295) l%d", e, i, e, i))
+	}
+	return "SELECT " + strings.Join(parts, ", ")
+}
+
+func totalsSelect(n int) string {
+	parts := make([]string, 0, 2*n)
+	for i := 0; i < n; i++ {
+		parts = append(parts, fmt.Sprintf("COALESCE(SUM(h%d),0), COALESCE(SUM(l%d),0)", i, i))
+	}
+	return "SELECT " + strings.Join(parts, ", ")
+}
+
+// joinSum returns hi*2^32 + lo, saturating at math.MaxInt64.
+func joinSum(hi, lo int64) int64 {
+	if hi < 0 || lo < 0 || hi >= 1<<31 {
+		return math.MaxInt64
+	}
+	return store.SatAdd(hi<<32, lo)
+}
 
 // usageSQL builds the one statement (hence one snapshot) summing a usage
 // window: rollup is the WHERE of the rollup table for whole hours, raw
@@ -83,8 +116,19 @@ func usageSQL(w window, rollupTable, rollup, raw string, key []any) (string, []a
 }
 
 func scanUsage(row *sql.Row, u *store.Usage, more ...any) error {
-	return row.Scan(append([]any{&u.InputTokens, &u.OutputTokens, &u.CacheReadTokens, &u.CacheCreationTokens,
-		&u.ReasoningTokens, &u.Requests, &u.CostNanoUSD, &u.Spans}, more...)...)
+	var halves [2 * usageSums]int64
+	dest := make([]any, 0, len(halves)+len(more))
+	for i := range halves {
+		dest = append(dest, &halves[i])
+	}
+	if err := row.Scan(append(dest, more...)...); err != nil {
+		return err
+	}
+	for i, p := range []*int64{&u.InputTokens, &u.OutputTokens, &u.CacheReadTokens, &u.CacheCreationTokens,
+		&u.ReasoningTokens, &u.Requests, &u.CostNanoUSD, &u.Spans} {
+		*p = joinSum(halves[2*i], halves[2*i+1])
+	}
+	return nil
 }
 
 // SessionUsage implements store.Store.

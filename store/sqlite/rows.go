@@ -102,11 +102,11 @@ func (r *traceRow) merge(sp *store.Span, first bool) {
 		r.ErrorCount++
 	}
 	r.Tokens.Add(sp.Tokens)
-	r.TotalTokens += sp.TotalTokens
+	r.TotalTokens = store.SatAdd(r.TotalTokens, sp.TotalTokens)
 	if sp.LLMRequest {
 		r.Requests++
 	}
-	r.CostNanoUSD += sp.CostNanoUSD
+	r.CostNanoUSD = store.SatAdd(r.CostNanoUSD, sp.CostNanoUSD)
 	r.Models = addSorted(r.Models, sp.Model())
 	for _, t := range sp.Tags {
 		r.Tags = addSorted(r.Tags, t)

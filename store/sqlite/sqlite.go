@@ -326,7 +326,16 @@ var migrations = [][]string{
 		`CREATE INDEX spans_session ON spans (session_id, start_ns) WHERE session_id != ''`,
 		`CREATE INDEX spans_tenant ON spans (tenant_id, start_ns) WHERE tenant_id != ''`,
 	},
-	// 4: late attribution (store/ATTRIBUTION.md): each trace's session,
+	// 4: usage sums saturate at 2^63-1. Before, a sum past it wrapped
+	// (trace summaries, summed in Go) or became a REAL (hourly rollups,
+	// summed in SQL), and queries reading it failed. Such values were
+	// overflows: they are pinned at 2^63-1 like the sums made from now on.
+	saturateOverflows(map[string][]string{
+		"usage_session_hour": {"input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "requests", "cost_nano", "spans"},
+		"usage_tenant_hour":  {"input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "requests", "cost_nano", "spans"},
+		"traces":             {"input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "total_tokens", "requests", "cost_nano"},
+	}),
+	// 5: late attribution (store/ATTRIBUTION.md): each trace's session,
 	// user, tenant and environment, and which of them its root set; each
 	// span's inherited fields.
 	{
@@ -344,6 +353,18 @@ var migrations = [][]string{
 			CASE WHEN has_root THEN (session_id != '') | (user_id != '') << 1 | (tenant_id != '') << 2 | (environment != '') << 3 ELSE 0 END
 			FROM traces`,
 	},
+}
+
+// saturateOverflows returns the statements of migration 4: in each table,
+// each column's REAL or negative values become 2^63-1.
+func saturateOverflows(cols map[string][]string) []string {
+	var out []string
+	for _, table := range []string{"usage_session_hour", "usage_tenant_hour", "traces"} {
+		for _, c := range cols[table] {
+			out = append(out, fmt.Sprintf(`UPDATE %s SET %s = 9223372036854775807 WHERE typeof(%s) != 'integer' OR %s < 0`, table, c, c, c))
+		}
+	}
+	return out
 }
 
 // schema creates version 1 (migrations[0]). Times are int64 Unix nanoseconds, costs int64

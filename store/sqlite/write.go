@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -45,16 +46,16 @@ type usageAgg struct {
 
 // add adds sp's usage to a, times sign (1, or -1 to take it out).
 func (a *usageAgg) add(sp *store.Span, sign int64) {
-	a.InputTokens += sign * sp.InputTokens
-	a.OutputTokens += sign * sp.OutputTokens
-	a.CacheReadTokens += sign * sp.CacheReadTokens
-	a.CacheCreationTokens += sign * sp.CacheCreationTokens
-	a.ReasoningTokens += sign * sp.ReasoningTokens
+	a.InputTokens = store.SatAdd(a.InputTokens, sign*sp.InputTokens)
+	a.OutputTokens = store.SatAdd(a.OutputTokens, sign*sp.OutputTokens)
+	a.CacheReadTokens = store.SatAdd(a.CacheReadTokens, sign*sp.CacheReadTokens)
+	a.CacheCreationTokens = store.SatAdd(a.CacheCreationTokens, sign*sp.CacheCreationTokens)
+	a.ReasoningTokens = store.SatAdd(a.ReasoningTokens, sign*sp.ReasoningTokens)
 	if sp.LLMRequest {
-		a.requests += sign
+		a.requests = store.SatAdd(a.requests, sign)
 	}
-	a.cost += sign * sp.CostNanoUSD
-	a.spans += sign
+	a.cost = store.SatAdd(a.cost, sign*sp.CostNanoUSD)
+	a.spans = store.SatAdd(a.spans, sign)
 }
 
 type sessKey struct {
@@ -566,31 +567,32 @@ func (b *batch) count(sp *store.Span, sign int64) {
 	}
 }
 
-const upsertSessSQL = `INSERT INTO usage_session_hour (session_id, hour, tenant_id,
+// satSet is the SET clause adding excluded's values to a rollup row's,
+// saturating at 2^63-1 (store.SatAdd): SQLite would turn an overflowing
+// integer sum into a REAL.
+func satSet(cols ...string) string {
+	sets := make([]string, len(cols))
+	for i, c := range cols {
+		sets[i] = fmt.Sprintf("%[1]s = CASE WHEN %[1]s > %[2]d - excluded.%[1]s THEN %[2]d ELSE %[1]s + excluded.%[1]s END",
+			c, int64(math.MaxInt64))
+	}
+	return strings.Join(sets, ",\n\t")
+}
+
+var rollupSumCols = []string{"input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
+	"reasoning_tokens", "requests", "cost_nano", "spans"}
+
+var upsertSessSQL = `INSERT INTO usage_session_hour (session_id, hour, tenant_id,
 	input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, requests, cost_nano, spans)
 	VALUES (?,?,?,?,?,?,?,?,?,?,?)
 	ON CONFLICT (session_id, hour, tenant_id) DO UPDATE SET
-	input_tokens = input_tokens + excluded.input_tokens,
-	output_tokens = output_tokens + excluded.output_tokens,
-	cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-	cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
-	reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-	requests = requests + excluded.requests,
-	cost_nano = cost_nano + excluded.cost_nano,
-	spans = spans + excluded.spans`
+	` + satSet(rollupSumCols...)
 
-const upsertTenSQL = `INSERT INTO usage_tenant_hour (tenant_id, hour,
+var upsertTenSQL = `INSERT INTO usage_tenant_hour (tenant_id, hour,
 	input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, requests, cost_nano, spans)
 	VALUES (?,?,?,?,?,?,?,?,?,?)
 	ON CONFLICT (tenant_id, hour) DO UPDATE SET
-	input_tokens = input_tokens + excluded.input_tokens,
-	output_tokens = output_tokens + excluded.output_tokens,
-	cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-	cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
-	reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-	requests = requests + excluded.requests,
-	cost_nano = cost_nano + excluded.cost_nano,
-	spans = spans + excluded.spans`
+	` + satSet(rollupSumCols...)
 
 const selectTraceRowSQL = `SELECT ` + traceCols + ` FROM traces WHERE trace_id = ?`
 

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -41,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"MultiBatchRootLast", testMultiBatchRootLast},
 		{"UsageWindows", testUsageWindows},
 		{"UsageTenantScope", testUsageTenantScope},
+		{"UsageSaturates", testUsageSaturates},
 		{"ListTracesFilters", testListTracesFilters},
 		{"ListTracesPagination", testListTracesPagination},
 		{"ListTracesOffsetTotal", testListTracesOffsetTotal},
@@ -378,7 +380,7 @@ func bruteUsage(spans []store.Span, match func(*store.Span) bool, start, end tim
 		if sp.LLMRequest {
 			u.Requests++
 		}
-		u.CostNanoUSD += sp.CostNanoUSD
+		u.CostNanoUSD = store.SatAdd(u.CostNanoUSD, sp.CostNanoUSD)
 		u.Spans++
 		if sp.SessionID != "" {
 			sessions[sp.SessionID] = true
@@ -437,6 +439,66 @@ func testUsageWindows(t *testing.T, st store.Store) {
 				t.Fatalf("TenantUsage(%s, [%v, %v))\n got %+v\nwant %+v", tn, w.start, w.end, got, want)
 			}
 		}
+	}
+}
+
+// testUsageSaturates writes spans whose usage sums pass 2^63-1, in whole
+// hours (rollups) and at a window's edges (raw spans): every sum is pinned
+// at math.MaxInt64, never wrapped, negative or an error, and sums that fit
+// stay exact.
+func testUsageSaturates(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	const big = math.MaxInt64/2 + 1
+	var spans []store.Span
+	for i := 0; i < 6; i++ {
+		// Two hours, three spans each, all in one trace, session and tenant.
+		sp := llmSpan(1, 10+i, "", T0.Add(time.Duration(i/3)*time.Hour+time.Duration(i)*time.Minute), big, 7, big)
+		if i > 0 {
+			sp.ParentID = SpanID(10)
+		}
+		sp.CacheReadTokens, sp.CacheCreationTokens, sp.ReasoningTokens = 1, 2, 3
+		sp.SessionID, sp.TenantID = "huge", "acme"
+		spans = append(spans, sp)
+		write(t, st, sp) // one write each: rollup rows are added to in place
+	}
+	wins := [][2]time.Time{
+		{T0, T0.Add(2 * time.Hour)},                                 // rollups only
+		{T0.Add(time.Second), T0.Add(2*time.Hour - time.Second)},    // edges only
+		{T0.Add(-time.Hour), T0.Add(3 * time.Hour)},                 // rollups
+		{T0.Add(30 * time.Second), T0.Add(time.Hour + time.Minute)}, // both
+	}
+	for _, w := range wins {
+		want := bruteUsage(spans, func(*store.Span) bool { return true }, w[0], w[1])
+		got := sessionUsage(t, st, "huge", "", w[0], w[1])
+		want.Sessions = 0
+		if got != want {
+			t.Fatalf("SessionUsage [%v, %v)\n got %+v\nwant %+v", w[0], w[1], got, want)
+		}
+		if got.TokenCount() < 0 || got.CostNanoUSD < 0 {
+			t.Fatalf("negative sums: %+v", got)
+		}
+		tu, err := st.TenantUsage(ctx, store.UsageQuery{TenantID: "acme", Start: w[0], End: w[1]})
+		if err != nil {
+			t.Fatalf("TenantUsage [%v, %v): %v", w[0], w[1], err)
+		}
+		want.Sessions = 1
+		if tu != want {
+			t.Fatalf("TenantUsage [%v, %v)\n got %+v\nwant %+v", w[0], w[1], tu, want)
+		}
+	}
+	if u := sessionUsage(t, st, "huge", "", T0, T0.Add(2*time.Hour)); u.InputTokens != math.MaxInt64 ||
+		u.OutputTokens != 42 || u.ReasoningTokens != 18 || u.CostNanoUSD != math.MaxInt64 {
+		t.Fatalf("saturated session usage = %+v", u)
+	}
+	tr := getTrace(t, st, TraceID(1))
+	if tr.InputTokens != math.MaxInt64 || tr.CostNanoUSD != math.MaxInt64 || tr.TotalTokens != math.MaxInt64 ||
+		tr.OutputTokens != 42 || tr.Requests != 6 || tr.SpanCount != 6 {
+		t.Fatalf("saturated trace summary = %+v", tr)
+	}
+	page := listTraces(t, st, store.TraceQuery{TraceFilter: store.TraceFilter{Start: T0, End: T0.Add(3 * time.Hour)},
+		SortField: store.SortTotalCost})
+	if len(page.Traces) != 1 || page.Traces[0].CostNanoUSD != math.MaxInt64 {
+		t.Fatalf("ListTraces by cost = %+v", page.Traces)
 	}
 }
 

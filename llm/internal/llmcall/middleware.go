@@ -17,6 +17,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
+	"github.com/agenttrace/agenttrace/budget"
+	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/internal/recording"
 	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/llm/internal/sse"
@@ -35,6 +37,18 @@ type Request struct {
 	Input func() []llm.Message
 	// NewAccumulator returns the decoder of this request's response.
 	NewAccumulator func() Accumulator
+	// MaxOutputTokens is the request's bound on output tokens (0: none),
+	// for the worst case of a hard budget.
+	MaxOutputTokens int64
+	// Body, when not nil, replaces the request body (the OpenAI adapter
+	// asks a stream for its usage this way).
+	Body []byte
+}
+
+// Progress is an Accumulator that counts the output text of a stream read
+// so far (for budgets that cut streams).
+type Progress interface {
+	OutputBytes() int64
 }
 
 // Accumulator decodes one response: a whole JSON body (Body) or the events
@@ -154,6 +168,8 @@ type call struct {
 	key   callKey
 	span  *span.Span
 	acc   func() Accumulator
+	adm   *budget.Admission // nil without budgets
+	ctx   context.Context   // the first attempt's, for the trace
 	timer *time.Timer
 	once  sync.Once
 }
@@ -183,6 +199,12 @@ func (m *Middleware) Handle(req *http.Request, next Next) (*http.Response, error
 	if !ok {
 		return next(req)
 	}
+	if r.Body != nil {
+		body = r.Body
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.ContentLength = int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
 	retryHeader := req.Header.Get("X-Stainless-Retry-Count")
 	retry, _ := strconv.Atoi(retryHeader)
 	ctx := m.parentContext(req.Context())
@@ -197,6 +219,14 @@ func (m *Middleware) Handle(req *http.Request, next Next) (*http.Response, error
 		c = m.claim(key)
 	}
 	if c == nil {
+		// A new call (not a retry): the budgets decide whether it is sent.
+		adm, err := admit(ctx, r, len(body))
+		if err != nil {
+			return refused(req, err)
+		}
+		if adm != nil {
+			ctx = recording.WithAdmission(ctx, adm)
+		}
 		opts := make([]llm.Option, 0, 3+len(m.cfg.Options))
 		opts = append(opts, llm.Model(r.Model), llm.Provider(m.cfg.Provider))
 		if r.Operation != "" {
@@ -208,7 +238,7 @@ func (m *Middleware) Handle(req *http.Request, next Next) (*http.Response, error
 			s.End()
 			return next(req)
 		}
-		c = &call{m: m, key: key, span: s, acc: r.NewAccumulator}
+		c = &call{m: m, key: key, span: s, acc: r.NewAccumulator, adm: adm, ctx: ctx}
 		if m.cfg.Content && r.Input != nil {
 			s.RecordInputMessages(r.Input())
 		}
@@ -235,6 +265,9 @@ func (m *Middleware) Handle(req *http.Request, next Next) (*http.Response, error
 	case isEventStream(res.Header.Get("Content-Type")):
 		b := &streamBody{watch: watch{rc: res.Body}, c: c, acc: c.acc(), start: start}
 		b.ender, _ = b.acc.(Ender)
+		if c.adm.CutsStreams() {
+			b.progress, _ = b.acc.(Progress)
+		}
 		b.p.OnEvent = b.onEvent
 		res.Body = b
 	default:
@@ -488,6 +521,10 @@ type streamBody struct {
 	acc   Accumulator
 	ender Ender // acc, when it is one
 	start time.Time
+	// progress is acc when a budget of the call cuts streams; cut is the
+	// budget's error once it did.
+	progress Progress
+	cut      error
 
 	p     sse.Parser
 	first bool
@@ -501,11 +538,26 @@ func (b *streamBody) onEvent(typ string, data []byte) {
 	b.acc.Event(typ, data)
 }
 
-func (b *streamBody) Read(p []byte) (int, error) { return b.read(p, b) }
-func (b *streamBody) Close() error               { return b.close(b) }
+// Read passes the body on; once a budget cut the stream, it fails with the
+// budget's error (the bytes that crossed the budget are not passed on).
+func (b *streamBody) Read(p []byte) (int, error) {
+	n, err := b.read(p, b)
+	if b.cut != nil {
+		return 0, b.cut
+	}
+	return n, err
+}
+
+func (b *streamBody) Close() error { return b.close(b) }
 
 func (b *streamBody) data(p []byte) bool {
 	_, _ = b.p.Write(p)
+	if b.progress != nil && b.cut == nil {
+		if err := b.c.adm.StreamCheck(b.progress.OutputBytes()); err != nil {
+			b.cut = err
+			return true
+		}
+	}
 	return b.ender != nil && b.ender.Ended()
 }
 
@@ -518,6 +570,12 @@ func (b *streamBody) end(readErr error) {
 	var err error
 	if readErr != nil && readErr != io.EOF {
 		err = readErr
+	}
+	if b.cut != nil {
+		err = b.cut
+		b.c.span.SetAttributes(attr.BudgetStreamCut.Bool(true))
+		signal(b.c.ctx, b.cut)
+		_ = b.rc.Close()
 	}
 	b.c.end(err)
 }

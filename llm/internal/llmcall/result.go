@@ -107,12 +107,14 @@ const MaxText = 64 << 10
 // Text accumulates streamed text up to MaxText bytes, cut on a rune
 // boundary.
 type Text struct {
-	b    []byte
-	full bool
+	b     []byte
+	full  bool
+	total int64
 }
 
 // Add appends s, or the part of it that fits.
 func (t *Text) Add(s string) {
+	t.total += int64(len(s))
 	if t.full || s == "" {
 		return
 	}
@@ -133,3 +135,6 @@ func (t *Text) String() string { return string(t.b) }
 
 // Len returns the accumulated length in bytes.
 func (t *Text) Len() int { return len(t.b) }
+
+// Total returns the length of everything added, kept or not.
+func (t *Text) Total() int64 { return t.total }
