@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/usage"
 )
@@ -328,5 +330,30 @@ func TestForeignBadInput(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "ingest: ignored attribute values") || !strings.Contains(l, "values=5") ||
 		!strings.Contains(l, "each keeps its own") || !strings.Contains(l, "fields=1") {
 		t.Errorf("log:\n%s", l)
+	}
+}
+
+// Our own SDK's spans follow the same rule: usage set on a trace root or a
+// task span (a sum of the calls under it) adds nothing; only llm spans do.
+func TestOwnSDKAggregatesAddNothing(t *testing.T) {
+	ts := startServer(t)
+	rec := newRecorder(t)
+	exp := exporter(t, ts, nil)
+	sess := attr.SessionID.String("own-s")
+	rctx, root := rec.tr.Start(context.Background(), "agent", withStart(foreignDay))
+	root.SetAttributes(attr.SpanType.String(attr.TypeTrace), sess, attr.InputTokens.Int64(300), attr.OutputTokens.Int64(30),
+		attr.CostUSD.Float64(0.3))
+	tctx, _ := rec.span(rctx, "resolve", foreignDay.Add(time.Second), foreignDay.Add(5*time.Second),
+		attr.SpanType.String(attr.TypeTask), sess, attr.InputTokens.Int64(200), attr.OutputTokens.Int64(20))
+	rec.span(tctx, "chat", foreignDay.Add(2*time.Second), foreignDay.Add(3*time.Second), llmAttrs(100, 10, 0.001, sess)...)
+	root.End(withEnd(foreignDay.Add(10 * time.Second)))
+	export(t, exp, rec.take())
+	checkSession(t, ts, "own-s", foreignDay, hours(1), wantUsage{Tokens: usage.Tokens{InputTokens: 100, OutputTokens: 10}, requests: 1, costNano: 1_000_000})
+	var page usage.SpansPage
+	mustGet(t, client(t), ts.url, "/v1/spans?session_id=own-s&"+window(foreignDay, hours(1)), nil, &page)
+	for _, sp := range page.Spans {
+		if sp.Name == "agent" && !bytes.Contains(sp.Attributes, []byte(`"gen_ai.usage.input_tokens":300`)) {
+			t.Errorf("the root's own usage is not shown: %s", sp.Attributes)
+		}
 	}
 }

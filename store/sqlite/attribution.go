@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/agenttrace/agenttrace/store"
@@ -117,9 +118,13 @@ func selectAttrsSQL(n int) string {
 	return `SELECT trace_id, session_id, user_id, tenant_id, environment, root FROM trace_attrs WHERE trace_id IN (` + placeholders(n) + `)`
 }
 
-const upsertAttrsSQL = `INSERT INTO trace_attrs (trace_id, session_id, user_id, tenant_id, environment, root)
-	VALUES (?,?,?,?,?,?) ON CONFLICT (trace_id) DO UPDATE SET session_id = excluded.session_id,
-	user_id = excluded.user_id, tenant_id = excluded.tenant_id, environment = excluded.environment, root = excluded.root`
+// upsertAttrsSQL writes n traces' attributions.
+func upsertAttrsSQL(n int) string {
+	return `INSERT INTO trace_attrs (trace_id, session_id, user_id, tenant_id, environment, root) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?),", n), ",") +
+		` ON CONFLICT (trace_id) DO UPDATE SET session_id = excluded.session_id, user_id = excluded.user_id,
+		tenant_id = excluded.tenant_id, environment = excluded.environment, root = excluded.root`
+}
 
 // attribute resolves the attribution of the traces of spans (the new
 // spans of a write, not yet inserted), fills their missing fields, and
@@ -140,6 +145,7 @@ func (w *writer) attribute(spans []*store.Span, b *batch) ([]int, error) {
 		return nil, err
 	}
 	conflicts := map[*store.Span]int{}
+	var changed []any // upsertAttrsSQL's arguments
 	for _, id := range order {
 		old, found := stored[id]
 		a := old
@@ -156,9 +162,14 @@ func (w *writer) attribute(spans []*store.Span, b *batch) ([]int, error) {
 				return nil, err
 			}
 		}
-		if err := w.exec(w.st.upsertAttrs, id, a.vals[fSession], a.vals[fUser], a.vals[fTenant], a.vals[fEnv], int64(a.root)); err != nil {
+		changed = append(changed, id, a.vals[fSession], a.vals[fUser], a.vals[fTenant], a.vals[fEnv], int64(a.root))
+	}
+	for len(changed) > 0 {
+		n := nextChunk(len(changed) / 6)
+		if err := w.exec(w.st.upsertAttrs[n], changed[:6*n]...); err != nil {
 			return nil, fmt.Errorf("sqlite: trace attribution: %w", err)
 		}
+		changed = changed[6*n:]
 	}
 	out := make([]int, len(spans))
 	for i, sp := range spans {
@@ -297,16 +308,19 @@ func (w *writer) pruneTenantSessions(b *batch) error {
 // prepareAttribution prepares the statements of late attribution.
 func prepareAttribution(ctx context.Context, ws *writerStmts, prep func(string) (*sql.Stmt, error)) error {
 	var err error
-	ws.selectAttrs = map[int]*sql.Stmt{}
+	ws.selectAttrs, ws.upsertAttrs = map[int]*sql.Stmt{}, map[int]*sql.Stmt{}
 	for _, n := range chunkSizes {
 		if ws.selectAttrs[n], err = prep(selectAttrsSQL(n)); err != nil {
+			return err
+		}
+		if ws.upsertAttrs[n], err = prep(upsertAttrsSQL(n)); err != nil {
 			return err
 		}
 	}
 	for _, p := range []struct {
 		dst **sql.Stmt
 		q   string
-	}{{&ws.upsertAttrs, upsertAttrsSQL}, {&ws.selectTraceSpans, selectTraceSpansSQL}, {&ws.updateAttrs, updateAttrsSQL}} {
+	}{{&ws.selectTraceSpans, selectTraceSpansSQL}, {&ws.updateAttrs, updateAttrsSQL}} {
 		if *p.dst, err = prep(p.q); err != nil {
 			return err
 		}

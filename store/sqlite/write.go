@@ -358,8 +358,8 @@ type writerStmts struct {
 	insert, selectTraces, upsertTraces    map[int]*sql.Stmt // by row count
 	spanTag, traceTag, sess, ten, tenSess *sql.Stmt
 	// late attribution (attribution.go)
-	selectAttrs                                map[int]*sql.Stmt
-	upsertAttrs, selectTraceSpans, updateAttrs *sql.Stmt
+	selectAttrs, upsertAttrs      map[int]*sql.Stmt
+	selectTraceSpans, updateAttrs *sql.Stmt
 }
 
 func (s *Store) prepareWriter(ctx context.Context) error {
