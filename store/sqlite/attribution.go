@@ -145,7 +145,6 @@ func (w *writer) attribute(spans []*store.Span, b *batch) ([]int, error) {
 		return nil, err
 	}
 	conflicts := map[*store.Span]int{}
-	var changed []any // upsertAttrsSQL's arguments
 	for _, id := range order {
 		old, found := stored[id]
 		a := old
@@ -157,19 +156,12 @@ func (w *writer) attribute(spans []*store.Span, b *batch) ([]int, error) {
 		if found && a == old {
 			continue
 		}
-		if found {
-			if err := w.repair(id, &a, b); err != nil {
-				return nil, err
-			}
+		// Only a change of value can change stored spans: a root that
+		// confirms the values its children carried only marks them final.
+		if found && a.vals != old.vals {
+			b.repairs = append(b.repairs, id)
 		}
-		changed = append(changed, id, a.vals[fSession], a.vals[fUser], a.vals[fTenant], a.vals[fEnv], int64(a.root))
-	}
-	for len(changed) > 0 {
-		n := nextChunk(len(changed) / 6)
-		if err := w.exec(w.st.upsertAttrs[n], changed[:6*n]...); err != nil {
-			return nil, fmt.Errorf("sqlite: trace attribution: %w", err)
-		}
-		changed = changed[6*n:]
+		b.attrArgs = append(b.attrArgs, id, a.vals[fSession], a.vals[fUser], a.vals[fTenant], a.vals[fEnv], int64(a.root))
 	}
 	out := make([]int, len(spans))
 	for i, sp := range spans {
@@ -179,6 +171,29 @@ func (w *writer) attribute(spans []*store.Span, b *batch) ([]int, error) {
 }
 
 func timeNS(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+
+// storeAttribution repairs the stored spans of the traces attribute found
+// changed and writes their attributions. It runs after the write's spans
+// are inserted (the repair leaves them as they are: they were filled from
+// the same attribution), so that the transaction's first change is the
+// insert of spans, as before late attribution.
+func (w *writer) storeAttribution(b *batch) error {
+	for _, id := range b.repairs {
+		a := b.attrs[id]
+		if err := w.repair(id, &a, b); err != nil {
+			return err
+		}
+	}
+	args := b.attrArgs
+	for len(args) > 0 {
+		n := nextChunk(len(args) / 6)
+		if err := w.exec(w.st.upsertAttrs[n], args[:6*n]...); err != nil {
+			return fmt.Errorf("sqlite: trace attribution: %w", err)
+		}
+		args = args[6*n:]
+	}
+	return nil
+}
 
 // loadAttrs reads the stored attributions of ids into into.
 func (w *writer) loadAttrs(ids []string, into map[string]attribution) error {

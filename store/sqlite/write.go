@@ -85,6 +85,10 @@ type batch struct {
 	// tenSessGone the tenant sessions a repair may have emptied.
 	attrs       map[string]attribution
 	tenSessGone map[tenSessKey]struct{}
+	// repairs are the traces whose stored spans attribution must bring up
+	// to date; attrArgs the trace_attrs rows to write.
+	repairs  []string
+	attrArgs []any
 }
 
 func validate(sp *store.Span) error {
@@ -319,6 +323,9 @@ func (s *Store) writeTx(reqs []*writeReq) error {
 		for _, sp := range news {
 			b.add(sp)
 		}
+	}
+	if err := w.storeAttribution(b); err != nil {
+		return err
 	}
 	if err := w.apply(b); err != nil {
 		return err
