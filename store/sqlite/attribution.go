@@ -1,8 +1,6 @@
 package sqlite
 
 import (
-	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -198,13 +196,13 @@ func (w *writer) storeAttribution(b *batch) error {
 // loadAttrs reads the stored attributions of ids into into.
 func (w *writer) loadAttrs(ids []string, into map[string]attribution) error {
 	for len(ids) > 0 {
-		chunk := ids[:nextChunk(len(ids))]
-		ids = ids[len(chunk):]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
+		n := nextChunk(len(ids))
+		args := make([]any, n)
+		for i := range args {
+			args[i] = ids[i]
 		}
-		rows, err := w.tx.StmtContext(w.ctx, w.st.selectAttrs[len(chunk)]).QueryContext(w.ctx, args...)
+		ids = ids[n:]
+		rows, err := w.tx.StmtContext(w.ctx, w.st.selectAttrs[n]).QueryContext(w.ctx, args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: trace attribution: %w", err)
 		}
@@ -315,29 +313,6 @@ func (w *writer) pruneTenantSessions(b *batch) error {
 				k.tenant, k.hour, k.session); err != nil {
 				return fmt.Errorf("sqlite: tenant sessions: %w", err)
 			}
-		}
-	}
-	return nil
-}
-
-// prepareAttribution prepares the statements of late attribution.
-func prepareAttribution(ctx context.Context, ws *writerStmts, prep func(string) (*sql.Stmt, error)) error {
-	var err error
-	ws.selectAttrs, ws.upsertAttrs = map[int]*sql.Stmt{}, map[int]*sql.Stmt{}
-	for _, n := range chunkSizes {
-		if ws.selectAttrs[n], err = prep(selectAttrsSQL(n)); err != nil {
-			return err
-		}
-		if ws.upsertAttrs[n], err = prep(upsertAttrsSQL(n)); err != nil {
-			return err
-		}
-	}
-	for _, p := range []struct {
-		dst **sql.Stmt
-		q   string
-	}{{&ws.selectTraceSpans, selectTraceSpansSQL}, {&ws.updateAttrs, updateAttrsSQL}} {
-		if *p.dst, err = prep(p.q); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -370,7 +370,8 @@ type writerStmts struct {
 }
 
 func (s *Store) prepareWriter(ctx context.Context) error {
-	ws := &writerStmts{insert: map[int]*sql.Stmt{}, selectTraces: map[int]*sql.Stmt{}, upsertTraces: map[int]*sql.Stmt{}}
+	ws := &writerStmts{insert: map[int]*sql.Stmt{}, selectTraces: map[int]*sql.Stmt{}, upsertTraces: map[int]*sql.Stmt{},
+		selectAttrs: map[int]*sql.Stmt{}, upsertAttrs: map[int]*sql.Stmt{}}
 	var all []*sql.Stmt
 	prep := func(q string) (*sql.Stmt, error) {
 		st, err := s.w.PrepareContext(ctx, q)
@@ -394,6 +395,12 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 		if ws.upsertTraces[n], err = prep(upsertTracesSQL(n)); err != nil {
 			return err
 		}
+		if ws.selectAttrs[n], err = prep(selectAttrsSQL(n)); err != nil {
+			return err
+		}
+		if ws.upsertAttrs[n], err = prep(upsertAttrsSQL(n)); err != nil {
+			return err
+		}
 	}
 	for _, p := range []struct {
 		dst **sql.Stmt
@@ -404,13 +411,12 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 		{&ws.sess, upsertSessSQL},
 		{&ws.ten, upsertTenSQL},
 		{&ws.tenSess, `INSERT OR IGNORE INTO tenant_session_hour (tenant_id, hour, session_id) VALUES (?,?,?)`},
+		{&ws.selectTraceSpans, selectTraceSpansSQL},
+		{&ws.updateAttrs, updateAttrsSQL},
 	} {
 		if *p.dst, err = prep(p.q); err != nil {
 			return err
 		}
-	}
-	if err := prepareAttribution(ctx, ws, prep); err != nil {
-		return err
 	}
 	s.wst, s.wall = ws, all
 	return nil
