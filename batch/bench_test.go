@@ -50,6 +50,16 @@ func (e *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.Rea
 
 func (*countingExporter) Shutdown(context.Context) error { return nil }
 
+// ConcurrentExports opts in to concurrent exports, as agenttrace's OTLP
+// exporter does: countingExporter stands for it in these benchmarks.
+func (*countingExporter) ConcurrentExports() bool { return true }
+
+// serialExporter hides countingExporter's opt-in: it stands for a user's
+// exporter, which the Processor calls one batch at a time.
+type serialExporter struct{ *countingExporter }
+
+func (serialExporter) ConcurrentExports() bool { return false }
+
 type impl struct {
 	name string
 	mk   func(sdktrace.SpanExporter) sdktrace.SpanProcessor
@@ -71,6 +81,16 @@ var impls = []impl{
 			sdktrace.WithExportTimeout(DefaultExportTimeout))
 	}},
 }
+
+// batchSerial is batch at its defaults with a user's exporter, which does
+// not opt in to concurrent exports and so is called one batch at a time.
+var batchSerial = impl{"batch-serial", func(e sdktrace.SpanExporter) sdktrace.SpanProcessor {
+	p, err := New(serialExporter{e.(*countingExporter)}, WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		panic(err)
+	}
+	return p
+}}
 
 var otelDefaults = impl{"otel-defaults", func(e sdktrace.SpanExporter) sdktrace.SpanProcessor {
 	return sdktrace.NewBatchSpanProcessor(e)
@@ -183,7 +203,9 @@ const (
 )
 
 // BenchmarkDelivery20ms measures what reaches an exporter that takes 20ms a
-// call. offered=50k: 4 goroutines offer 50,000 spans/s in total for 2s.
+// call: "batch" with an exporter that opts in to concurrent exports (as
+// agenttrace's OTLP exporter does), "batch-serial" with one that does not
+// (a user's exporter, called one batch at a time). offered=50k: 4 goroutines offer 50,000 spans/s in total for 2s.
 // flat-out: 4 goroutines end spans as fast as they can for 2s (yielding
 // every 256 spans).
 // delivered-spans/s counts spans exported within the window; lost-% is the
@@ -191,7 +213,7 @@ const (
 func BenchmarkDelivery20ms(b *testing.B) {
 	spans := llmSpans(1024)
 	for _, mode := range []string{"offered=50k", "flat-out"} {
-		for _, im := range append(impls[:2:2], otelDefaults) {
+		for _, im := range append(impls[:2:2], batchSerial, otelDefaults) {
 			b.Run(fmt.Sprintf("%s/impl=%s", mode, im.name), func(b *testing.B) {
 				var delivered, lost, offered float64
 				for b.Loop() {

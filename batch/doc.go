@@ -7,7 +7,8 @@
 //	         -> bounded queue (spans and estimated bytes)
 //	         -> flusher (a batch is cut when MaxBatchSpans spans or MaxBatchBytes
 //	            bytes are queued, when Interval passes, on ForceFlush and on Shutdown)
-//	         -> up to MaxInFlight concurrent ExportSpans calls
+//	         -> up to MaxInFlight concurrent ExportSpans calls (one at a time
+//	            unless the exporter opts in: ConcurrentExporter)
 //
 // OnEnd is the hot path, run by whatever goroutine ends a span. It estimates
 // the span's size, then appends it to one of a few queue shards, each with
@@ -53,11 +54,20 @@
 // and because MaxInFlight exports run at once, a retrying or slow export does
 // not stop the queue from draining.
 //
+// # Concurrent exports
+//
+// OpenTelemetry's SpanExporter contract has ExportSpans called one call at a
+// time, and exporters written for it need not be safe for concurrent calls.
+// The Processor calls an exporter concurrently only when it opts in by
+// implementing [ConcurrentExporter] (agenttrace's OTLP exporter does); any
+// other exporter gets one batch at a time, in order.
+//
 // # Defaults and environment
 //
 // See the Default* constants. OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_SCHEDULE_DELAY,
 // OTEL_BSP_EXPORT_TIMEOUT and OTEL_BSP_MAX_EXPORT_BATCH_SIZE apply where no
 // option sets the same thing; invalid values are ignored with a warning. The
 // memory held is bounded by MaxQueueBytes for queued spans plus
-// MaxInFlight*MaxBatchBytes for spans being exported.
+// MaxInFlight*MaxBatchBytes for spans being exported (MaxBatchBytes for an
+// exporter called one batch at a time).
 package batch

@@ -100,6 +100,10 @@ func (e *recExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnly
 	return nil
 }
 
+// ConcurrentExports opts recExporter in to concurrent exports: it locks
+// what it shares.
+func (e *recExporter) ConcurrentExports() bool { return true }
+
 func (e *recExporter) Shutdown(context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -137,8 +137,11 @@ func WithExportTimeout(d time.Duration) Option {
 }
 
 // WithMaxInFlight sets how many ExportSpans calls may run at the same time
-// (default [DefaultMaxInFlight]), so a slow or retrying export does not stop
-// the queue from draining. n must be positive.
+// (default [DefaultMaxInFlight]) on an exporter that opts in to concurrent
+// exports ([ConcurrentExporter]), so a slow or retrying export does not stop
+// the queue from draining. Any other exporter is called one batch at a
+// time, as OpenTelemetry's SpanExporter contract promises, whatever n is.
+// n must be positive.
 func WithMaxInFlight(n int) Option {
 	return positive("WithMaxInFlight", n, func(c *config, n int) { c.maxInFlight = n })
 }

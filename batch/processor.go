@@ -21,7 +21,8 @@ import (
 
 // Processor is an sdktrace.SpanProcessor that queues ended spans in a bounded
 // queue and exports them in batches from background goroutines, with up to
-// MaxInFlight exports running at once. Create it with [New]; its methods are
+// MaxInFlight exports running at once on an exporter that allows it
+// ([ConcurrentExporter]) and one at a time on any other. Create it with [New]; its methods are
 // safe for concurrent use.
 //
 // The queue is split into shards, each with its own lock, so that goroutines
@@ -93,6 +94,29 @@ type Processor struct {
 
 var _ sdktrace.SpanProcessor = (*Processor)(nil)
 
+// ConcurrentExporter is a span exporter that opts in to concurrent exports.
+// OpenTelemetry's SpanExporter contract has ExportSpans called
+// synchronously, one call at a time, so an exporter need not be safe for
+// concurrent calls; the Processor keeps that promise for every exporter
+// except one whose ConcurrentExports method reports true, which it calls
+// from up to [WithMaxInFlight] goroutines at once. The OTLP exporter of
+// agenttrace's exporter package opts in; a wrapper around it can forward
+// its answer.
+type ConcurrentExporter interface {
+	sdktrace.SpanExporter
+	// ConcurrentExports reports whether ExportSpans may be called from
+	// several goroutines at the same time. It is asked once, by New.
+	ConcurrentExports() bool
+}
+
+// inFlightFor returns how many exports may run at once on exp.
+func inFlightFor(exp sdktrace.SpanExporter, n int) int {
+	if c, ok := exp.(ConcurrentExporter); ok && c.ConcurrentExports() {
+		return n
+	}
+	return 1
+}
+
 // shard is one lock's worth of the queue.
 type shard struct {
 	mu       sync.Mutex
@@ -159,7 +183,7 @@ func New(exp sdktrace.SpanExporter, opts ...Option) (*Processor, error) {
 		stop:         make(chan struct{}),
 		abort:        make(chan struct{}),
 		flusherExit:  make(chan struct{}),
-		sem:          make(chan struct{}, cfg.maxInFlight),
+		sem:          make(chan struct{}, inFlightFor(exp, cfg.maxInFlight)),
 		pend:         newRing(cfg.maxQueueSpans),
 		spares:       make([][]entry, n),
 		resSizes:     make(map[*resource.Resource]int),

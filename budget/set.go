@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/agenttrace/agenttrace/llm"
 )
@@ -130,14 +131,23 @@ type Admission struct {
 	cost     *callCost
 	reserved []NanoUSD
 	once     sync.Once
+	// cut is the estimate of a stream when a budget cut it.
+	cut atomic.Int64
 }
 
 // Settle releases the call's reservations and charges its cost, once;
 // known=false charges the call by each budget's unknown policy (its worst
-// case, when it was known), with why saying what is unknown.
+// case, when it was known), with why saying what is unknown, except for a
+// stream a budget cut (StreamCheck), which is charged its estimate at the
+// cut.
 func (a *Admission) Settle(cost NanoUSD, known bool, why string) {
 	if a == nil {
 		return
+	}
+	if c := a.cut.Load(); !known && c > 0 {
+		// A stream cut short has no usage: its estimate at the cut is the
+		// best figure there is.
+		cost, known = NanoUSD(c), true
 	}
 	a.once.Do(func() {
 		for i, t := range a.set.trackers {
@@ -186,6 +196,7 @@ func (a *Admission) StreamCheck(outputBytes int64) error {
 	}
 	for i, t := range a.set.trackers {
 		if err := t.headroom(a.reserved[i], current, a.cost); err != nil {
+			a.cut.Store(int64(current))
 			return err
 		}
 	}

@@ -244,6 +244,11 @@ func (e *otlpExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 	return e.Exporter.ExportSpans(ctx, validSpans(spans))
 }
 
+// ConcurrentExports reports true: ExportSpans is safe to call from several
+// goroutines at once (otlptrace.Exporter is), so agenttrace's batch
+// processor runs several exports in flight on it (batch.ConcurrentExporter).
+func (e *otlpExporter) ConcurrentExports() bool { return true }
+
 // Shutdown shuts the exporter down (see otlptrace.Exporter.Shutdown) and
 // closes the idle connections of its own transport.
 func (e *otlpExporter) Shutdown(ctx context.Context) error {

@@ -295,6 +295,7 @@ func convert(td ptrace.Traces, prices *llm.PriceTable) convertResult {
 					out.TotalTokens = store.SatAdd(f.in, f.out)
 				}
 				out.LLMRequest = modelCall
+				out.UsageUnknown = modelCall && !f.hasUsage()
 				if p := sp.ParentSpanID(); !p.IsEmpty() {
 					out.ParentID = hex.EncodeToString(p[:])
 				}
@@ -369,7 +370,7 @@ func demoteNested(spans []store.Span) int64 {
 			continue // already demoted through another child
 		}
 		n++
-		p.LLMRequest = false
+		p.LLMRequest, p.UsageUnknown = false, false
 		p.Tokens, p.TotalTokens, p.CostNanoUSD, p.CostSource, p.PriceTableVersion = store.Tokens{}, 0, 0, "", ""
 	}
 	return n

@@ -97,14 +97,18 @@ func wireSpan(sp *store.Span) (usage.Span, error) {
 	}, nil
 }
 
-// usageQuery parses the window of a usage endpoint.
+// usageQuery parses the window and grouping of a usage endpoint.
 func usageQuery(rawQuery string) (store.UsageQuery, error) {
-	p, err := parseParams(rawQuery, usage.ParamStartTime, usage.ParamEndTime)
+	p, err := parseParams(rawQuery, usage.ParamStartTime, usage.ParamEndTime, usage.ParamGroupBy, usage.ParamLimit)
 	if err != nil {
 		return store.UsageQuery{}, err
 	}
-	start, end, err := p.window(true)
-	return store.UsageQuery{Start: start, End: end}, err
+	var q store.UsageQuery
+	if q.Start, q.End, err = p.window(true); err != nil {
+		return q, err
+	}
+	q.GroupBy, q.GroupLimit, err = groupParams(p)
+	return q, err
 }
 
 func (s *Server) handleSessionUsage(w http.ResponseWriter, r *http.Request, p principal) error {
@@ -118,13 +122,14 @@ func (s *Server) handleSessionUsage(w http.ResponseWriter, r *http.Request, p pr
 	}
 	// A tenant key sees only its own tenant's spans of the session.
 	q.SessionID, q.TenantID = id, p.tenant
-	u, err := s.st.SessionUsage(r.Context(), q)
+	u, groups, err := s.sumUsage(r.Context(), q, s.st.SessionUsage)
 	if err != nil {
-		return storeErr(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, usage.SessionUsage{
-		SessionID: id, StartTime: q.Start, EndTime: q.End, TokenCount: u.TokenCount(), RequestCount: u.Requests,
+		SessionID: id, StartTime: q.Start, EndTime: q.End, TokenCount: u.TokenCount(), RequestCount: u.Requests, UnknownUsageCount: u.UnknownUsage,
 		TotalCost: usd(u.CostNanoUSD), TotalCostNanoUSD: u.CostNanoUSD, Tokens: wireTokens(u.Tokens),
+		GroupBy: usage.Grouping(q.GroupBy), Groups: groups,
 	})
 	return nil
 }
@@ -142,14 +147,15 @@ func (s *Server) handleTenantUsage(w http.ResponseWriter, r *http.Request, p pri
 		return err
 	}
 	q.TenantID = id
-	u, err := s.st.TenantUsage(r.Context(), q)
+	u, groups, err := s.sumUsage(r.Context(), q, s.st.TenantUsage)
 	if err != nil {
-		return storeErr(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, usage.TenantUsage{
 		TenantID: id, OrganisationID: s.org, StartTime: q.Start, EndTime: q.End, TokenCount: u.TokenCount(),
-		RequestCount: u.Requests, SessionCount: u.Sessions, TotalCost: usd(u.CostNanoUSD),
+		RequestCount: u.Requests, UnknownUsageCount: u.UnknownUsage, SessionCount: u.Sessions, TotalCost: usd(u.CostNanoUSD),
 		TotalCostNanoUSD: u.CostNanoUSD, Tokens: wireTokens(u.Tokens),
+		GroupBy: usage.Grouping(q.GroupBy), Groups: groups,
 	})
 	return nil
 }

@@ -147,6 +147,7 @@ type Server struct {
 	keys            map[[32]byte]principal
 	handler         http.Handler
 	stats           counters
+	pages           http.Handler // WithPages: the viewer
 }
 
 // principal is who a request acts as.
@@ -301,6 +302,9 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.servePages(w, r) {
+			return
+		}
 		s.writeError(w, r, errorf(http.StatusNotFound, usage.CodeNotFound, "no route for %s", r.URL.Path))
 	})
 	return s.recoverer(mux)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -21,9 +22,10 @@ func at(h, m int) time.Time {
 // usageFixture sends, through the real SDK exporter, spans of two sessions
 // of tenant acme and one of globex around hour edges, in several batches
 // with each trace's root last.
-func usageFixture(t *testing.T, ts *testServer) {
+// headers go with the export requests (an API key).
+func usageFixture(t *testing.T, ts *testServer, headers map[string]string) {
 	rec := newRecorder(t)
-	exp := exporter(t, ts, nil)
+	exp := exporter(t, ts, headers)
 	ctx := context.Background()
 	sess := func(s, tenant string) []attribute.KeyValue {
 		return []attribute.KeyValue{attr.SessionID.String(s), attr.TenantID.String(tenant), attr.UserID.String("u-" + s)}
@@ -66,7 +68,7 @@ func usageFixture(t *testing.T, ts *testServer) {
 
 func TestUsageExactTotals(t *testing.T) {
 	ts := startServer(t, server.WithOrganisation("org-42"))
-	usageFixture(t, ts)
+	usageFixture(t, ts, nil)
 	c := client(t)
 	type sess struct {
 		session    string
@@ -96,7 +98,7 @@ func TestUsageExactTotals(t *testing.T) {
 		want := tc.want
 		want.SessionID, want.StartTime, want.EndTime = tc.session, tc.start, tc.end
 		want.TotalCost = float64(want.TotalCostNanoUSD) / 1e9
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("session %s [%s, %s)\n got %+v\nwant %+v", tc.session, tc.start.Format(time.RFC3339Nano), tc.end.Format(time.RFC3339Nano), got, want)
 		}
 	}
@@ -126,7 +128,7 @@ func TestUsageExactTotals(t *testing.T) {
 		want := tc.want
 		want.TenantID, want.OrganisationID, want.StartTime, want.EndTime = tc.tenant, "org-42", tc.start, tc.end
 		want.TotalCost = float64(want.TotalCostNanoUSD) / 1e9
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("tenant %s [%s, %s)\n got %+v\nwant %+v", tc.tenant, tc.start.Format(time.RFC3339), tc.end.Format(time.RFC3339), got, want)
 		}
 	}

@@ -60,6 +60,11 @@ type Store interface {
 	// TenantUsage sums the usage of the spans of one tenant (q.TenantID)
 	// that started in [q.Start, q.End), and counts their distinct sessions.
 	TenantUsage(ctx context.Context, q UsageQuery) (Usage, error)
+	// GroupUsage sums what SessionUsage (when q.SessionID is set) or
+	// TenantUsage (otherwise) sums, and splits the sum by q.GroupBy, both
+	// from one snapshot: the groups add up exactly to the total. Groups
+	// are ordered and folded past q.GroupLimit as FinishGroups does.
+	GroupUsage(ctx context.Context, q UsageQuery) (GroupedUsage, error)
 	// GetTrace returns the summary of one trace, or ErrNotFound.
 	GetTrace(ctx context.Context, traceID string) (TraceSummary, error)
 	// ListTraces returns one page of trace summaries.
@@ -184,6 +189,11 @@ type Span struct {
 	PriceTableVersion string
 	// LLMRequest marks a model call: it counts toward request_count.
 	LLMRequest bool
+	// UsageUnknown marks a model call (LLMRequest) whose usage is unknown:
+	// it carries no token count and no cost (the SDK marks such a span
+	// agenttrace.usage.unknown=true). It counts toward
+	// unknown_usage_count, so that a missing usage is never read as zero.
+	UsageUnknown bool
 
 	SessionID      string
 	UserID         string
@@ -254,6 +264,11 @@ type UsageQuery struct {
 	TenantID string
 	Start    time.Time
 	End      time.Time
+	// GroupBy is the grouping of GroupUsage; the other methods ignore it.
+	GroupBy GroupBy
+	// GroupLimit bounds GroupUsage's groups (0: no bound); the rest are
+	// folded into one Other group.
+	GroupLimit int
 }
 
 // Usage is a usage sum.
@@ -261,6 +276,9 @@ type Usage struct {
 	Tokens
 	// Requests counts LLM calls (spans with LLMRequest).
 	Requests int64
+	// UnknownUsage counts the LLM calls among Requests whose usage is
+	// unknown (spans with UsageUnknown).
+	UnknownUsage int64
 	// Sessions counts distinct non-empty session ids (tenant usage only).
 	Sessions    int64
 	CostNanoUSD int64

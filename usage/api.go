@@ -4,15 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
+	"strconv"
 	"time"
 )
 
 // GetSessionUsage returns the usage of the session's spans that started in
 // [start, end): tokens (input + output, with the breakdown), LLM requests and
 // cost. Both times are required and end must be after start. A session
-// with no spans in the window has zero usage, not an error.
-func (c *Client) GetSessionUsage(ctx context.Context, sessionID string, start, end time.Time) (*SessionUsage, error) {
-	v, err := usageValues(ParamSessionID, sessionID, start, end)
+// with no spans in the window has zero usage, not an error. With GroupBy
+// the answer also has Groups.
+func (c *Client) GetSessionUsage(ctx context.Context, sessionID string, start, end time.Time, opts ...UsageOption) (*SessionUsage, error) {
+	v, err := usageValues(ParamSessionID, sessionID, start, end, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -23,8 +26,9 @@ func (c *Client) GetSessionUsage(ctx context.Context, sessionID string, start, e
 // GetTenantUsage returns the usage of the tenant's spans that started in
 // [start, end), with the number of distinct sessions and the server's
 // organisation id. Both times are required and end must be after start.
-func (c *Client) GetTenantUsage(ctx context.Context, tenantID string, start, end time.Time) (*TenantUsage, error) {
-	v, err := usageValues(ParamTenantID, tenantID, start, end)
+// With GroupBy the answer also has Groups.
+func (c *Client) GetTenantUsage(ctx context.Context, tenantID string, start, end time.Time, opts ...UsageOption) (*TenantUsage, error) {
+	v, err := usageValues(ParamTenantID, tenantID, start, end, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -32,9 +36,9 @@ func (c *Client) GetTenantUsage(ctx context.Context, tenantID string, start, end
 		func(u *TenantUsage) bool { return u.TenantID != "" })
 }
 
-// usageValues checks the id (its parameter name param) and the window of a
-// usage request and returns its query parameters.
-func usageValues(param, id string, start, end time.Time) (url.Values, error) {
+// usageValues checks the id (its parameter name param), the window and
+// the options of a usage request and returns its query parameters.
+func usageValues(param, id string, start, end time.Time, opts []UsageOption) (url.Values, error) {
 	if err := checkID(param, id); err != nil {
 		return nil, err
 	}
@@ -42,7 +46,58 @@ func usageValues(param, id string, start, end time.Time) (url.Values, error) {
 	if err := setWindow(v, start, end, true); err != nil {
 		return nil, err
 	}
+	var uo usageOptions
+	for _, o := range opts {
+		if o != nil {
+			o(&uo)
+		}
+	}
+	if uo.err != nil {
+		return nil, uo.err
+	}
+	if uo.groupBy != "" {
+		v.Set(ParamGroupBy, string(uo.groupBy))
+	}
+	if uo.limit != 0 {
+		if uo.groupBy == "" {
+			return nil, invalid(ParamLimit, "GroupLimit needs GroupBy")
+		}
+		v.Set(ParamLimit, strconv.Itoa(uo.limit))
+	}
 	return v, nil
+}
+
+// UsageOption refines a usage request: GroupBy, GroupLimit.
+type UsageOption func(*usageOptions)
+
+type usageOptions struct {
+	groupBy Grouping
+	limit   int
+	err     error
+}
+
+// GroupBy splits the usage into groups (the answer's Groups) by model,
+// user, session, hour or day.
+func GroupBy(g Grouping) UsageOption {
+	return func(o *usageOptions) {
+		if !slices.Contains(Groupings, g) {
+			o.err = invalid(ParamGroupBy, "%q is not one of %v", g, Groupings)
+			return
+		}
+		o.groupBy = g
+	}
+}
+
+// GroupLimit lists at most n groups, 1 to MaxLimit (default MaxLimit); the
+// last then sums the groups not listed (UsageGroup.Other).
+func GroupLimit(n int) UsageOption {
+	return func(o *usageOptions) {
+		if n < 1 || n > MaxLimit {
+			o.err = invalid(ParamLimit, "group limit %d not in [1, %d]", n, MaxLimit)
+			return
+		}
+		o.limit = n
+	}
 }
 
 // ListTraces returns one page of the traces that q selects. Follow

@@ -42,6 +42,8 @@ const (
 	// ParamTags is a comma-separated list; every tag must be present.
 	ParamTags = "tags"
 	// ParamLimit is the page size, 1 to MaxLimit, default DefaultLimit.
+	// On the usage endpoints with ParamGroupBy it bounds the groups
+	// listed, default MaxLimit.
 	ParamLimit = "limit"
 	// ParamCursor is an opaque cursor from a previous page. It is bound to
 	// the filters and sort it was made with; reusing it with others is a
@@ -65,6 +67,9 @@ const (
 	ParamModel = "model"
 	// ParamPromptSlug filters spans by agenttrace.prompt.slug.
 	ParamPromptSlug = "prompt_slug"
+	// ParamGroupBy splits a usage answer into groups: one of the
+	// Grouping values.
+	ParamGroupBy = "group_by"
 )
 
 // Values of ParamDirection, ParamSortOrder, ParamSortField and ParamStatus.
@@ -119,6 +124,9 @@ type SessionUsage struct {
 	TotalCost        float64 `json:"total_cost"`
 	TotalCostNanoUSD int64   `json:"total_cost_nano_usd"`
 	Tokens
+	// GroupBy and Groups are present when the request had group_by.
+	GroupBy Grouping     `json:"group_by,omitempty"`
+	Groups  []UsageGroup `json:"groups,omitempty"`
 }
 
 // TenantUsage answers GET /v1/usage/tenants/{tenant_id}.
@@ -134,6 +142,53 @@ type TenantUsage struct {
 	UnknownUsageCount int64 `json:"unknown_usage_count"`
 	// SessionCount counts distinct sessions with spans in the window.
 	SessionCount     int64   `json:"session_count"`
+	TotalCost        float64 `json:"total_cost"`
+	TotalCostNanoUSD int64   `json:"total_cost_nano_usd"`
+	Tokens
+	// GroupBy and Groups are present when the request had group_by.
+	GroupBy Grouping     `json:"group_by,omitempty"`
+	Groups  []UsageGroup `json:"groups,omitempty"`
+}
+
+// Grouping is how a usage answer is split into groups (ParamGroupBy).
+type Grouping string
+
+// The groupings of the usage endpoints.
+const (
+	// ByModel groups by model (response model, else request model).
+	ByModel Grouping = "model"
+	// ByUser and BySession group by user and session id.
+	ByUser    Grouping = "user"
+	BySession Grouping = "session"
+	// ByHour and ByDay group by the UTC hour or day spans started in.
+	ByHour Grouping = "hour"
+	ByDay  Grouping = "day"
+)
+
+// Groupings lists every Grouping.
+var Groupings = []Grouping{ByModel, ByUser, BySession, ByHour, ByDay}
+
+// UsageGroup is one group of a grouped usage answer. The groups' token
+// counts, request counts, costs and span counts add up exactly to the
+// answer's totals.
+//
+// Time groups are listed in time order; the others by cost, most
+// expensive first. At most limit groups are listed (default and most
+// MaxLimit): the last one then has Other set and sums every group not
+// listed.
+type UsageGroup struct {
+	// Key is the model, user id or session id ("" for spans without
+	// one), or the start of the hour or day in RFC 3339 (UTC); "" for the
+	// Other group.
+	Key string `json:"key"`
+	// Other marks the group folding the groups past the limit.
+	Other        bool  `json:"other,omitempty"`
+	TokenCount   int64 `json:"token_count"`
+	RequestCount int64 `json:"request_count"`
+	// SessionCount counts the group's distinct sessions (tenant usage
+	// only; for the Other group an upper bound unless grouped by session).
+	SessionCount     int64   `json:"session_count"`
+	SpanCount        int64   `json:"span_count"`
 	TotalCost        float64 `json:"total_cost"`
 	TotalCostNanoUSD int64   `json:"total_cost_nano_usd"`
 	Tokens

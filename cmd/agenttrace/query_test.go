@@ -91,17 +91,39 @@ func tidN(id string) int {
 	return n - 0xc000
 }
 
+// A model call whose usage is unknown is counted apart, not as zero.
+func TestUsageCommandUnknownUsage(t *testing.T) {
+	known := store.Span{TraceID: tid(1), SpanID: sid(1, 0), Name: "chat", Type: "llm", Start: at(1), End: at(2),
+		SessionID: "s-u", TenantID: "acme", LLMRequest: true, Operation: "chat", RequestModel: "gpt-4o",
+		Tokens: store.Tokens{InputTokens: 100, OutputTokens: 10}, TotalTokens: 110, CostNanoUSD: 350_000, CostSource: "computed"}
+	unknown := known
+	unknown.SpanID, unknown.Tokens, unknown.TotalTokens, unknown.CostNanoUSD, unknown.CostSource = sid(1, 1), store.Tokens{}, 0, 0, ""
+	unknown.UsageUnknown = true
+	ts := startCLIServer(t, []store.Span{known, unknown})
+	out, errOut, code := cli(t, nil, append([]string{"usage", "session", "s-u", "--url", ts.URL}, win...)...)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "requests         2\n  unknown usage  1 (not in tokens or cost)\n")
+	out, errOut, code = cli(t, nil, append([]string{"usage", "tenant", "acme", "--url", ts.URL, "--json"}, win...)...)
+	require.Equal(t, 0, code, errOut)
+	var tu usage.TenantUsage
+	require.NoError(t, json.Unmarshal([]byte(out), &tu))
+	assert.Equal(t, int64(2), tu.RequestCount)
+	assert.Equal(t, int64(1), tu.UnknownUsageCount)
+	assert.Equal(t, int64(110), tu.TokenCount)
+}
+
 func TestUsageCommand(t *testing.T) {
 	ts := startCLIServer(t, cliFixture(0))
 	out, errOut, code := cli(t, nil, append([]string{"usage", "session", "s-1", "--url", ts.URL}, win...)...)
 	require.Equal(t, 0, code, errOut)
-	assert.Equal(t, `session   s-1
-window    2025-11-16 00:00:00Z to 2025-11-17 00:00:00Z
-tokens    330
-  input   300 (cache read 150, cache write 0)
-  output  30 (reasoning 0)
-requests  2
-cost      $0.003
+	assert.Equal(t, `session          s-1
+window           2025-11-16 00:00:00Z to 2025-11-17 00:00:00Z
+tokens           330
+  input          300 (cache read 150, cache write 0)
+  output         30 (reasoning 0)
+requests         2
+  unknown usage  0 (not in tokens or cost)
+cost             $0.003
 `, out)
 
 	// Flags before the id, and the URL from the environment.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/server"
+	"github.com/agenttrace/agenttrace/server/viewer"
 	"github.com/agenttrace/agenttrace/store/sqlite"
 )
 
@@ -126,7 +127,8 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 	defer st.Close()
 	srv, err := server.New(st, server.WithAPIKeys(keys...), server.WithOrganisation(*org),
-		server.WithMaxBodyBytes(maxBody), server.WithLogger(log), server.WithShutdownTimeout(shutdown), server.WithPrices(prices))
+		server.WithMaxBodyBytes(maxBody), server.WithLogger(log), server.WithShutdownTimeout(shutdown), server.WithPrices(prices),
+		server.WithPages(viewer.Handler()))
 	if err != nil {
 		return err
 	}
@@ -135,6 +137,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "agenttrace: listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(e.stdout, "agenttrace: trace viewer at http://%s/\n", ln.Addr())
 	log.Info("listening", "addr", ln.Addr().String(), "db", *db, "org", *org, "api_keys", len(keys), "max_body_bytes", maxBody,
 		"price_table", prices.Version(), "gogc", gogc)
 	if err := srv.Serve(ctx, ln); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -15,7 +16,10 @@ import (
 func runUsage(ctx context.Context, args []string, e env) error {
 	qc := newQueryCommand("usage", "usage: agenttrace usage session SESSION_ID [flags]\n"+
 		"       agenttrace usage tenant TENANT_ID [flags]\n\n"+
-		"Token, request and cost totals of a session's or a tenant's spans that started in [--from, --to).", e)
+		"Token, request and cost totals of a session's or a tenant's spans that started in [--from, --to).\n"+
+		"With --by, also per model, user, session, hour or day (the groups add up to the totals).", e)
+	by := qc.fs.String("by", "", "also break the usage down by `group`: model, user, session, hour or day")
+	limit := qc.fs.Int("limit", 0, "with --by, list at most `n` groups (the last sums the rest; default all, at most 1000)")
 	pos, err := qc.parse(args)
 	if err != nil {
 		return err
@@ -29,11 +33,18 @@ func runUsage(ctx context.Context, args []string, e env) error {
 	}
 	defer c.CloseIdleConnections()
 	from, to := qc.window()
+	var opts []usage.UsageOption
+	if *by != "" {
+		opts = append(opts, usage.GroupBy(usage.Grouping(*by)))
+	}
+	if *limit != 0 {
+		opts = append(opts, usage.GroupLimit(*limit))
+	}
 	var v any
 	if pos[0] == "session" {
-		v, err = c.GetSessionUsage(ctx, pos[1], from, to)
+		v, err = c.GetSessionUsage(ctx, pos[1], from, to, opts...)
 	} else {
-		v, err = c.GetTenantUsage(ctx, pos[1], from, to)
+		v, err = c.GetTenantUsage(ctx, pos[1], from, to, opts...)
 	}
 	if err != nil {
 		return queryError(err, c.BaseURL())
@@ -56,18 +67,25 @@ func printUsage(w io.Writer, v any) error {
 		start, end time.Time
 		tokens     int64
 		requests   int64
+		unknown    int64
 		nano       int64
 		tb         usage.Tokens
+		by         usage.Grouping
+		groups     []usage.UsageGroup
 	)
 	switch u := v.(type) {
 	case *usage.SessionUsage:
 		row("session", "%s", cell(u.SessionID))
 		start, end, tokens, requests, nano, tb = u.StartTime, u.EndTime, u.TokenCount, u.RequestCount, u.TotalCostNanoUSD, u.Tokens
+		by, groups = u.GroupBy, u.Groups
+		unknown = u.UnknownUsageCount
 	case *usage.TenantUsage:
 		row("tenant", "%s", cell(u.TenantID))
 		row("organisation", "%s", cell(u.OrganisationID))
 		row("sessions", "%d", u.SessionCount)
 		start, end, tokens, requests, nano, tb = u.StartTime, u.EndTime, u.TokenCount, u.RequestCount, u.TotalCostNanoUSD, u.Tokens
+		by, groups = u.GroupBy, u.Groups
+		unknown = u.UnknownUsageCount
 	default:
 		return fmt.Errorf("printUsage: unexpected %T", v)
 	}
@@ -76,6 +94,29 @@ func printUsage(w io.Writer, v any) error {
 	row("  input", "%d (cache read %d, cache write %d)", tb.InputTokens, tb.CacheReadTokens, tb.CacheCreationTokens)
 	row("  output", "%d (reasoning %d)", tb.OutputTokens, tb.ReasoningTokens)
 	row("requests", "%d", requests)
+	// Calls whose usage is unknown are not in the token and cost totals.
+	row("  unknown usage", "%d (not in tokens or cost)", unknown)
 	row("cost", "%s", fmtUSD(nano))
+	if err := tw.Flush(); err != nil || by == "" {
+		return err
+	}
+	return printGroups(w, by, groups)
+}
+
+// printGroups prints the groups of a grouped usage answer as a table.
+func printGroups(w io.Writer, by usage.Grouping, groups []usage.UsageGroup) error {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s\tTOKENS\tINPUT\tOUTPUT\tREQUESTS\tCOST\n", strings.ToUpper(string(by)))
+	for _, g := range groups {
+		key := cell(g.Key)
+		switch {
+		case g.Other:
+			key = "(other)"
+		case g.Key == "":
+			key = "(none)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", key, g.TokenCount, g.InputTokens, g.OutputTokens, g.RequestCount, fmtUSD(g.TotalCostNanoUSD))
+	}
 	return tw.Flush()
 }

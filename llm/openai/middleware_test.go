@@ -178,7 +178,10 @@ func TestMiddlewareStreamWithoutUsage(t *testing.T) {
 	_, hasCost := a[attr.CostUSD]
 	assert.False(t, hasTokens, "no usage was sent: none recorded")
 	assert.False(t, hasCost, "no usage: no cost guessed")
+	assert.True(t, a[attr.UsageUnknown].AsBool(), "usage recorded as unknown, not zero")
 	assert.Equal(t, []string{llm.FinishStop}, a[attr.FinishReasons].AsStringSlice())
+	// The middleware asked for the usage (the scripted server ignored it).
+	assert.JSONEq(t, `{"include_usage":true}`, string(streamOptions(t, <-srv.Bodies)))
 }
 
 func TestMiddlewareAbandonedStreamEndsSpan(t *testing.T) {
@@ -375,6 +378,7 @@ func TestMiddlewareResponseWithoutUsage(t *testing.T) {
 	_, a := rec.One()
 	_, hasTokens := a[attr.InputTokens]
 	assert.False(t, hasTokens)
+	assert.True(t, a[attr.UsageUnknown].AsBool())
 	assert.Equal(t, []string{llm.FinishLength}, a[attr.FinishReasons].AsStringSlice())
 }
 

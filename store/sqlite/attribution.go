@@ -243,12 +243,13 @@ func (w *writer) repair(id string, a *attribution, b *batch) error {
 	for rows.Next() {
 		var s storedSpan
 		sp := &s.sp
-		var start int64
+		var start, llm int64
 		if err := rows.Scan(&s.id, &sp.ParentID, &start, &sp.InputTokens, &sp.OutputTokens, &sp.CacheReadTokens, &sp.CacheCreationTokens,
-			&sp.ReasoningTokens, &sp.CostNanoUSD, &sp.LLMRequest, &sp.SessionID, &sp.UserID, &sp.TenantID, &sp.Environment, &sp.Inherited); err != nil {
+			&sp.ReasoningTokens, &sp.CostNanoUSD, &llm, &sp.SessionID, &sp.UserID, &sp.TenantID, &sp.Environment, &sp.Inherited); err != nil {
 			rows.Close()
 			return fmt.Errorf("sqlite: attribution repair: %w", err)
 		}
+		sp.LLMRequest, sp.UsageUnknown = llm != llmNone, llm == llmUnknown
 		sp.TraceID = id
 		sp.Start = timeNS(start)
 		stored = append(stored, s)

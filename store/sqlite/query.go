@@ -65,14 +65,14 @@ func checkUsage(q store.UsageQuery) error {
 // are exact whenever they fit in an int64, and never an error.
 var (
 	rollupSums = sumsSelect("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
-		"reasoning_tokens", "requests", "cost_nano", "spans") + ` FROM `
+		"reasoning_tokens", "requests", "cost_nano", "spans", "unknown_usage") + ` FROM `
 	rawSums = sumsSelect("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
-		"reasoning_tokens", "llm", "cost_nano", "1") + ` FROM spans WHERE `
+		"reasoning_tokens", "llm != 0", "cost_nano", "1", "llm = 2") + ` FROM spans WHERE `
 	totalSums = totalsSelect(usageSums) + ` FROM (`
 )
 
 // usageSums is the number of summed usage columns.
-const usageSums = 8
+const usageSums = 9
 
 func sumsSelect(exprs ...string) string {
 	parts := make([]string, 0, 2*len(exprs))
@@ -125,7 +125,7 @@ func scanUsage(row *sql.Row, u *store.Usage, more ...any) error {
 		return err
 	}
 	for i, p := range []*int64{&u.InputTokens, &u.OutputTokens, &u.CacheReadTokens, &u.CacheCreationTokens,
-		&u.ReasoningTokens, &u.Requests, &u.CostNanoUSD, &u.Spans} {
+		&u.ReasoningTokens, &u.Requests, &u.CostNanoUSD, &u.Spans, &u.UnknownUsage} {
 		*p = joinSum(halves[2*i], halves[2*i+1])
 	}
 	return nil

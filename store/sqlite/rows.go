@@ -242,16 +242,17 @@ func decodeDetail(detail string, sp *store.Span) error {
 }
 
 func scanSpan(sc scanner, sp *store.Span) error {
-	var status, st int64
+	var status, st, llm int64
 	var detail, attrs, res, events string
 	err := sc.Scan(&sp.TraceID, &sp.SpanID, &sp.Name, &sp.Type, &status, &st, &sp.RequestModel, &sp.ResponseModel, &sp.PromptSlug,
-		&sp.InputTokens, &sp.OutputTokens, &sp.CacheReadTokens, &sp.CacheCreationTokens, &sp.ReasoningTokens, &sp.CostNanoUSD, &sp.LLMRequest,
+		&sp.InputTokens, &sp.OutputTokens, &sp.CacheReadTokens, &sp.CacheCreationTokens, &sp.ReasoningTokens, &sp.CostNanoUSD, &llm,
 		&sp.SessionID, &sp.UserID, &sp.TenantID, &detail, &attrs, &res, &events, &sp.Inherited)
 	if err != nil {
 		return err
 	}
 	sp.Status = store.Status(status)
 	sp.Start = time.Unix(0, st).UTC()
+	sp.LLMRequest, sp.UsageUnknown = llm != llmNone, llm == llmUnknown
 	if err := decodeDetail(detail, sp); err != nil {
 		return fmt.Errorf("span %s detail: %w", sp.SpanID, err)
 	}

@@ -335,7 +335,14 @@ var migrations = [][]string{
 		"usage_tenant_hour":  {"input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "requests", "cost_nano", "spans"},
 		"traces":             {"input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "total_tokens", "requests", "cost_nano"},
 	}),
-	// 5: late attribution (store/ATTRIBUTION.md): each trace's session,
+	// 5: model calls of unknown usage are counted (unknown_usage_count):
+	// spans.llm is 2 for them (see llmCode), and the hourly rollups sum
+	// them. Calls stored before count as known.
+	{
+		`ALTER TABLE usage_session_hour ADD COLUMN unknown_usage INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE usage_tenant_hour ADD COLUMN unknown_usage INTEGER NOT NULL DEFAULT 0`,
+	},
+	// 6: late attribution (store/ATTRIBUTION.md): each trace's session,
 	// user, tenant and environment, and which of them its root set; each
 	// span's inherited fields.
 	{

@@ -41,7 +41,7 @@ func insertSQL(n int) string {
 // usageAgg is one rollup cell's delta.
 type usageAgg struct {
 	store.Tokens
-	requests, cost, spans int64
+	requests, cost, spans, unknown int64
 }
 
 // add adds sp's usage to a, times sign (1, or -1 to take it out).
@@ -53,6 +53,9 @@ func (a *usageAgg) add(sp *store.Span, sign int64) {
 	a.ReasoningTokens = store.SatAdd(a.ReasoningTokens, sign*sp.ReasoningTokens)
 	if sp.LLMRequest {
 		a.requests = store.SatAdd(a.requests, sign)
+		if sp.UsageUnknown {
+			a.unknown = store.SatAdd(a.unknown, sign)
+		}
 	}
 	a.cost = store.SatAdd(a.cost, sign*sp.CostNanoUSD)
 	a.spans = store.SatAdd(a.spans, sign)
@@ -439,11 +442,30 @@ func (w *writer) exec(st *sql.Stmt, args ...any) error {
 	return err
 }
 
+// Values of the spans table's llm column (schema version 5): 0 for a span
+// that is not a model call, 1 for a model call, 2 for a model call whose
+// usage is unknown (version 4 and before stored 0 or 1).
+const (
+	llmNone    = 0
+	llmCall    = 1
+	llmUnknown = 2
+)
+
+func llmCode(sp *store.Span) int64 {
+	switch {
+	case !sp.LLMRequest:
+		return llmNone
+	case sp.UsageUnknown:
+		return llmUnknown
+	}
+	return llmCall
+}
+
 func appendSpanArgs(args []any, sp *store.Span, detail string) []any {
 	return append(args,
 		sp.TraceID, sp.SpanID, sp.Name, sp.Type, int64(sp.Status), sp.Start.UnixNano(),
 		sp.RequestModel, sp.ResponseModel, sp.PromptSlug,
-		sp.InputTokens, sp.OutputTokens, sp.CacheReadTokens, sp.CacheCreationTokens, sp.ReasoningTokens, sp.CostNanoUSD, sp.LLMRequest,
+		sp.InputTokens, sp.OutputTokens, sp.CacheReadTokens, sp.CacheCreationTokens, sp.ReasoningTokens, sp.CostNanoUSD, llmCode(sp),
 		sp.SessionID, sp.UserID, sp.TenantID, detail,
 		jsonOrEmpty(sp.Attributes, "{}"), jsonOrEmpty(sp.Resource, "{}"), jsonOrEmpty(sp.Events, "[]"), int64(sp.Inherited))
 }
@@ -593,17 +615,17 @@ func satSet(cols ...string) string {
 }
 
 var rollupSumCols = []string{"input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
-	"reasoning_tokens", "requests", "cost_nano", "spans"}
+	"reasoning_tokens", "requests", "cost_nano", "spans", "unknown_usage"}
 
 var upsertSessSQL = `INSERT INTO usage_session_hour (session_id, hour, tenant_id,
-	input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, requests, cost_nano, spans)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?)
+	input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, requests, cost_nano, spans, unknown_usage)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
 	ON CONFLICT (session_id, hour, tenant_id) DO UPDATE SET
 	` + satSet(rollupSumCols...)
 
 var upsertTenSQL = `INSERT INTO usage_tenant_hour (tenant_id, hour,
-	input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, requests, cost_nano, spans)
-	VALUES (?,?,?,?,?,?,?,?,?,?)
+	input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, requests, cost_nano, spans, unknown_usage)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?)
 	ON CONFLICT (tenant_id, hour) DO UPDATE SET
 	` + satSet(rollupSumCols...)
 
@@ -638,13 +660,13 @@ func (w *writer) apply(b *batch) error {
 	}
 	for k, a := range b.sess {
 		if err := w.exec(w.st.sess, k.session, k.hour, k.tenant, a.InputTokens, a.OutputTokens,
-			a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.requests, a.cost, a.spans); err != nil {
+			a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.requests, a.cost, a.spans, a.unknown); err != nil {
 			return fmt.Errorf("sqlite: session rollup: %w", err)
 		}
 	}
 	for k, a := range b.ten {
 		if err := w.exec(w.st.ten, k.tenant, k.hour, a.InputTokens, a.OutputTokens,
-			a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.requests, a.cost, a.spans); err != nil {
+			a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.requests, a.cost, a.spans, a.unknown); err != nil {
 			return fmt.Errorf("sqlite: tenant rollup: %w", err)
 		}
 	}

@@ -43,6 +43,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UsageWindows", testUsageWindows},
 		{"UsageTenantScope", testUsageTenantScope},
 		{"UsageSaturates", testUsageSaturates},
+		{"UsageGroups", testUsageGroups},
+		{"UsageGroupsTenantsShareIDs", testUsageGroupsTenantsShareIDs},
+		{"UsageGroupsSaturate", testUsageGroupsSaturate},
 		{"ListTracesFilters", testListTracesFilters},
 		{"ListTracesPagination", testListTracesPagination},
 		{"ListTracesOffsetTotal", testListTracesOffsetTotal},
@@ -360,6 +363,9 @@ func usageData(r *rand.Rand, n int) []store.Span {
 		} else {
 			sp = llmSpan(i, i, "", start, r.Int64N(5000), r.Int64N(900), r.Int64N(50_000_000))
 			sp.LLMRequest = r.IntN(5) != 0
+			if sp.LLMRequest && r.IntN(4) == 0 { // a model call of unknown usage
+				sp.UsageUnknown, sp.Tokens, sp.TotalTokens, sp.CostNanoUSD, sp.CostSource = true, store.Tokens{}, 0, 0, ""
+			}
 		}
 		sp.SessionID = sessions[r.IntN(len(sessions))]
 		sp.TenantID = tenants[r.IntN(len(tenants))]
@@ -379,6 +385,9 @@ func bruteUsage(spans []store.Span, match func(*store.Span) bool, start, end tim
 		u.Tokens.Add(sp.Tokens)
 		if sp.LLMRequest {
 			u.Requests++
+			if sp.UsageUnknown {
+				u.UnknownUsage++
+			}
 		}
 		u.CostNanoUSD = store.SatAdd(u.CostNanoUSD, sp.CostNanoUSD)
 		u.Spans++

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/agenttrace/agenttrace/usage"
+)
+
+func TestUsageCommandBy(t *testing.T) {
+	ts := startCLIServer(t, cliFixture(0))
+	out, errOut, code := cli(t, nil, append([]string{"usage", "tenant", "acme", "--by", "model", "--url", ts.URL}, win...)...)
+	require.Equal(t, 0, code, errOut)
+	assert.Equal(t, `tenant        acme
+organisation  default
+sessions      1
+window        2025-11-16 00:00:00Z to 2025-11-17 00:00:00Z
+tokens        330
+  input       300 (cache read 150, cache write 0)
+  output      30 (reasoning 0)
+requests      2
+cost          $0.003
+
+MODEL         TOKENS  INPUT  OUTPUT  REQUESTS  COST
+gpt-4.1-mini  330     300    30      2         $0.003
+(none)        0       0      0       0         $0.00
+`, out)
+
+	out, errOut, code = cli(t, nil, append([]string{"usage", "session", "s-1", "--by", "hour", "--limit", "1", "--json", "--url", ts.URL}, win...)...)
+	require.Equal(t, 0, code, errOut)
+	var su usage.SessionUsage
+	require.NoError(t, json.Unmarshal([]byte(out), &su))
+	require.Len(t, su.Groups, 1)
+	assert.Equal(t, "2025-11-16T10:00:00Z", su.Groups[0].Key)
+	assert.EqualValues(t, 3_000_000, su.Groups[0].TotalCostNanoUSD)
+
+	_, errOut, code = cli(t, nil, append([]string{"usage", "tenant", "acme", "--by", "week", "--url", ts.URL}, win...)...)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "week")
+}
