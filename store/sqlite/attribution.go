@@ -260,19 +260,39 @@ func (w *writer) repair(id string, a *attribution, b *batch) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sqlite: attribution repair: %w", err)
 	}
+	// Spans that end up with the same fields (usually all the inherited
+	// ones) are rewritten by one statement per chunk of ids.
+	type fieldsKey struct {
+		vals [nFields]string
+		inh  store.Fields
+	}
+	groups := map[fieldsKey][]any{}
+	var order []fieldsKey
 	for i := range stored {
 		s := &stored[i]
 		before := s.sp
 		a.fill(&s.sp)
 		after := &s.sp
-		if before.SessionID == after.SessionID && before.UserID == after.UserID && before.TenantID == after.TenantID &&
-			before.Environment == after.Environment && before.Inherited == after.Inherited {
+		k := fieldsKey{[nFields]string{after.SessionID, after.UserID, after.TenantID, after.Environment}, after.Inherited}
+		if k == (fieldsKey{[nFields]string{before.SessionID, before.UserID, before.TenantID, before.Environment}, before.Inherited}) {
 			continue
 		}
-		if err := w.exec(w.st.updateAttrs, after.SessionID, after.UserID, after.TenantID, after.Environment, int64(after.Inherited), s.id); err != nil {
-			return fmt.Errorf("sqlite: attribution repair: %w", err)
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
 		}
+		groups[k] = append(groups[k], s.id)
 		b.move(&before, after)
+	}
+	for _, k := range order {
+		ids := groups[k]
+		for len(ids) > 0 {
+			n := nextChunk(len(ids))
+			args := append([]any{k.vals[fSession], k.vals[fUser], k.vals[fTenant], k.vals[fEnv], int64(k.inh)}, ids[:n]...)
+			if err := w.exec(w.st.updateAttrs[n], args...); err != nil {
+				return fmt.Errorf("sqlite: attribution repair: %w", err)
+			}
+			ids = ids[n:]
+		}
 	}
 	return nil
 }
@@ -283,8 +303,11 @@ const selectTraceSpansSQL = `SELECT id, json_extract(detail, '$[0]'), start_ns, 
 	cache_creation_tokens, reasoning_tokens, cost_nano, llm, session_id, user_id, tenant_id, json_extract(detail, '$[10]'), inherited
 	FROM spans WHERE trace_id = ?`
 
-const updateAttrsSQL = `UPDATE spans SET session_id = ?, user_id = ?, tenant_id = ?, detail = json_set(detail, '$[10]', ?),
-	inherited = ? WHERE id = ?`
+// updateAttrsSQL sets the fields of n spans by row id.
+func updateAttrsSQL(n int) string {
+	return `UPDATE spans SET session_id = ?, user_id = ?, tenant_id = ?, detail = json_set(detail, '$[10]', ?),
+	inherited = ? WHERE id IN (` + placeholders(n) + `)`
+}
 
 // move records in b that sp's usage leaves the rollup cells of before and
 // joins those of after.

@@ -368,13 +368,14 @@ type writerStmts struct {
 	insert, selectTraces, upsertTraces    map[int]*sql.Stmt // by row count
 	spanTag, traceTag, sess, ten, tenSess *sql.Stmt
 	// late attribution (attribution.go)
-	selectAttrs, upsertAttrs      map[int]*sql.Stmt
-	selectTraceSpans, updateAttrs *sql.Stmt
+	selectAttrs, upsertAttrs map[int]*sql.Stmt
+	updateAttrs              map[int]*sql.Stmt
+	selectTraceSpans         *sql.Stmt
 }
 
 func (s *Store) prepareWriter(ctx context.Context) error {
 	ws := &writerStmts{insert: map[int]*sql.Stmt{}, selectTraces: map[int]*sql.Stmt{}, upsertTraces: map[int]*sql.Stmt{},
-		selectAttrs: map[int]*sql.Stmt{}, upsertAttrs: map[int]*sql.Stmt{}}
+		selectAttrs: map[int]*sql.Stmt{}, upsertAttrs: map[int]*sql.Stmt{}, updateAttrs: map[int]*sql.Stmt{}}
 	var all []*sql.Stmt
 	prep := func(q string) (*sql.Stmt, error) {
 		st, err := s.w.PrepareContext(ctx, q)
@@ -404,6 +405,9 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 		if ws.upsertAttrs[n], err = prep(upsertAttrsSQL(n)); err != nil {
 			return err
 		}
+		if ws.updateAttrs[n], err = prep(updateAttrsSQL(n)); err != nil {
+			return err
+		}
 	}
 	for _, p := range []struct {
 		dst **sql.Stmt
@@ -415,7 +419,6 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 		{&ws.ten, upsertTenSQL},
 		{&ws.tenSess, `INSERT OR IGNORE INTO tenant_session_hour (tenant_id, hour, session_id) VALUES (?,?,?)`},
 		{&ws.selectTraceSpans, selectTraceSpansSQL},
-		{&ws.updateAttrs, updateAttrsSQL},
 	} {
 		if *p.dst, err = prep(p.q); err != nil {
 			return err
