@@ -47,7 +47,7 @@ func (s *Server) sumUsage(ctx context.Context, q store.UsageQuery,
 	out := make([]usage.UsageGroup, len(g.Groups))
 	for i, gr := range g.Groups {
 		out[i] = usage.UsageGroup{Key: gr.Key, Other: gr.Other, TokenCount: gr.TokenCount(), RequestCount: gr.Requests,
-			SessionCount: gr.Sessions, SpanCount: gr.Spans, TotalCost: usd(gr.CostNanoUSD),
+			UnknownUsageCount: gr.UnknownUsage, SessionCount: gr.Sessions, SpanCount: gr.Spans, TotalCost: usd(gr.CostNanoUSD),
 			TotalCostNanoUSD: gr.CostNanoUSD, Tokens: wireTokens(gr.Tokens)}
 	}
 	return g.Usage, out, nil

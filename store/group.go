@@ -102,6 +102,7 @@ func FinishGroups(g GroupBy, groups []UsageGroup, limit int) []UsageGroup {
 	for _, gr := range groups[keep:] {
 		other.Tokens.Add(gr.Tokens)
 		other.Requests = SatAdd(other.Requests, gr.Requests)
+		other.UnknownUsage = SatAdd(other.UnknownUsage, gr.UnknownUsage)
 		other.Sessions = SatAdd(other.Sessions, gr.Sessions)
 		other.CostNanoUSD = SatAdd(other.CostNanoUSD, gr.CostNanoUSD)
 		other.Spans = SatAdd(other.Spans, gr.Spans)

@@ -185,6 +185,9 @@ type UsageGroup struct {
 	Other        bool  `json:"other,omitempty"`
 	TokenCount   int64 `json:"token_count"`
 	RequestCount int64 `json:"request_count"`
+	// UnknownUsageCount counts the LLM calls among RequestCount whose
+	// usage is unknown, as in the totals.
+	UnknownUsageCount int64 `json:"unknown_usage_count"`
 	// SessionCount counts the group's distinct sessions (tenant usage
 	// only; for the Other group an upper bound unless grouped by session).
 	SessionCount     int64   `json:"session_count"`

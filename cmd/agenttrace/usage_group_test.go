@@ -14,15 +14,16 @@ func TestUsageCommandBy(t *testing.T) {
 	ts := startCLIServer(t, cliFixture(0))
 	out, errOut, code := cli(t, nil, append([]string{"usage", "tenant", "acme", "--by", "model", "--url", ts.URL}, win...)...)
 	require.Equal(t, 0, code, errOut)
-	assert.Equal(t, `tenant        acme
-organisation  default
-sessions      1
-window        2025-11-16 00:00:00Z to 2025-11-17 00:00:00Z
-tokens        330
-  input       300 (cache read 150, cache write 0)
-  output      30 (reasoning 0)
-requests      2
-cost          $0.003
+	assert.Equal(t, `tenant           acme
+organisation     default
+sessions         1
+window           2025-11-16 00:00:00Z to 2025-11-17 00:00:00Z
+tokens           330
+  input          300 (cache read 150, cache write 0)
+  output         30 (reasoning 0)
+requests         2
+  unknown usage  0 (not in tokens or cost)
+cost             $0.003
 
 MODEL         TOKENS  INPUT  OUTPUT  REQUESTS  COST
 gpt-4.1-mini  330     300    30      2         $0.003

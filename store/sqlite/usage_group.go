@@ -14,12 +14,12 @@ import (
 // Column lists of the parts a grouped usage sum is built from: k is the
 // group key, then the summed columns as in rollupSums and rawSums.
 const (
-	groupRollupCols = `input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, requests, cost_nano, spans`
-	groupRawCols    = `input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, llm, cost_nano, 1`
+	groupRollupCols = `input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, requests, cost_nano, spans, unknown_usage`
+	groupRawCols    = `input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, llm != 0, cost_nano, 1, llm = 2`
 )
 
 // groupCols are the names of the summed columns in the CTE p of groupSQL.
-var groupCols = []string{"i", "o", "cr", "cc", "r", "q", "c", "n"}
+var groupCols = []string{"i", "o", "cr", "cc", "r", "q", "c", "n", "u"}
 
 // halfSums sums each column of groupCols in two halves, as sumsSelect
 // does (so no SUM overflows; joinSum puts them together), with zeros for
@@ -89,7 +89,7 @@ func groupSQL(g store.GroupBy, w window, rollupTable, rollup, raw string, key []
 	if !sessions {
 		sess, sargs = []string{`SELECT NULL, NULL WHERE 0`}, nil
 	}
-	q := `WITH p(k, i, o, cr, cc, r, q, c, n) AS (` + strings.Join(parts, " UNION ALL ") + `),
+	q := `WITH p(k, i, o, cr, cc, r, q, c, n, u) AS (` + strings.Join(parts, " UNION ALL ") + `),
 	ss(k, s) AS (` + strings.Join(sess, " UNION ALL ") + `)
 	SELECT 0, k, ` + halfSums(false) + `, 0 FROM p GROUP BY k
 	UNION ALL SELECT 1, k, ` + halfSums(true) + `, COUNT(DISTINCT s) FROM ss GROUP BY k
@@ -156,7 +156,7 @@ func (s *Store) scanGroups(ctx context.Context, g store.GroupBy, query string, a
 			return out, err
 		}
 		for i, p := range []*int64{&u.InputTokens, &u.OutputTokens, &u.CacheReadTokens, &u.CacheCreationTokens,
-			&u.ReasoningTokens, &u.Requests, &u.CostNanoUSD, &u.Spans} {
+			&u.ReasoningTokens, &u.Requests, &u.CostNanoUSD, &u.Spans, &u.UnknownUsage} {
 			*p = joinSum(halves[2*i], halves[2*i+1])
 		}
 		if tag == 2 {

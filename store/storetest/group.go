@@ -79,6 +79,7 @@ func checkGroups(t *testing.T, what string, g store.GroupBy, got store.GroupedUs
 	for i, gr := range got.Groups {
 		sum.Tokens.Add(gr.Tokens)
 		sum.Requests += gr.Requests
+		sum.UnknownUsage += gr.UnknownUsage
 		sum.CostNanoUSD += gr.CostNanoUSD
 		sum.Spans += gr.Spans
 		if gr.Other {
