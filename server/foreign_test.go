@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/usage"
 )
@@ -236,9 +238,31 @@ func TestForeignLegacySemconv(t *testing.T) {
 	})
 }
 
-func TestForeignVercelOTelNoDoubleCount(t *testing.T) {
+func TestForeignVercelOTel(t *testing.T) {
 	ts := startServer(t)
-	postFixture(t, ts, "vercel_otel.json", nil, nil)
+	// chat 1 (10:59:50) and chat 2 (11:00:10) carry no session, user or
+	// tenant: they take the trace's, from the step spans and the root sent
+	// last.
+	chat1 := wantUsage{Tokens: usage.Tokens{InputTokens: 1000, OutputTokens: 50, CacheReadTokens: 800}, requests: 1, sessions: 1, costNano: 120_000}
+	chat2 := wantUsage{Tokens: usage.Tokens{InputTokens: 500, OutputTokens: 200, CacheReadTokens: 200}, requests: 1, sessions: 1, costNano: 180_000}
+	both := wantUsage{Tokens: usage.Tokens{InputTokens: 1500, OutputTokens: 250, CacheReadTokens: 1000}, requests: 2, sessions: 1, costNano: 300_000}
+	postFixture(t, ts, "vercel_otel.json", nil, func(i int) {
+		switch i {
+		case 0:
+			checkSession(t, ts, "v-sess-1", hours(0), hours(2), chat1)
+		case 2:
+			checkSession(t, ts, "v-sess-1", hours(0), hours(1), chat1)
+			checkSession(t, ts, "v-sess-1", hours(1), hours(2), chat2)
+			checkSession(t, ts, "v-sess-1", hours(0), hours(2), both)
+			checkTenant(t, ts, "acme", hours(0), hours(2), both)
+			checkTenant(t, ts, "acme", foreignDay.Add(59*time.Minute), hours(1).Add(time.Minute), both)
+		}
+	})
+	var spans usage.SpansPage
+	mustGet(t, client(t), ts.url, "/v1/spans?user_id=v-user-1&"+window(hours(0), hours(2)), nil, &spans)
+	if len(spans.Spans) != 6 {
+		t.Errorf("spans of the user: %d, want 6", len(spans.Spans))
+	}
 	// chat 1: 200*150 + 800*75 + 50*600; chat 2: 300*150 + 200*75 +
 	// 200*600. The invoke_agent root carries their sum: it adds nothing.
 	checkTrace(t, ts, "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c01", wantTrace{
@@ -298,9 +322,38 @@ func TestForeignBadInput(t *testing.T) {
 	// priority (the string is ignored), its output count and cost are
 	// ignored (the cost is computed: 70*150).
 	checkSession(t, ts, "bad-B", foreignDay, hours(1), wantUsage{Tokens: usage.Tokens{InputTokens: 70}, requests: 1, costNano: 10_500})
+	// chat 2 carries no session: it takes the trace's, the root's; its
+	// output count (2.5) is not a count. 10*150.
+	checkSession(t, ts, "bad-A", foreignDay, hours(1), wantUsage{Tokens: usage.Tokens{InputTokens: 10}, requests: 1, costNano: 1_500})
 	// Five values ignored: "lots", -5, "NaN", the 2.5 output count and
 	// the unterminated usage_details JSON.
-	if l := logs.String(); !strings.Contains(l, "ingest: ignored attribute values") || !strings.Contains(l, "values=5") {
+	if l := logs.String(); !strings.Contains(l, "ingest: ignored attribute values") || !strings.Contains(l, "values=5") ||
+		!strings.Contains(l, "each keeps its own") || !strings.Contains(l, "fields=1") {
 		t.Errorf("log:\n%s", l)
+	}
+}
+
+// Our own SDK's spans follow the same rule: usage set on a trace root or a
+// task span (a sum of the calls under it) adds nothing; only llm spans do.
+func TestOwnSDKAggregatesAddNothing(t *testing.T) {
+	ts := startServer(t)
+	rec := newRecorder(t)
+	exp := exporter(t, ts, nil)
+	sess := attr.SessionID.String("own-s")
+	rctx, root := rec.tr.Start(context.Background(), "agent", withStart(foreignDay))
+	root.SetAttributes(attr.SpanType.String(attr.TypeTrace), sess, attr.InputTokens.Int64(300), attr.OutputTokens.Int64(30),
+		attr.CostUSD.Float64(0.3))
+	tctx, _ := rec.span(rctx, "resolve", foreignDay.Add(time.Second), foreignDay.Add(5*time.Second),
+		attr.SpanType.String(attr.TypeTask), sess, attr.InputTokens.Int64(200), attr.OutputTokens.Int64(20))
+	rec.span(tctx, "chat", foreignDay.Add(2*time.Second), foreignDay.Add(3*time.Second), llmAttrs(100, 10, 0.001, sess)...)
+	root.End(withEnd(foreignDay.Add(10 * time.Second)))
+	export(t, exp, rec.take())
+	checkSession(t, ts, "own-s", foreignDay, hours(1), wantUsage{Tokens: usage.Tokens{InputTokens: 100, OutputTokens: 10}, requests: 1, costNano: 1_000_000})
+	var page usage.SpansPage
+	mustGet(t, client(t), ts.url, "/v1/spans?session_id=own-s&"+window(foreignDay, hours(1)), nil, &page)
+	for _, sp := range page.Spans {
+		if sp.Name == "agent" && !bytes.Contains(sp.Attributes, []byte(`"gen_ai.usage.input_tokens":300`)) {
+			t.Errorf("the root's own usage is not shown: %s", sp.Attributes)
+		}
 	}
 }

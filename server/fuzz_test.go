@@ -35,6 +35,13 @@ func seedRequest(f *testing.F) {
 	f.Add(js, true)
 	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":"01"}]}]}]}`), true)
 	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","startTimeUnixNano":"18446744073709551615","attributes":[{"key":"gen_ai.usage.input_tokens","value":{"stringValue":"1e300"}}]}]}]}]}`), true)
+	// Other instrumentations' keys (normalize.go): Langfuse's JSON usage,
+	// flattened messages, metadata prefixes.
+	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","parentSpanId":"0102030405060709","attributes":[`+
+		`{"key":"langfuse.observation.type","value":{"stringValue":"generation"}},{"key":"langfuse.observation.usage_details","value":{"stringValue":"{\"input\":1,\"input_cached_tokens\":2e3,\"output_x\":-1}"}},`+
+		`{"key":"langfuse.observation.cost_details","value":{"stringValue":"{\"total\":1e400}"}},{"key":"llm.input_messages.7.message.content","value":{"stringValue":"hi"}},`+
+		`{"key":"gen_ai.prompt.99999999999999999999.role","value":{"intValue":"3"}},{"key":"ai.settings.context.sessionId","value":{"arrayValue":{}}}]},`+
+		`{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060709","attributes":[{"key":"openinference.span.kind","value":{"stringValue":"LLM"}},{"key":"llm.token_count.prompt","value":{"doubleValue":1.5}}]}]}]}]}`), true)
 	f.Add([]byte{0x0a, 0x80, 0x80, 0x80, 0x80, 0x10}, false)
 	f.Add([]byte{}, false)
 }
@@ -63,7 +70,7 @@ func FuzzDecodeOTLP(f *testing.F) {
 					t.Fatalf("invalid JSON rendered: %s", raw)
 				}
 			}
-			if sp.InputTokens < 0 || sp.OutputTokens < 0 || sp.CostNanoUSD < 0 {
+			if sp.InputTokens < 0 || sp.OutputTokens < 0 || sp.CacheReadTokens < 0 || sp.ReasoningTokens < 0 || sp.CostNanoUSD < 0 {
 				t.Fatalf("negative usage %+v", sp.Tokens)
 			}
 			if len(sp.Input) > store.PreviewLen || len(sp.Output) > store.PreviewLen {

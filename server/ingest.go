@@ -178,6 +178,12 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p principa
 			return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "cannot store spans now; retry")
 		}
 		s.log.Debug("ingested", "spans", len(res.spans), "new", wr.Inserted, "duplicates", wr.Duplicates)
+		if wr.Conflicts > 0 {
+			// Two sessions (users, tenants, environments) in one trace: each
+			// span keeps its own, the trace keeps its root's.
+			s.log.Warn("ingest: spans carry trace-level fields other than their trace's; each keeps its own",
+				"fields", wr.Conflicts, "spans", len(res.spans))
+		}
 	}
 	s.countIngest(&res)
 	resp := ptraceotlp.NewExportResponse()

@@ -468,6 +468,11 @@ func (s *Span) SetTimeToFirstChunk(d time.Duration) {
 // are written when the span ends, so the call order of SetUsage and
 // SetResponseModel does not matter; a later SetUsage replaces an earlier one.
 //
+// Only LLM spans' usage counts toward session, tenant and trace totals: on
+// any other span (a trace root or a task summing the calls under it) it is
+// recorded and shown in the trace view but adds nothing, so that no call is
+// counted twice.
+//
 // Tokens go to gen_ai.usage.input_tokens, gen_ai.usage.output_tokens,
 // agenttrace.usage.total_tokens and, when nonzero,
 // gen_ai.usage.cache_read.input_tokens,

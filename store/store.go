@@ -46,8 +46,17 @@ type Store interface {
 	// WriteSpans stores spans atomically: when it returns nil every span
 	// is durably committed, and when it returns an error none is. A span
 	// whose (TraceID, SpanID) is already stored is ignored (rows are
-	// immutable), and it is not counted again in any rollup, so a retried
-	// batch is harmless.
+	// immutable but for their attribution), and it is not counted again in
+	// any rollup, so a retried batch is harmless.
+	//
+	// Late attribution: a span without a session, user, tenant or
+	// environment takes its trace's, whenever the span that carries them
+	// arrives (before, in the same call, or in a later one); stored spans
+	// and every rollup are brought up to date in the same transaction. The
+	// trace's value is its root span's, else the first one stored; a span
+	// carrying its own keeps it (counted in WriteResult.Conflicts when it
+	// differs), and a span of another tenant than the trace's inherits
+	// nothing. See store/ATTRIBUTION.md.
 	WriteSpans(ctx context.Context, spans []Span) (WriteResult, error)
 	// SessionUsage sums the usage of the spans of one session that started
 	// in [q.Start, q.End). If q.TenantID is set only that tenant's spans
@@ -206,6 +215,11 @@ type Span struct {
 	ScopeName      string
 	Tags           []string
 
+	// Inherited tells which of SessionID, UserID, TenantID and
+	// Environment the span took from its trace instead of carrying them.
+	// Stores set it on read; writers leave it zero.
+	Inherited Fields
+
 	// Input and Output are previews of the span's input and output
 	// (agenttrace.input / agenttrace.output, else the GenAI messages),
 	// used on write for the trace summary's previews. They are not kept
@@ -230,11 +244,26 @@ func (s *Span) Model() string {
 	return s.RequestModel
 }
 
+// Fields is a set of the trace-level fields spans inherit.
+type Fields uint8
+
+// The trace-level fields.
+const (
+	FieldSession Fields = 1 << iota
+	FieldUser
+	FieldTenant
+	FieldEnvironment
+)
+
 // WriteResult says what WriteSpans did.
 type WriteResult struct {
 	// Inserted spans were new; Duplicates were already stored and ignored.
 	Inserted   int
 	Duplicates int
+	// Conflicts counts the trace-level fields of new spans that differ
+	// from their trace's (two sessions in one trace): the span keeps its
+	// own, the trace keeps its root's (else the first stored).
+	Conflicts int
 }
 
 // UsageQuery selects the spans a usage sum covers: those of SessionID

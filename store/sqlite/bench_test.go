@@ -164,27 +164,24 @@ func BenchmarkTracePage(b *testing.B) {
 	}
 }
 
-// BenchmarkWriteSpans is the store's own ingest rate: batches of 512 new
-// spans (the SDK's default export batch) into a file. cpu-µs/span is the
-// process's CPU time per span (fixture generation included).
-func BenchmarkWriteSpans(b *testing.B) {
+// writeBatch is the size of the batches the write benchmarks write: the
+// SDK's default export batch.
+const writeBatch = 512
+
+// writeBench writes the batches next returns (new spans) into a fresh file
+// store. cpu-µs/span is the process's CPU time per span (fixture
+// generation included).
+func writeBench(b *testing.B, next func() []store.Span) {
 	st, err := Open(context.Background(), filepath.Join(b.TempDir(), "w.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	f := storetest.Million
 	ctx := context.Background()
-	const batch = 512
-	trace := 0
 	spans := 0
 	cpu0 := processCPU()
 	for b.Loop() {
-		var buf []store.Span
-		for len(buf) < batch {
-			buf = append(buf, f.TraceSpans(trace)...)
-			trace++
-		}
+		buf := next()
 		if _, err := st.WriteSpans(ctx, buf); err != nil {
 			b.Fatal(err)
 		}
@@ -192,4 +189,52 @@ func BenchmarkWriteSpans(b *testing.B) {
 	}
 	b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
 	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(spans), "cpu-µs/span")
+}
+
+// BenchmarkWriteSpans is the store's own ingest rate: batches of 512 new
+// spans, each trace whole in one batch.
+func BenchmarkWriteSpans(b *testing.B) {
+	f := storetest.Million
+	trace := 0
+	writeBench(b, func() []store.Span {
+		var buf []store.Span
+		for len(buf) < writeBatch {
+			buf = append(buf, f.TraceSpans(trace)...)
+			trace++
+		}
+		return buf
+	})
+}
+
+// BenchmarkWriteSpansLateRoot is BenchmarkWriteSpans in the SDK's export
+// order with late attribution at work: each batch holds the children of
+// about 57 traces, which carry no session, user, tenant or environment,
+// and the roots (which carry them) of the previous batch's traces, so
+// every trace is repaired once (store/ATTRIBUTION.md). mode=carried is the
+// same order with every span carrying its fields (no repair), the
+// baseline of the same run.
+func BenchmarkWriteSpansLateRoot(b *testing.B) {
+	for _, mode := range []string{"carried", "late"} {
+		b.Run("mode="+mode, func(b *testing.B) {
+			f := storetest.Million
+			trace := 0
+			var roots []store.Span
+			writeBench(b, func() []store.Span {
+				buf := roots
+				roots = nil
+				for len(buf) < writeBatch {
+					ts := f.TraceSpans(trace)
+					trace++
+					roots = append(roots, ts[0])
+					for _, sp := range ts[1:] {
+						if mode == "late" {
+							sp.SessionID, sp.UserID, sp.TenantID, sp.Environment = "", "", "", ""
+						}
+						buf = append(buf, sp)
+					}
+				}
+				return buf
+			})
+		})
+	}
 }

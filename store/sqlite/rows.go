@@ -158,9 +158,13 @@ func fillIf(dst *string, v string) {
 // spanCols are the columns of a span row (schema version 3). The fields
 // no query filters, sorts or sums on are packed into detail, a JSON array
 // (see detailFields), so that a write binds 23 values per span, not 37.
-const spanCols = `trace_id, span_id, name, type, status, start_ns, request_model, response_model, prompt_slug,
+const spanColsV3 = `trace_id, span_id, name, type, status, start_ns, request_model, response_model, prompt_slug,
 	input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, cost_nano, llm,
 	session_id, user_id, tenant_id, detail, attributes, resource, events`
+
+// spanCols are the columns of a span row since schema version 4, which
+// added inherited (the store.Fields the span took from its trace).
+const spanCols = spanColsV3 + `, inherited`
 
 // detailFields is the layout of the detail array, as migration 3 builds it
 // from the columns of version 2 with json_array.
@@ -242,7 +246,7 @@ func scanSpan(sc scanner, sp *store.Span) error {
 	var detail, attrs, res, events string
 	err := sc.Scan(&sp.TraceID, &sp.SpanID, &sp.Name, &sp.Type, &status, &st, &sp.RequestModel, &sp.ResponseModel, &sp.PromptSlug,
 		&sp.InputTokens, &sp.OutputTokens, &sp.CacheReadTokens, &sp.CacheCreationTokens, &sp.ReasoningTokens, &sp.CostNanoUSD, &llm,
-		&sp.SessionID, &sp.UserID, &sp.TenantID, &detail, &attrs, &res, &events)
+		&sp.SessionID, &sp.UserID, &sp.TenantID, &detail, &attrs, &res, &events, &sp.Inherited)
 	if err != nil {
 		return err
 	}

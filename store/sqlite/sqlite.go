@@ -323,7 +323,7 @@ var migrations = [][]string{
 			resource TEXT NOT NULL,
 			events TEXT NOT NULL
 		)`,
-		`INSERT INTO spans (id, ` + spanCols + `)
+		`INSERT INTO spans (id, ` + spanColsV3 + `)
 			SELECT id, trace_id, span_id, name, type, status, start_ns, request_model, response_model, prompt_slug,
 			input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, reasoning_tokens, cost_nano, llm,
 			session_id, user_id, tenant_id, json_array(` + detailFields + `), attributes, resource, events
@@ -349,6 +349,24 @@ var migrations = [][]string{
 	{
 		`ALTER TABLE usage_session_hour ADD COLUMN unknown_usage INTEGER NOT NULL DEFAULT 0`,
 		`ALTER TABLE usage_tenant_hour ADD COLUMN unknown_usage INTEGER NOT NULL DEFAULT 0`,
+	},
+	// 6: late attribution (store/ATTRIBUTION.md): each trace's session,
+	// user, tenant and environment, and which of them its root set; each
+	// span's inherited fields.
+	{
+		`ALTER TABLE spans ADD COLUMN inherited INTEGER NOT NULL DEFAULT 0`,
+		`CREATE TABLE trace_attrs (
+			trace_id TEXT NOT NULL PRIMARY KEY,
+			session_id TEXT NOT NULL,
+			user_id TEXT NOT NULL,
+			tenant_id TEXT NOT NULL,
+			environment TEXT NOT NULL,
+			root INTEGER NOT NULL
+		) WITHOUT ROWID`,
+		`INSERT INTO trace_attrs (trace_id, session_id, user_id, tenant_id, environment, root)
+			SELECT trace_id, session_id, user_id, tenant_id, environment,
+			CASE WHEN has_root THEN (session_id != '') | (user_id != '') << 1 | (tenant_id != '') << 2 | (environment != '') << 3 ELSE 0 END
+			FROM traces`,
 	},
 }
 

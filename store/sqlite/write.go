@@ -28,7 +28,7 @@ func hourOf(ns int64) int64 {
 
 // spanColumns is the number of columns insertSQL binds per span: the row
 // id and spanCols.
-const spanColumns = 1 + 23
+const spanColumns = 1 + 24
 
 // insertSQL inserts n spans with the row ids the writer gives them; spans
 // already stored are ignored (their ids stay unused).
@@ -44,16 +44,21 @@ type usageAgg struct {
 	requests, cost, spans, unknown int64
 }
 
-func (a *usageAgg) add(sp *store.Span) {
-	a.Tokens.Add(sp.Tokens)
+// add adds sp's usage to a, times sign (1, or -1 to take it out).
+func (a *usageAgg) add(sp *store.Span, sign int64) {
+	a.InputTokens = store.SatAdd(a.InputTokens, sign*sp.InputTokens)
+	a.OutputTokens = store.SatAdd(a.OutputTokens, sign*sp.OutputTokens)
+	a.CacheReadTokens = store.SatAdd(a.CacheReadTokens, sign*sp.CacheReadTokens)
+	a.CacheCreationTokens = store.SatAdd(a.CacheCreationTokens, sign*sp.CacheCreationTokens)
+	a.ReasoningTokens = store.SatAdd(a.ReasoningTokens, sign*sp.ReasoningTokens)
 	if sp.LLMRequest {
-		a.requests = store.SatAdd(a.requests, 1)
+		a.requests = store.SatAdd(a.requests, sign)
 		if sp.UsageUnknown {
-			a.unknown = store.SatAdd(a.unknown, 1)
+			a.unknown = store.SatAdd(a.unknown, sign)
 		}
 	}
-	a.cost = store.SatAdd(a.cost, sp.CostNanoUSD)
-	a.spans = store.SatAdd(a.spans, 1)
+	a.cost = store.SatAdd(a.cost, sign*sp.CostNanoUSD)
+	a.spans = store.SatAdd(a.spans, sign)
 }
 
 type sessKey struct {
@@ -79,6 +84,14 @@ type batch struct {
 	ten      map[tenKey]*usageAgg
 	tenSess  map[tenSessKey]struct{}
 	inserted int
+	// attrs are the resolved attributions of the write's traces, and
+	// tenSessGone the tenant sessions a repair may have emptied.
+	attrs       map[string]attribution
+	tenSessGone map[tenSessKey]struct{}
+	// repairs are the traces whose stored spans attribution must bring up
+	// to date; attrArgs the trace_attrs rows to write.
+	repairs  []string
+	attrArgs []any
 }
 
 func validate(sp *store.Span) error {
@@ -302,9 +315,23 @@ func (s *Store) writeTx(reqs []*writeReq) error {
 		return fmt.Errorf("sqlite: next span id: %w", err)
 	}
 	b := newBatch()
-	inserted := make([]int, len(reqs))
+	// The calls' spans are copied: attribution fills them in, and a call
+	// retried alone must start from what its caller passed.
+	copies := make([][]store.Span, len(reqs))
+	var all []*store.Span
 	for i, r := range reqs {
-		news, err := w.insertSpans(r.spans)
+		copies[i] = slices.Clone(r.spans)
+		for j := range copies[i] {
+			all = append(all, &copies[i][j])
+		}
+	}
+	conflicts, err := w.attribute(all, b)
+	if err != nil {
+		return err
+	}
+	inserted := make([]int, len(reqs))
+	for i := range reqs {
+		news, err := w.insertSpans(copies[i])
 		if err != nil {
 			return err
 		}
@@ -313,6 +340,9 @@ func (s *Store) writeTx(reqs []*writeReq) error {
 			b.add(sp)
 		}
 	}
+	if err := w.storeAttribution(b); err != nil {
+		return err
+	}
 	if err := w.apply(b); err != nil {
 		return err
 	}
@@ -320,8 +350,13 @@ func (s *Store) writeTx(reqs []*writeReq) error {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	s.writes.Add(1)
+	k := 0
 	for i, r := range reqs {
 		r.res = store.WriteResult{Inserted: inserted[i], Duplicates: len(r.spans) - inserted[i]}
+		for range r.spans {
+			r.res.Conflicts += conflicts[k]
+			k++
+		}
 	}
 	return nil
 }
@@ -345,10 +380,15 @@ func nextChunk(n int) int {
 type writerStmts struct {
 	insert, selectTraces, upsertTraces    map[int]*sql.Stmt // by row count
 	spanTag, traceTag, sess, ten, tenSess *sql.Stmt
+	// late attribution (attribution.go)
+	selectAttrs, upsertAttrs map[int]*sql.Stmt
+	updateAttrs              map[int]*sql.Stmt
+	selectTraceSpans         *sql.Stmt
 }
 
 func (s *Store) prepareWriter(ctx context.Context) error {
-	ws := &writerStmts{insert: map[int]*sql.Stmt{}, selectTraces: map[int]*sql.Stmt{}, upsertTraces: map[int]*sql.Stmt{}}
+	ws := &writerStmts{insert: map[int]*sql.Stmt{}, selectTraces: map[int]*sql.Stmt{}, upsertTraces: map[int]*sql.Stmt{},
+		selectAttrs: map[int]*sql.Stmt{}, upsertAttrs: map[int]*sql.Stmt{}, updateAttrs: map[int]*sql.Stmt{}}
 	var all []*sql.Stmt
 	prep := func(q string) (*sql.Stmt, error) {
 		st, err := s.w.PrepareContext(ctx, q)
@@ -372,6 +412,15 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 		if ws.upsertTraces[n], err = prep(upsertTracesSQL(n)); err != nil {
 			return err
 		}
+		if ws.selectAttrs[n], err = prep(selectAttrsSQL(n)); err != nil {
+			return err
+		}
+		if ws.upsertAttrs[n], err = prep(upsertAttrsSQL(n)); err != nil {
+			return err
+		}
+		if ws.updateAttrs[n], err = prep(updateAttrsSQL(n)); err != nil {
+			return err
+		}
 	}
 	for _, p := range []struct {
 		dst **sql.Stmt
@@ -382,6 +431,7 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 		{&ws.sess, upsertSessSQL},
 		{&ws.ten, upsertTenSQL},
 		{&ws.tenSess, `INSERT OR IGNORE INTO tenant_session_hour (tenant_id, hour, session_id) VALUES (?,?,?)`},
+		{&ws.selectTraceSpans, selectTraceSpansSQL},
 	} {
 		if *p.dst, err = prep(p.q); err != nil {
 			return err
@@ -433,7 +483,7 @@ func appendSpanArgs(args []any, sp *store.Span, detail string) []any {
 		sp.RequestModel, sp.ResponseModel, sp.PromptSlug,
 		sp.InputTokens, sp.OutputTokens, sp.CacheReadTokens, sp.CacheCreationTokens, sp.ReasoningTokens, sp.CostNanoUSD, llmCode(sp),
 		sp.SessionID, sp.UserID, sp.TenantID, detail,
-		jsonOrEmpty(sp.Attributes, "{}"), jsonOrEmpty(sp.Resource, "{}"), jsonOrEmpty(sp.Events, "[]"))
+		jsonOrEmpty(sp.Attributes, "{}"), jsonOrEmpty(sp.Resource, "{}"), jsonOrEmpty(sp.Events, "[]"), int64(sp.Inherited))
 }
 
 // insertSpans inserts the spans in multi-row chunks and their tags, and
@@ -523,10 +573,12 @@ func (w *writer) inserted(idx []int, first int64, n int) ([]int, error) {
 // newBatch returns an empty batch.
 func newBatch() *batch {
 	return &batch{
-		traces:  map[string][]*store.Span{},
-		sess:    map[sessKey]*usageAgg{},
-		ten:     map[tenKey]*usageAgg{},
-		tenSess: map[tenSessKey]struct{}{},
+		traces:      map[string][]*store.Span{},
+		sess:        map[sessKey]*usageAgg{},
+		ten:         map[tenKey]*usageAgg{},
+		tenSess:     map[tenSessKey]struct{}{},
+		attrs:       map[string]attribution{},
+		tenSessGone: map[tenSessKey]struct{}{},
 	}
 }
 
@@ -536,6 +588,12 @@ func (b *batch) add(sp *store.Span) {
 		b.order = append(b.order, sp.TraceID)
 	}
 	b.traces[sp.TraceID] = append(b.traces[sp.TraceID], sp)
+	b.count(sp, 1)
+}
+
+// count adds sp's usage to the rollup cells of its session, tenant and
+// hour, times sign (-1 takes it out).
+func (b *batch) count(sp *store.Span, sign int64) {
 	h := hourOf(sp.Start.UnixNano())
 	if sp.SessionID != "" {
 		k := sessKey{sp.SessionID, sp.TenantID, h}
@@ -544,7 +602,7 @@ func (b *batch) add(sp *store.Span) {
 			a = &usageAgg{}
 			b.sess[k] = a
 		}
-		a.add(sp)
+		a.add(sp, sign)
 	}
 	if sp.TenantID != "" {
 		k := tenKey{sp.TenantID, h}
@@ -553,8 +611,8 @@ func (b *batch) add(sp *store.Span) {
 			a = &usageAgg{}
 			b.ten[k] = a
 		}
-		a.add(sp)
-		if sp.SessionID != "" {
+		a.add(sp, sign)
+		if sp.SessionID != "" && sign > 0 {
 			b.tenSess[tenSessKey{sp.TenantID, sp.SessionID, h}] = struct{}{}
 		}
 	}
@@ -610,7 +668,7 @@ const upsertTraceSet = `
 	tags = excluded.tags`
 
 func (w *writer) apply(b *batch) error {
-	if b.inserted == 0 {
+	if b.inserted == 0 && len(b.sess) == 0 && len(b.ten) == 0 {
 		return nil
 	}
 	if err := w.applyTraces(b); err != nil {
@@ -633,7 +691,7 @@ func (w *writer) apply(b *batch) error {
 			return fmt.Errorf("sqlite: tenant sessions: %w", err)
 		}
 	}
-	return nil
+	return w.pruneTenantSessions(b)
 }
 
 // applyTraces merges the new spans into their traces' summaries: the
@@ -677,6 +735,9 @@ func (w *writer) applyTraces(b *batch) error {
 			for _, sp := range b.traces[id] {
 				row.merge(sp, !found)
 				found = true
+			}
+			if a, ok := b.attrs[id]; ok {
+				row.SessionID, row.UserID, row.TenantID, row.Environment = a.vals[fSession], a.vals[fUser], a.vals[fTenant], a.vals[fEnv]
 			}
 			up = append(up, row.args()...)
 			for _, tag := range row.Tags {

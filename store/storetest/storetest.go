@@ -55,6 +55,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"InvalidQueries", testInvalidQueries},
 		{"Concurrent", testConcurrent},
 		{"Scores", testScores},
+		{"LateAttribution", testLateAttribution},
+		{"AttributionConflicts", testAttributionConflicts},
+		{"AttributionTenantWall", testAttributionTenantWall},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -260,8 +263,9 @@ func testIdempotent(t *testing.T, st store.Store) {
 	if tr.SpanCount != 3 || tr.InputTokens != 11 || tr.CostNanoUSD != 8 {
 		t.Fatalf("after duplicates: span_count %d input %d cost %d, want 3, 11, 8", tr.SpanCount, tr.InputTokens, tr.CostNanoUSD)
 	}
+	// The root and the third span carry no session: they take the trace's.
 	u := sessionUsage(t, st, "s", "", T0.Add(-time.Hour), T0.Add(time.Hour))
-	if u.InputTokens != 10 || u.Requests != 1 || u.Spans != 1 {
+	if u.InputTokens != 11 || u.Requests != 2 || u.Spans != 3 {
 		t.Fatalf("session usage after duplicates = %+v", u)
 	}
 }
