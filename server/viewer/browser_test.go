@@ -167,7 +167,8 @@ func (b *browser) waitFor(expr string) string {
 		if err == nil {
 			return v
 		}
-		if ctx.Err() != nil || !strings.Contains(err.Error(), "context") {
+		// "Inspected target navigated or closed" is a navigation too.
+		if msg := err.Error(); ctx.Err() != nil || !(strings.Contains(msg, "context") || strings.Contains(msg, "navigated")) {
 			b.t.Fatalf("page %s: waiting for %s: %v", b.location(), expr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
