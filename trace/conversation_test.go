@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/agenttrace/agenttrace/server"
 	"math"
 	"runtime"
 	"strings"
@@ -38,7 +39,10 @@ func serverClient(t *testing.T, ts *servertest.Server, opts ...trace.Option) *tr
 // included, while the client holds a bounded amount of memory: messages
 // are exported as they are recorded, not held on the root until the end.
 func TestLongConversationArrivesWhole(t *testing.T) {
-	ts := servertest.Start(t, nil)
+	// The server's ingest memory budget is raised so that 312 MiB of
+	// messages are not slowed past the exporter's retry deadline by 429s:
+	// this test is about the client keeping every message.
+	ts := servertest.Start(t, nil, server.WithIngestLimits(0, 1<<30))
 	client := serverClient(t, ts)
 	const n = 10_000
 	// The content attribute, [{"type":"text","content":"..."}], is 32 KiB.
