@@ -4,20 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/agenttrace/agenttrace/server"
 	"math"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 
+	"github.com/agenttrace/agenttrace/batch"
 	"github.com/agenttrace/agenttrace/exporter"
 	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/internal/servertest"
 	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/store/sqlite"
 	"github.com/agenttrace/agenttrace/trace"
 	"github.com/agenttrace/agenttrace/usage"
 )
@@ -39,11 +42,22 @@ func serverClient(t *testing.T, ts *servertest.Server, opts ...trace.Option) *tr
 // included, while the client holds a bounded amount of memory: messages
 // are exported as they are recorded, not held on the root until the end.
 func TestLongConversationArrivesWhole(t *testing.T) {
-	// The server's ingest memory budget is raised so that 312 MiB of
-	// messages are not slowed past the exporter's retry deadline by 429s:
-	// this test is about the client keeping every message.
-	ts := servertest.Start(t, nil, server.WithIngestLimits(0, 1<<30))
-	client := serverClient(t, ts)
+	// The server runs in a child process so that the heap sampled below
+	// is the client's alone. The client waits for room in its queue and
+	// out any 429 back-pressure rather than drop (a server storing 312 MiB
+	// is slower than a loop recording it): this test is about the client
+	// keeping every message in bounded memory.
+	srv, stopServer := startChildServer(t)
+	t.Setenv(exporter.EnvEndpoint, "")
+	t.Setenv(exporter.EnvTracesEndpoint, "")
+	client, err := trace.NewClient(context.Background(),
+		trace.WithEndpoint(srv.URL), trace.WithServiceName("support-bot"),
+		trace.WithExporterOptions(exporter.WithRetry(otlptracehttp.RetryConfig{
+			Enabled: true, InitialInterval: 100 * time.Millisecond,
+			MaxInterval: time.Second, MaxElapsedTime: 10 * time.Minute})),
+		trace.WithBatchOptions(batch.WithBlocking(10*time.Minute)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Shutdown(context.Background()) })
 	const n = 10_000
 	// The content attribute, [{"type":"text","content":"..."}], is 32 KiB.
 	text := strings.Repeat("x", 32<<10-len(`[{"type":"text","content":""}]`))
@@ -73,17 +87,22 @@ func TestLongConversationArrivesWhole(t *testing.T) {
 		peak[0]>>20, n/2, peak[1]>>20, n/2, n*len(text)>>20)
 	assert.Less(t, peak[1], peak[0]+64<<20, "memory grows with the conversation")
 
-	uc, err := usage.NewClient(ts.URL, usage.WithAPIKey(""))
+	uc, err := usage.NewClient(srv.URL, usage.WithAPIKey(""))
 	require.NoError(t, err)
-	defer uc.CloseIdleConnections()
 	sum, err := uc.GetTrace(context.Background(), tr.ID())
+	uc.CloseIdleConnections()
 	require.NoError(t, err)
 	assert.True(t, sum.HasRoot, "the root span arrived")
 	assert.Equal(t, "long_chat", sum.Name)
 	assert.Equal(t, "s-long", sum.SessionID)
 	assert.EqualValues(t, n+1, sum.SpanCount)
 
-	page, err := ts.Store.ListSpansByTrace(context.Background(), store.TraceSpansQuery{TraceID: tr.ID(), Limit: 3})
+	// The stored message, read from the server's file once it stopped.
+	stopServer()
+	db, err := sqlite.Open(context.Background(), srv.DB)
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, db.Close()) }()
+	page, err := db.ListSpansByTrace(context.Background(), store.TraceSpansQuery{TraceID: tr.ID(), Limit: 3})
 	require.NoError(t, err)
 	require.Len(t, page.Spans, 3)
 	first := page.Spans[1] // the root starts first
