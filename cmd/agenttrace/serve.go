@@ -61,6 +61,13 @@ func runServe(ctx context.Context, args []string, e env) error {
 	pricesFile := fs.String("prices", envOr("AGENTTRACE_PRICES", ""),
 		"JSON price table `file` merged over the embedded one (same format as llm/prices.json; its entries add models "+
 			"or replace them); it prices spans that carry a model and tokens but no cost (env AGENTTRACE_PRICES)")
+	ingestLog := fs.Bool("ingest-log", envOr("AGENTTRACE_INGEST_LOG", "true") == "true",
+		"answer an ingest request once its body is in an append-only log next to the database (`<db>.ingest/`) and "+
+			"write the spans to the database behind it, in larger transactions; queries wait for what was answered "+
+			"before them. false: answer after the database commit (env AGENTTRACE_INGEST_LOG)")
+	fsync := fs.Bool("fsync", envOr("AGENTTRACE_FSYNC", "false") == "true",
+		"fsync the ingest log (or, without it, each database commit) before answering, so that answered spans survive "+
+			"a power loss; without it they survive a killed process (env AGENTTRACE_FSYNC)")
 	logLevel := fs.String("log-level", envOr("AGENTTRACE_LOG_LEVEL", "info"), "debug, info, warn or error (env AGENTTRACE_LOG_LEVEL)")
 	var keys []server.APIKey
 	fs.Func("api-key", "API `KEY` (full access) or KEY=TENANT (one tenant); repeatable. "+
@@ -131,19 +138,30 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 
 	ignoreFileSizeSignal()
-	st, err := sqlite.Open(ctx, *db)
+	var sqlOpts []sqlite.Option
+	if *fsync {
+		// With the ingest log too: the log lets go of what a commit
+		// wrote, so the commit must be on disk as well.
+		sqlOpts = append(sqlOpts, sqlite.WithFullSync())
+	}
+	st, err := sqlite.Open(ctx, *db, sqlOpts...)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	srv, err := server.New(st, server.WithAPIKeys(keys...), server.WithOrganisation(*org),
+	var logOpt []server.Option
+	if *ingestLog && *db != sqlite.Memory {
+		logOpt = append(logOpt, server.WithIngestLog(*db+".ingest", *fsync))
+	}
+	srv, err := server.New(st, append(logOpt, server.WithAPIKeys(keys...), server.WithOrganisation(*org),
 		server.WithMaxBodyBytes(maxBody), server.WithLogger(log), server.WithShutdownTimeout(shutdown), server.WithPrices(prices),
 		server.WithIngestLimits(lim.ingestInFlight, lim.ingestMemory), server.WithMaxConns(lim.maxConns),
 		server.WithTimeouts(lim.readTimeout, lim.queryTimeout, lim.writeTimeout), server.WithMaxQueryWindow(lim.maxWindow),
-		server.WithPages(viewer.Handler()))
+		server.WithPages(viewer.Handler()))...)
 	if err != nil {
 		return err
 	}
+	defer srv.Close() // Serve closes it; this is for the early returns
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
