@@ -523,8 +523,9 @@ func TestServerErrors(t *testing.T) {
 		res, err := acme.GetTenantUsage(ctx, "globex", wStart, wEnd)
 		ae := check(t, res, err, usage.ErrForbidden, 403, usage.CodePermissionDenied)
 		assert.Contains(t, ae.Message, "globex")
+		// Another tenant's trace is not found, exactly like an unknown one.
 		res2, err := acme.GetTrace(ctx, traceID(4))
-		check(t, res2, err, usage.ErrForbidden, 403, usage.CodePermissionDenied)
+		check(t, res2, err, usage.ErrNotFound, 404, usage.CodeNotFound)
 		// A scoped key's lists are forced to its tenant.
 		p, err := acme.ListTraces(ctx, usage.TraceQuery{Start: wStart, End: wEnd})
 		require.NoError(t, err)
