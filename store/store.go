@@ -76,7 +76,8 @@ type Store interface {
 	// environment takes its trace's, whenever the span that carries them
 	// arrives (before, in the same call, or in a later one); stored spans
 	// and every rollup are brought up to date in the same transaction. The
-	// trace's value is its root span's, else the first one stored; a span
+	// trace's value is its root span's, else the first one stored (the
+	// tenant: the first stored, never changed once set); a span
 	// carrying its own keeps it (counted in WriteResult.Conflicts when it
 	// differs), and a span of another tenant than the trace's inherits
 	// nothing. See store/ATTRIBUTION.md.
