@@ -107,4 +107,3 @@ func (a *attribution) fill(sp *store.Span) (conflicts int) {
 	sp.Inherited = inh
 	return conflicts
 }
-

@@ -663,5 +663,3 @@ func groupKey(g store.GroupBy, key string) (store.UsageGroup, error) {
 	start := time.Unix(0, n*int64(g.Bucket())).UTC()
 	return store.UsageGroup{Key: start.Format(time.RFC3339), Start: start}, nil
 }
-
-

@@ -92,4 +92,3 @@ func fillIf(dst *string, v string) {
 		*dst = v
 	}
 }
-
