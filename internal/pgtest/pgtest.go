@@ -274,3 +274,40 @@ func Require(t testing.TB, srv *Server) *Server {
 	t.Skipf("PostgreSQL not available: %v", startErr)
 	return nil
 }
+
+// Lazy is a server started on first use, for test packages where few
+// tests need one. Close it at the end of TestMain.
+type Lazy struct {
+	opts []Option
+	once sync.Once
+	srv  *Server
+	err  error
+}
+
+// NewLazy returns a Lazy that starts its server with opts.
+func NewLazy(opts ...Option) *Lazy { return &Lazy{opts: opts} }
+
+// Get returns the server, starting it on the first call; when it cannot,
+// t skips (PostgreSQL missing) or fails (under CI=true, or it would not
+// start).
+func (l *Lazy) Get(t testing.TB) *Server {
+	t.Helper()
+	l.once.Do(func() { l.srv, l.err = Start(l.opts...) })
+	if l.srv != nil {
+		return l.srv
+	}
+	if InCI() || !errors.Is(l.err, ErrMissing) {
+		t.Fatalf("PostgreSQL is needed: %v", l.err)
+	}
+	t.Skipf("PostgreSQL not available: %v", l.err)
+	return nil
+}
+
+// Close stops the server if it was started.
+func (l *Lazy) Close() error {
+	l.once.Do(func() {}) // no start after Close
+	if l.srv == nil {
+		return nil
+	}
+	return l.srv.Close()
+}

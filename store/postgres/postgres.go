@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,13 +74,17 @@ func IsURL(db string) bool {
 	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 }
 
-// Redact returns the URL with its password hidden, for messages.
+// userinfo matches the user and password of a URL that url.Parse may
+// refuse (a bad port, say).
+var userinfo = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*):[^@/]*@`)
+
+// Redact returns the URL with its password hidden, for messages; a
+// malformed URL too.
 func Redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "(a malformed URL)"
+	if u, err := url.Parse(dsn); err == nil {
+		return u.Redacted()
 	}
-	return u.Redacted()
+	return userinfo.ReplaceAllString(dsn, "${1}:xxxxx@")
 }
 
 // Open connects to the database named by a postgres:// URL, checks that
@@ -92,7 +97,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		o(&cfg)
 	}
 	if !IsURL(dsn) {
-		return nil, fmt.Errorf("postgres: %q is not a postgres:// URL", Redact(dsn))
+		return nil, fmt.Errorf("postgres: %s is not a postgres:// URL", Redact(dsn))
 	}
 	pc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
