@@ -171,9 +171,11 @@ func (s *Store) TenantUsage(ctx context.Context, q store.UsageQuery) (store.Usag
 }
 
 // GetTrace implements store.Store.
-func (s *Store) GetTrace(ctx context.Context, traceID string) (store.TraceSummary, error) {
+// (Interim, until this store has per-tenant reads: the tenant filters the
+// summary row; without one the first row is read.)
+func (s *Store) GetTrace(ctx context.Context, traceID, tenantID string) (store.TraceSummary, error) {
 	var row traceRow
-	err := row.scan(s.pool.QueryRow(ctx, `SELECT `+traceCols+` FROM traces WHERE trace_id = $1 LIMIT 1`, traceID))
+	err := row.scan(s.pool.QueryRow(ctx, `SELECT `+traceCols+` FROM traces WHERE trace_id = $1 AND ($2 = '' OR tenant_id = $2) LIMIT 1`, traceID, tenantID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.TraceSummary{}, fmt.Errorf("trace %s: %w", traceID, store.ErrNotFound)
 	}
