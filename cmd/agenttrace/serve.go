@@ -15,6 +15,8 @@ import (
 	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/server/viewer"
+	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/store/postgres"
 	"github.com/agenttrace/agenttrace/store/sqlite"
 )
 
@@ -47,7 +49,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	addr := fs.String("addr", envOr("AGENTTRACE_ADDR", server.DefaultAddr),
 		"`host:port` to listen on (env AGENTTRACE_ADDR); port 4318 is OTLP/HTTP's")
 	db := fs.String("db", envOr("AGENTTRACE_DB", "agenttrace.db"),
-		"SQLite database `file`, or :memory: (env AGENTTRACE_DB)")
+		"SQLite database `file`, :memory:, or a postgres:// URL for PostgreSQL, which several serve replicas can share (env AGENTTRACE_DB)")
 	org := fs.String("org", envOr("AGENTTRACE_ORG", server.DefaultOrganisation),
 		"organisation `id` reported by tenant usage (env AGENTTRACE_ORG)")
 	fs.Int64Var(&maxBody, "max-body-bytes", maxBody,
@@ -138,19 +140,15 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 
 	ignoreFileSizeSignal()
-	var sqlOpts []sqlite.Option
-	if *fsync {
-		// With the ingest log too: the log lets go of what a commit
-		// wrote, so the commit must be on disk as well.
-		sqlOpts = append(sqlOpts, sqlite.WithFullSync())
-	}
-	st, err := sqlite.Open(ctx, *db, sqlOpts...)
+	st, err := openStore(ctx, *db, *fsync)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	var logOpt []server.Option
-	if *ingestLog && *db != sqlite.Memory {
+	if *ingestLog && *db != sqlite.Memory && !postgres.IsURL(*db) {
+		// One serve process per SQLite file: its queries can wait for
+		// its own log. Replicas over PostgreSQL cannot.
 		logOpt = append(logOpt, server.WithIngestLog(*db+".ingest", *fsync))
 	}
 	srv, err := server.New(st, append(logOpt, server.WithAPIKeys(keys...), server.WithOrganisation(*org),
@@ -168,7 +166,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 	fmt.Fprintf(e.stdout, "agenttrace: listening on http://%s\n", ln.Addr())
 	fmt.Fprintf(e.stdout, "agenttrace: trace viewer at http://%s/\n", ln.Addr())
-	log.Info("listening", "addr", ln.Addr().String(), "db", *db, "org", *org, "api_keys", len(keys), "max_body_bytes", maxBody,
+	log.Info("listening", "addr", ln.Addr().String(), "db", dbName(*db), "org", *org, "api_keys", len(keys), "max_body_bytes", maxBody,
 		"price_table", prices.Version(), "gogc", gogc, "gomemlimit", memLimit, "max_conns", lim.maxConns,
 		"ingest_in_flight", lim.ingestInFlight, "ingest_memory", lim.ingestMemory, "read_timeout", lim.readTimeout,
 		"query_timeout", lim.queryTimeout, "write_timeout", lim.writeTimeout, "max_query_window", lim.maxWindow)
@@ -204,4 +202,34 @@ func envDuration(e env, name string, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%s=%q: want a positive duration such as 30s", name, s)
 	}
 	return d, nil
+}
+
+// openStore opens the store --db names: PostgreSQL for a postgres:// or
+// postgresql:// URL, else a SQLite file (or :memory:).
+func openStore(ctx context.Context, db string, fsync bool) (store.Store, error) {
+	if postgres.IsURL(db) {
+		st, err := postgres.Open(ctx, db)
+		if err != nil {
+			return nil, fmt.Errorf("--db: %w", err)
+		}
+		return st, nil
+	}
+	if strings.Contains(db, "://") {
+		return nil, usageError{fmt.Errorf("--db %s: not a postgres:// URL nor a file path", postgres.Redact(db))}
+	}
+	var opts []sqlite.Option
+	if fsync {
+		// With the ingest log too: the log lets go of what a commit
+		// wrote, so the commit must be on disk as well.
+		opts = append(opts, sqlite.WithFullSync())
+	}
+	return sqlite.Open(ctx, db, opts...)
+}
+
+// dbName is --db as it may be logged (a URL without its password).
+func dbName(db string) string {
+	if strings.Contains(db, "://") {
+		return postgres.Redact(db)
+	}
+	return db
 }

@@ -33,7 +33,15 @@ func TestMain(m *testing.M) {
 		runPdataReceiver() // BenchmarkStockOTel's receiver process
 		return
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if err := pg.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			if code == 0 {
+				code = 1
+			}
+		}
+		os.Exit(code)
+	}))
 }
 
 // syncBuffer is a goroutine-safe bytes.Buffer.
