@@ -63,6 +63,9 @@ func runServe(ctx context.Context, args []string, e env) error {
 	pricesFile := fs.String("prices", envOr("AGENTTRACE_PRICES", ""),
 		"JSON price table `file` merged over the embedded one (same format as llm/prices.json; its entries add models "+
 			"or replace them); it prices spans that carry a model and tokens but no cost (env AGENTTRACE_PRICES)")
+	retention := fs.String("retention", envOr("AGENTTRACE_RETENTION", ""),
+		"keep spans this `long` (30d, 36h; at least 1h) and expire older ones, with their summaries and rollups; "+
+			"default: keep everything (env AGENTTRACE_RETENTION)")
 	logLevel := fs.String("log-level", envOr("AGENTTRACE_LOG_LEVEL", "info"), "debug, info, warn or error (env AGENTTRACE_LOG_LEVEL)")
 	var keys []server.APIKey
 	fs.Func("api-key", "API `KEY` (full access) or KEY=TENANT (one tenant); repeatable. "+
@@ -96,6 +99,10 @@ func runServe(ctx context.Context, args []string, e env) error {
 			}
 			keys = append(keys, k)
 		}
+	}
+	keep, err := parseRetention(*retention)
+	if err != nil {
+		return usageError{err}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -155,8 +162,21 @@ func runServe(ctx context.Context, args []string, e env) error {
 	log.Info("listening", "addr", ln.Addr().String(), "db", dbName(*db), "org", *org, "api_keys", len(keys), "max_body_bytes", maxBody,
 		"price_table", prices.Version(), "gogc", gogc, "gomemlimit", memLimit, "max_conns", lim.maxConns,
 		"ingest_in_flight", lim.ingestInFlight, "ingest_memory", lim.ingestMemory, "read_timeout", lim.readTimeout,
-		"query_timeout", lim.queryTimeout, "write_timeout", lim.writeTimeout, "max_query_window", lim.maxWindow)
-	if err := srv.Serve(ctx, ln); err != nil {
+		"query_timeout", lim.queryTimeout, "write_timeout", lim.writeTimeout, "max_query_window", lim.maxWindow, "retention", keep)
+	stopRetention := func() {}
+	if keep > 0 {
+		rctx, cancel := context.WithCancel(ctx)
+		wait, err := startRetention(rctx, st, keep, retentionEvery, log)
+		if err != nil {
+			cancel()
+			ln.Close()
+			return err
+		}
+		stopRetention = func() { cancel(); wait() }
+	}
+	err = srv.Serve(ctx, ln)
+	stopRetention() // before the store closes
+	if err != nil {
 		return err
 	}
 	if err := st.Close(); err != nil {

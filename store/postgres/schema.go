@@ -18,6 +18,10 @@ var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this p
 // migrate, so that several starting together migrate once.
 const migrateLockKey = 0x61677472_6d696772 // "agtrmigr"
 
+// retentionLockKey is held (as a session lock) by the replica running an
+// expiry pass: the others skip theirs.
+const retentionLockKey = 0x61677472_72657465 // "agtrrete"
+
 // partitionLockKey serialises the creation of spans partitions.
 const partitionLockKey = 0x61677472_70617274 // "agtrpart"
 
@@ -178,6 +182,12 @@ var migrations = [][]string{{
 		session_id text NOT NULL,
 		PRIMARY KEY (tenant_id, hour, session_id)
 	)`,
+}, {
+	// 2: retention (DeleteBefore) finds expired rollup hours and traces
+	// by index.
+	`CREATE INDEX usage_session_hour_hour ON usage_session_hour (hour)`,
+	`CREATE INDEX usage_tenant_hour_hour ON usage_tenant_hour (hour)`,
+	`CREATE INDEX tenant_session_hour_hour ON tenant_session_hour (hour)`,
 }}
 
 // migrate brings the schema up to date under a session advisory lock, so

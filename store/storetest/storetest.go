@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LateAttribution", testLateAttribution},
 		{"AttributionConflicts", testAttributionConflicts},
 		{"AttributionTenantWall", testAttributionTenantWall},
+		{"Retention", testRetention},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
