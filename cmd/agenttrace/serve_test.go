@@ -265,7 +265,7 @@ type proc struct {
 	waited chan error
 }
 
-func startBinary(t *testing.T, bin, db string, args ...string) *proc {
+func startBinary(t testing.TB, bin, db string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, args...)...)
 	stdout, err := cmd.StdoutPipe()

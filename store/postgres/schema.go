@@ -183,9 +183,20 @@ var migrations = [][]string{{
 		PRIMARY KEY (tenant_id, hour, session_id)
 	)`,
 }, {
-	// 2: retention (DeleteBefore) finds expired rollup hours and traces
-	// by index.
+	// 2: retention (DeleteBefore) finds expired rollup hours by index;
+	// trace lists break ties by trace id, then tenant (one summary per
+	// tenant and trace).
 	`CREATE INDEX usage_session_hour_hour ON usage_session_hour (hour)`,
+	`DROP INDEX traces_start`,
+	`DROP INDEX traces_duration`,
+	`DROP INDEX traces_tokens`,
+	`DROP INDEX traces_cost`,
+	`DROP INDEX traces_name`,
+	`CREATE INDEX traces_start ON traces (start_ns, trace_id, tenant_id)`,
+	`CREATE INDEX traces_duration ON traces (duration_ns, trace_id, tenant_id)`,
+	`CREATE INDEX traces_tokens ON traces (total_tokens, trace_id, tenant_id)`,
+	`CREATE INDEX traces_cost ON traces (cost_nano, trace_id, tenant_id)`,
+	`CREATE INDEX traces_name ON traces (name, trace_id, tenant_id)`,
 	`CREATE INDEX usage_tenant_hour_hour ON usage_tenant_hour (hour)`,
 	`CREATE INDEX tenant_session_hour_hour ON tenant_session_hour (hour)`,
 }}

@@ -167,31 +167,34 @@ func (s *Store) expireSpans(ctx context.Context, c int64) (int64, error) {
 	return int64(len(ids)), tx.Commit()
 }
 
-// expireTraces removes one chunk of the trace summaries that started
-// before c, with their tags and attribution, and returns how many.
+// expireTraces removes one chunk of the trace summaries (one per tenant
+// and trace) that started before c, with their tags, and the attribution
+// of the traces left with no summary; it returns how many summaries.
 func (s *Store) expireTraces(ctx context.Context, c int64) (int64, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT trace_id, tags FROM traces WHERE start_ns < ? ORDER BY start_ns LIMIT ?`, c, expireChunk)
+	rows, err := tx.QueryContext(ctx, `SELECT trace_id, tenant_id, tags FROM traces WHERE start_ns < ? ORDER BY start_ns LIMIT ?`, c, expireChunk)
 	if err != nil {
 		return 0, err
 	}
-	var ids []any
-	var pairs [][2]string
+	type key struct{ trace, tenant string }
+	var keys []key
+	var tags [][3]string
 	for rows.Next() {
-		var id, tags string
-		if err := rows.Scan(&id, &tags); err != nil {
+		var k key
+		var list string
+		if err := rows.Scan(&k.trace, &k.tenant, &list); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		ids = append(ids, id)
+		keys = append(keys, k)
 		var l []string
-		if json.Unmarshal([]byte(tags), &l) == nil {
+		if json.Unmarshal([]byte(list), &l) == nil {
 			for _, t := range l {
-				pairs = append(pairs, [2]string{t, id})
+				tags = append(tags, [3]string{t, k.trace, k.tenant})
 			}
 		}
 	}
@@ -199,21 +202,20 @@ func (s *Store) expireTraces(ctx context.Context, c int64) (int64, error) {
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	if len(ids) == 0 {
-		return 0, nil
-	}
-	for _, p := range pairs {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM trace_tags WHERE tag = ? AND trace_id = ?`, p[0], p[1]); err != nil {
+	for _, t := range tags {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM trace_tags WHERE tag = ? AND trace_id = ? AND tenant_id = ?`, t[0], t[1], t[2]); err != nil {
 			return 0, err
 		}
 	}
-	if err := deleteIn(ctx, tx, `DELETE FROM trace_attrs WHERE trace_id IN (%s)`, ids); err != nil {
-		return 0, err
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM traces WHERE trace_id = ? AND tenant_id = ?`, k.trace, k.tenant); err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM trace_attrs WHERE trace_id = ?1 AND NOT EXISTS (SELECT 1 FROM traces WHERE trace_id = ?1)`, k.trace); err != nil {
+			return 0, err
+		}
 	}
-	if err := deleteIn(ctx, tx, `DELETE FROM traces WHERE trace_id IN (%s)`, ids); err != nil {
-		return 0, err
-	}
-	return int64(len(ids)), tx.Commit()
+	return int64(len(keys)), tx.Commit()
 }
 
 // deleteIn runs a DELETE with an IN list of ids, 500 at a time.

@@ -42,10 +42,12 @@ func checkRemaining(t *testing.T, st store.Store, data []store.Span, cutoff time
 	}
 	for _, w := range wins {
 		for _, s := range []string{"s1", "s2", "s4"} {
-			want := bruteUsage(left, func(sp *store.Span) bool { return sp.SessionID == s }, w[0], w[1])
-			want.Sessions = 0
-			if got := sessionUsage(t, st, s, "", w[0], w[1]); got != want {
-				t.Fatalf("after expiry at %v: SessionUsage(%s, [%v, %v))\n got %+v\nwant %+v", cutoff, s, w[0], w[1], got, want)
+			for _, tn := range []string{"acme", "globex"} {
+				want := bruteUsage(left, func(sp *store.Span) bool { return sp.SessionID == s && sp.TenantID == tn }, w[0], w[1])
+				want.Sessions = 0
+				if got := sessionUsage(t, st, s, tn, w[0], w[1]); got != want {
+					t.Fatalf("after expiry at %v: SessionUsage(%s of %s, [%v, %v))\n got %+v\nwant %+v", cutoff, s, tn, w[0], w[1], got, want)
+				}
 			}
 		}
 		for _, tn := range []string{"acme", "globex"} {
@@ -81,7 +83,7 @@ func checkRemaining(t *testing.T, st store.Store, data []store.Span, cutoff time
 		t.Fatalf("after expiry at %v: %d spans listed, want %d", cutoff, n, len(left))
 	}
 	for _, sp := range data[:60] {
-		_, err := st.GetTrace(ctx, sp.TraceID)
+		_, err := st.GetTrace(ctx, sp.TraceID, sp.TenantID)
 		if sp.Start.Before(cutoff) && !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("trace of %v after expiry at %v: %v, want ErrNotFound", sp.Start, cutoff, err)
 		}
