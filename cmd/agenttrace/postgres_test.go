@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,15 @@ var pg = pgtest.NewLazy()
 // and returns its base URL.
 func serveInProcess(t *testing.T, db string, args ...string) string {
 	t.Helper()
+	url, stop := serveStoppable(t, db, args...)
+	t.Cleanup(stop)
+	return url
+}
+
+// serveStoppable runs "serve" on db in this process and returns its base
+// URL and a function that stops it (and fails t if it did not exit 0).
+func serveStoppable(t *testing.T, db string, args ...string) (string, func()) {
+	t.Helper()
 	e, out, errb := testEnv(nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
@@ -39,13 +49,15 @@ func serveInProcess(t *testing.T, db string, args ...string) string {
 		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--log-level", "error"}, args...), e)
 	}()
 	url := waitAddr(t, func() string { return out.String() }, done)
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("serve exited %d: %s", code, errb.String())
-		}
-	})
-	return url
+	var once sync.Once
+	return url, func() {
+		once.Do(func() {
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("serve exited %d: %s", code, errb.String())
+			}
+		})
+	}
 }
 
 // status returns the status of GET url.
@@ -313,5 +325,44 @@ func TestPostgresOutageDuringIngest(t *testing.T) {
 	}
 	if spans, rolled := dbCounts(t, db); spans != offered || rolled != offered {
 		t.Fatalf("database: %d spans stored, %d in rollups; want %d", spans, rolled, offered)
+	}
+}
+
+// TestServeRetention: serve --retention expires what is older than the
+// window on both stores and keeps the rest.
+func TestServeRetention(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "ret.db")
+			if kind == "postgres" {
+				db = pg.Get(t).NewDatabase(t)
+			}
+			old := time.Now().Add(-72 * time.Hour).Truncate(time.Second)
+			recent := time.Now().Add(-time.Minute).Truncate(time.Second)
+			url, stop := serveStoppable(t, db)
+			if err := export(url, oneTrace(4, "old", old)); err != nil {
+				t.Fatal(err)
+			}
+			if err := export(url, oneTrace(3, "new", recent)); err != nil {
+				t.Fatal(err)
+			}
+			stop()
+			// Restarted with a retention of two days: its first pass, at
+			// start, expires the old trace.
+			url = serveInProcess(t, db, "--retention", "2d")
+			tr := &http.Transport{}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+			var got usage.TenantUsage
+			for i := 0; i < 100; i++ {
+				if got = tenantUsageOf(t, c, url, old.Add(-time.Hour), recent.Add(time.Hour)); got.RequestCount == 3 {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if got.RequestCount != 3 || got.TokenCount != 33 || got.SessionCount != 1 {
+				t.Fatalf("after expiry: %+v, want only the recent trace", got)
+			}
+		})
 	}
 }

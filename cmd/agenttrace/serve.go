@@ -70,6 +70,9 @@ func runServe(ctx context.Context, args []string, e env) error {
 	fsync := fs.Bool("fsync", envOr("AGENTTRACE_FSYNC", "false") == "true",
 		"fsync the ingest log (or, without it, each database commit) before answering, so that answered spans survive "+
 			"a power loss; without it they survive a killed process (env AGENTTRACE_FSYNC)")
+	retention := fs.String("retention", envOr("AGENTTRACE_RETENTION", ""),
+		"keep spans this `long` (30d, 36h; at least 1h) and expire older ones, with their summaries and rollups; "+
+			"default: keep everything (env AGENTTRACE_RETENTION)")
 	logLevel := fs.String("log-level", envOr("AGENTTRACE_LOG_LEVEL", "info"), "debug, info, warn or error (env AGENTTRACE_LOG_LEVEL)")
 	var keys []server.APIKey
 	fs.Func("api-key", "API `KEY` (full access) or KEY=TENANT (one tenant); repeatable. "+
@@ -103,6 +106,10 @@ func runServe(ctx context.Context, args []string, e env) error {
 			}
 			keys = append(keys, k)
 		}
+	}
+	keep, err := parseRetention(*retention)
+	if err != nil {
+		return usageError{err}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -169,8 +176,21 @@ func runServe(ctx context.Context, args []string, e env) error {
 	log.Info("listening", "addr", ln.Addr().String(), "db", dbName(*db), "org", *org, "api_keys", len(keys), "max_body_bytes", maxBody,
 		"price_table", prices.Version(), "gogc", gogc, "gomemlimit", memLimit, "max_conns", lim.maxConns,
 		"ingest_in_flight", lim.ingestInFlight, "ingest_memory", lim.ingestMemory, "read_timeout", lim.readTimeout,
-		"query_timeout", lim.queryTimeout, "write_timeout", lim.writeTimeout, "max_query_window", lim.maxWindow)
-	if err := srv.Serve(ctx, ln); err != nil {
+		"query_timeout", lim.queryTimeout, "write_timeout", lim.writeTimeout, "max_query_window", lim.maxWindow, "retention", keep)
+	stopRetention := func() {}
+	if keep > 0 {
+		rctx, cancel := context.WithCancel(ctx)
+		wait, err := startRetention(rctx, st, keep, retentionEvery, log)
+		if err != nil {
+			cancel()
+			ln.Close()
+			return err
+		}
+		stopRetention = func() { cancel(); wait() }
+	}
+	err = srv.Serve(ctx, ln)
+	stopRetention() // before the store closes
+	if err != nil {
 		return err
 	}
 	if err := st.Close(); err != nil {

@@ -169,3 +169,14 @@ func TestConcurrentMigrate(t *testing.T) {
 		}
 	}
 }
+
+// pgxExec runs one statement on the database at url.
+func pgxExec(ctx context.Context, url, sql string) (int64, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	tag, err := conn.Exec(ctx, sql)
+	return tag.RowsAffected(), err
+}

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -131,6 +130,9 @@ func (s *Store) SessionUsage(ctx context.Context, q store.UsageQuery) (store.Usa
 	if q.SessionID == "" {
 		return store.Usage{}, nil
 	}
+	if err := s.oneTenant(ctx, q); err != nil {
+		return store.Usage{}, err
+	}
 	var a args
 	rollup, raw := sessionConds(q.SessionID, q.TenantID)
 	query := usageSQL(splitWindow(q.Start.UnixNano(), q.End.UnixNano()), &a, "usage_session_hour", rollup, raw)
@@ -139,6 +141,39 @@ func (s *Store) SessionUsage(ctx context.Context, q store.UsageQuery) (store.Usa
 		return store.Usage{}, fmt.Errorf("postgres: session usage: %w", s.mapErr(err))
 	}
 	return u, nil
+}
+
+// oneTenant checks that a session usage sum without a tenant covers one
+// tenant's spans: that the session's spans in the window are all of one
+// tenant, else it returns a *store.MixedTenantsError. (Rollup cells a
+// repair emptied count no spans, and no tenant.)
+func (s *Store) oneTenant(ctx context.Context, q store.UsageQuery) error {
+	if q.TenantID != "" {
+		return nil
+	}
+	w := splitWindow(q.Start.UnixNano(), q.End.UnixNano())
+	var a args
+	var parts []string
+	if w.h0 < w.h1 {
+		parts = append(parts, `SELECT tenant_id FROM usage_session_hour WHERE session_id = `+a.add(q.SessionID)+
+			` AND hour >= `+a.add(w.h0)+` AND hour < `+a.add(w.h1)+` AND spans > 0`)
+	}
+	for _, e := range w.edges {
+		parts = append(parts, `SELECT tenant_id FROM spans WHERE session_id = `+a.add(q.SessionID)+
+			` AND session_id <> '' AND start_ns >= `+a.add(e[0])+` AND start_ns < `+a.add(e[1]))
+	}
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT tenant_id FROM (`+strings.Join(parts, " UNION ALL ")+`) AS x ORDER BY tenant_id LIMIT 100`, a...)
+	if err != nil {
+		return fmt.Errorf("postgres: session tenants: %w", s.mapErr(err))
+	}
+	tenants, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("postgres: session tenants: %w", s.mapErr(err))
+	}
+	if len(tenants) > 1 {
+		return &store.MixedTenantsError{SessionID: q.SessionID, Tenants: tenants}
+	}
+	return nil
 }
 
 // TenantUsage implements store.Store.
@@ -171,33 +206,81 @@ func (s *Store) TenantUsage(ctx context.Context, q store.UsageQuery) (store.Usag
 }
 
 // GetTrace implements store.Store.
-// (Interim, until this store has per-tenant reads: the tenant filters the
-// summary row; without one the first row is read.)
 func (s *Store) GetTrace(ctx context.Context, traceID, tenantID string) (store.TraceSummary, error) {
-	var row traceRow
-	err := row.scan(s.pool.QueryRow(ctx, `SELECT `+traceCols+` FROM traces WHERE trace_id = $1 AND ($2 = '' OR tenant_id = $2) LIMIT 1`, traceID, tenantID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.TraceSummary{}, fmt.Errorf("trace %s: %w", traceID, store.ErrNotFound)
+	var rows pgx.Rows
+	var err error
+	if tenantID != "" {
+		rows, err = s.pool.Query(ctx, `SELECT `+traceCols+`, '' FROM traces WHERE trace_id = $1 AND tenant_id = $2`, traceID, tenantID)
+	} else {
+		// Every tenant's summary, and the trace's tenant, in one snapshot.
+		rows, err = s.pool.Query(ctx, `SELECT `+traceCols+`, coalesce((SELECT tenant_id FROM trace_attrs WHERE trace_id = $1), '')
+			FROM traces WHERE trace_id = $1 ORDER BY tenant_id`, traceID)
 	}
 	if err != nil {
 		return store.TraceSummary{}, fmt.Errorf("postgres: get trace: %w", s.mapErr(err))
 	}
-	if row.Scores, err = s.traceScores(ctx, traceID); err != nil {
+	var parts []*traceRow
+	var tenant string
+	err = func() error {
+		defer rows.Close()
+		for rows.Next() {
+			r := &traceRow{}
+			if err := r.scanWith(rows, &tenant); err != nil {
+				return err
+			}
+			parts = append(parts, r)
+		}
+		return rows.Err()
+	}()
+	if err != nil {
+		return store.TraceSummary{}, fmt.Errorf("postgres: get trace: %w", s.mapErr(err))
+	}
+	if len(parts) == 0 {
+		return store.TraceSummary{}, fmt.Errorf("trace %s: %w", traceID, store.ErrNotFound)
+	}
+	row := parts[0]
+	if tenantID == "" {
+		row = foldTenants(parts, tenant)
+	}
+	if row.Scores, err = s.traceScores(ctx, traceID, tenantID); err != nil {
 		return store.TraceSummary{}, fmt.Errorf("postgres: get trace scores: %w", s.mapErr(err))
 	}
 	return row.TraceSummary, nil
 }
 
+// foldTenants folds the summaries of every tenant of one trace (sorted by
+// tenant) into one, based on that of the trace's tenant.
+func foldTenants(parts []*traceRow, tenant string) *traceRow {
+	base := parts[0]
+	for _, p := range parts {
+		if p.TenantID == tenant {
+			base = p
+		}
+	}
+	tenants := make([]string, 0, len(parts))
+	for _, p := range parts {
+		tenants = append(tenants, p.TenantID)
+		if p != base {
+			base.absorb(p)
+		}
+	}
+	if len(tenants) > 1 {
+		base.Tenants = tenants
+	}
+	return base
+}
+
 // traceScoresSQL reads the name and value of a trace's score spans (a
-// non-finite value is stored as a string and left out).
+// non-finite value is stored as a string and left out), of one tenant or
+// (with ” for the tenant) of all.
 var traceScoresSQL = `SELECT n ->> 0, (v ->> 0)::float8, start_ns FROM (SELECT
 		jsonb_build_array(attributes::jsonb -> '` + string(attr.ScoreName) + `') AS n,
 		jsonb_build_array(attributes::jsonb -> '` + string(attr.ScoreValue) + `') AS v, start_ns
-	FROM spans WHERE trace_id = $1 AND type = '` + attr.TypeScore + `') AS x
+	FROM spans WHERE trace_id = $1 AND type = '` + attr.TypeScore + `' AND ($2 = '' OR tenant_id = $2)) AS x
 	WHERE jsonb_typeof(n -> 0) = 'string' AND jsonb_typeof(v -> 0) = 'number'`
 
-func (s *Store) traceScores(ctx context.Context, traceID string) ([]store.Score, error) {
-	rows, err := s.pool.Query(ctx, traceScoresSQL, traceID)
+func (s *Store) traceScores(ctx context.Context, traceID, tenantID string) ([]store.Score, error) {
+	rows, err := s.pool.Query(ctx, traceScoresSQL, traceID, tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -330,9 +413,9 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 		if q.SortField == store.SortName {
 			key = c.Str
 		}
-		pw.add("(" + col + ", trace_id) " + op + " (" + pw.a.add(key) + ", " + pw.a.add(c.TraceID) + ")")
+		pw.add("(" + col + ", trace_id, tenant_id) " + op + " (" + pw.a.add(key) + ", " + pw.a.add(c.TraceID) + ", " + pw.a.add(c.TenantID) + ")")
 	}
-	query := `SELECT ` + traceCols + ` FROM traces` + pw.String() + ` ORDER BY ` + col + ` ` + ord + `, trace_id ` + ord +
+	query := `SELECT ` + traceCols + ` FROM traces` + pw.String() + ` ORDER BY ` + col + ` ` + ord + `, trace_id ` + ord + `, tenant_id ` + ord +
 		` LIMIT ` + pw.a.add(limit+1) + ` OFFSET ` + pw.a.add(q.Offset)
 	err = func() error {
 		rows, err := s.pool.Query(ctx, query, pw.a...)
@@ -526,6 +609,9 @@ func (s *Store) GroupUsage(ctx context.Context, q store.UsageQuery) (store.Group
 	var query string
 	switch {
 	case q.SessionID != "":
+		if err := s.oneTenant(ctx, q); err != nil {
+			return store.GroupedUsage{}, err
+		}
 		rollup, raw := sessionConds(q.SessionID, q.TenantID)
 		query = groupSQL(q.GroupBy, w, &a, "usage_session_hour", rollup, raw, "")
 	case q.TenantID != "":

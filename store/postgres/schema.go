@@ -18,6 +18,10 @@ var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this p
 // migrate, so that several starting together migrate once.
 const migrateLockKey = 0x61677472_6d696772 // "agtrmigr"
 
+// retentionLockKey is held (as a session lock) by the replica running an
+// expiry pass: the others skip theirs.
+const retentionLockKey = 0x61677472_72657465 // "agtrrete"
+
 // partitionLockKey serialises the creation of spans partitions.
 const partitionLockKey = 0x61677472_70617274 // "agtrpart"
 
@@ -178,6 +182,23 @@ var migrations = [][]string{{
 		session_id text NOT NULL,
 		PRIMARY KEY (tenant_id, hour, session_id)
 	)`,
+}, {
+	// 2: retention (DeleteBefore) finds expired rollup hours by index;
+	// trace lists break ties by trace id, then tenant (one summary per
+	// tenant and trace).
+	`CREATE INDEX usage_session_hour_hour ON usage_session_hour (hour)`,
+	`DROP INDEX traces_start`,
+	`DROP INDEX traces_duration`,
+	`DROP INDEX traces_tokens`,
+	`DROP INDEX traces_cost`,
+	`DROP INDEX traces_name`,
+	`CREATE INDEX traces_start ON traces (start_ns, trace_id, tenant_id)`,
+	`CREATE INDEX traces_duration ON traces (duration_ns, trace_id, tenant_id)`,
+	`CREATE INDEX traces_tokens ON traces (total_tokens, trace_id, tenant_id)`,
+	`CREATE INDEX traces_cost ON traces (cost_nano, trace_id, tenant_id)`,
+	`CREATE INDEX traces_name ON traces (name, trace_id, tenant_id)`,
+	`CREATE INDEX usage_tenant_hour_hour ON usage_tenant_hour (hour)`,
+	`CREATE INDEX tenant_session_hour_hour ON tenant_session_hour (hour)`,
 }}
 
 // migrate brings the schema up to date under a session advisory lock, so

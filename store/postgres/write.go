@@ -128,10 +128,15 @@ type tenSessKey struct {
 	hour            int64
 }
 
+// traceKey is a trace summary's key: summaries are per tenant and trace.
+type traceKey struct {
+	trace, tenant string
+}
+
 // batch accumulates what one write changes besides the spans.
 type batch struct {
-	traces      map[string][]*store.Span
-	order       []string
+	traces      map[traceKey][]*store.Span
+	order       []traceKey
 	sess        map[sessKey]*usageAgg
 	ten         map[tenKey]*usageAgg
 	tenSess     map[tenSessKey]struct{}
@@ -140,11 +145,14 @@ type batch struct {
 	repairs     []string
 	// changed are the traces whose trace_attrs row the write changes.
 	changed []string
+	// absorbs are the traces whose tenant was none and now is one: their
+	// summary of no tenant joins that tenant's.
+	absorbs []string
 }
 
 func newBatch() *batch {
 	return &batch{
-		traces:      map[string][]*store.Span{},
+		traces:      map[traceKey][]*store.Span{},
 		sess:        map[sessKey]*usageAgg{},
 		ten:         map[tenKey]*usageAgg{},
 		tenSess:     map[tenSessKey]struct{}{},
@@ -154,10 +162,11 @@ func newBatch() *batch {
 }
 
 func (b *batch) add(sp *store.Span) {
-	if _, ok := b.traces[sp.TraceID]; !ok {
-		b.order = append(b.order, sp.TraceID)
+	k := traceKey{sp.TraceID, sp.TenantID}
+	if _, ok := b.traces[k]; !ok {
+		b.order = append(b.order, k)
 	}
-	b.traces[sp.TraceID] = append(b.traces[sp.TraceID], sp)
+	b.traces[k] = append(b.traces[k], sp)
 	b.count(sp, 1)
 }
 
@@ -361,6 +370,9 @@ func (s *Store) attribute(ctx context.Context, tx pgx.Tx, order []string, byTrac
 		}
 		if found && a.vals != old.vals {
 			b.repairs = append(b.repairs, id)
+			if old.vals[fTenant] == "" && a.vals[fTenant] != "" {
+				b.absorbs = append(b.absorbs, id)
+			}
 		}
 		b.changed = append(b.changed, id)
 	}
@@ -598,14 +610,17 @@ var upsertTracesSQL = func() string {
 		ON CONFLICT (tenant_id, trace_id) DO UPDATE SET ` + strings.Join(set, ", ")
 }()
 
-// scanTrace reads a traces row.
-func (r *traceRow) scan(sc pgx.Row) error {
+// scan reads a traces row.
+func (r *traceRow) scan(sc pgx.Row) error { return r.scanWith(sc) }
+
+// scanWith reads a row of traceCols followed by more columns.
+func (r *traceRow) scanWith(sc pgx.Row, more ...any) error {
 	var st, en, dur int64
 	var status int16
-	err := sc.Scan(&r.TenantID, &r.TraceID, &r.Name, &status, &r.HasRoot, &st, &en, &dur, &r.minStart, &r.maxEnd,
+	err := sc.Scan(append([]any{&r.TenantID, &r.TraceID, &r.Name, &status, &r.HasRoot, &st, &en, &dur, &r.minStart, &r.maxEnd,
 		&r.SpanCount, &r.ErrorCount, &r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheCreationTokens,
 		&r.ReasoningTokens, &r.TotalTokens, &r.Requests, &r.CostNanoUSD, &r.Models, &r.Input, &r.Output,
-		&r.SessionID, &r.UserID, &r.Environment, &r.Tags)
+		&r.SessionID, &r.UserID, &r.Environment, &r.Tags}, more...)...)
 	if err != nil {
 		return err
 	}
@@ -620,33 +635,102 @@ func (r *traceRow) scan(sc pgx.Row) error {
 	return nil
 }
 
-// applyTraces merges the new spans into their traces' summaries: the
-// stored summaries are read with one query, merged in Go (under the
-// traces' locks), and written back with one upsert.
+// applyTraces merges the new spans into their summaries (one per tenant
+// and trace): the stored summaries of the write's traces are read with one
+// query, merged in Go (under the traces' locks), and written back with one
+// upsert. A trace that took a tenant (b.absorbs) first folds its summary
+// of no tenant into that tenant's.
 func applyTraces(ctx context.Context, tx pgx.Tx, b *batch) error {
-	if len(b.order) == 0 {
+	var ids []string
+	byTrace := map[string][]traceKey{}
+	for _, k := range b.order {
+		if _, ok := byTrace[k.trace]; !ok {
+			ids = append(ids, k.trace)
+		}
+		byTrace[k.trace] = append(byTrace[k.trace], k)
+	}
+	for _, id := range b.absorbs {
+		if _, ok := byTrace[id]; !ok {
+			ids = append(ids, id)
+			byTrace[id] = nil
+		}
+	}
+	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := tx.Query(ctx, `SELECT `+traceCols+` FROM traces WHERE trace_id = ANY($1)`, b.order)
+	absorbs := make(map[string]bool, len(b.absorbs))
+	for _, id := range b.absorbs {
+		absorbs[id] = true
+	}
+	rs, err := tx.Query(ctx, `SELECT `+traceCols+` FROM traces WHERE trace_id = ANY($1)`, ids)
 	if err != nil {
 		return fmt.Errorf("trace rollup: %w", err)
 	}
-	stored := map[string]*traceRow{}
-	for rows.Next() {
+	stored := map[traceKey]*traceRow{}
+	for rs.Next() {
 		r := &traceRow{}
-		if err := r.scan(rows); err != nil {
-			rows.Close()
+		if err := r.scan(rs); err != nil {
+			rs.Close()
 			return fmt.Errorf("trace rollup: %w", err)
 		}
-		stored[r.TraceID] = r
+		stored[traceKey{r.TraceID, r.TenantID}] = r
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	rs.Close()
+	if err := rs.Err(); err != nil {
 		return fmt.Errorf("trace rollup: %w", err)
 	}
-	ids := slices.Clone(b.order)
-	slices.Sort(ids)
-	n := len(ids)
+	var rows []*traceRow
+	index := map[traceKey]int{}
+	get := func(k traceKey) *traceRow {
+		if i, ok := index[k]; ok {
+			return rows[i]
+		}
+		r, ok := stored[k]
+		if !ok {
+			r = &traceRow{TraceSummary: store.TraceSummary{TraceID: k.trace, TenantID: k.tenant}}
+		}
+		index[k] = len(rows)
+		rows = append(rows, r)
+		return r
+	}
+	var absorbed []string
+	for _, id := range ids {
+		a := b.attrs[id]
+		if from, ok := stored[traceKey{id, ""}]; ok && absorbs[id] && a.vals[fTenant] != "" {
+			get(traceKey{id, a.vals[fTenant]}).absorb(from)
+			absorbed = append(absorbed, id)
+		}
+		for _, k := range byTrace[id] {
+			row := get(k)
+			for _, sp := range b.traces[k] {
+				row.merge(sp, row.SpanCount == 0)
+			}
+		}
+		if i, ok := index[traceKey{id, a.vals[fTenant]}]; ok {
+			// The summary of the trace's tenant has its attribution.
+			r := rows[i]
+			r.SessionID, r.UserID, r.Environment = a.vals[fSession], a.vals[fUser], a.vals[fEnv]
+		}
+	}
+	if len(absorbed) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM traces WHERE tenant_id = '' AND trace_id = ANY($1)`, absorbed); err != nil {
+			return fmt.Errorf("trace rollup: %w", err)
+		}
+	}
+	// Absorbed rows of no tenant may have been merged into too (a
+	// tenantless span of this write): they are gone.
+	keep := rows[:0]
+	for _, r := range rows {
+		if r.TenantID == "" && slices.Contains(absorbed, r.TraceID) {
+			continue
+		}
+		keep = append(keep, r)
+	}
+	rows = keep
+	slices.SortFunc(rows, func(x, y *traceRow) int {
+		return cmp.Or(strings.Compare(x.TenantID, y.TenantID), strings.Compare(x.TraceID, y.TraceID))
+	})
+	n := len(rows)
 	var (
 		tenant, traceID, name, models, input, output, session, user, env, tags = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		status                                                                 = make([]int16, n)
@@ -656,26 +740,8 @@ func applyTraces(ctx context.Context, tx pgx.Tx, b *batch) error {
 	for i := range nums {
 		nums[i] = make([]int64, n)
 	}
-	var moved [][2]string
-	for i, id := range ids {
-		row, found := stored[id]
-		oldTenant := ""
-		if found {
-			oldTenant = row.TenantID
-		} else {
-			row = &traceRow{TraceSummary: store.TraceSummary{TraceID: id}}
-		}
-		for _, sp := range b.traces[id] {
-			row.merge(sp, !found)
-			found = true
-		}
-		if a, ok := b.attrs[id]; ok {
-			row.SessionID, row.UserID, row.TenantID, row.Environment = a.vals[fSession], a.vals[fUser], a.vals[fTenant], a.vals[fEnv]
-		}
-		if stored[id] != nil && oldTenant != row.TenantID {
-			moved = append(moved, [2]string{oldTenant, id})
-		}
-		tenant[i], traceID[i], name[i], status[i], hasRoot[i] = row.TenantID, id, row.Name, int16(row.Status), row.HasRoot
+	for i, row := range rows {
+		tenant[i], traceID[i], name[i], status[i], hasRoot[i] = row.TenantID, row.TraceID, row.Name, int16(row.Status), row.HasRoot
 		for j, v := range []int64{row.Start.UnixNano(), row.End.UnixNano(), int64(row.Duration), row.minStart, row.maxEnd,
 			row.SpanCount, row.ErrorCount, row.InputTokens, row.OutputTokens, row.CacheReadTokens, row.CacheCreationTokens,
 			row.ReasoningTokens, row.TotalTokens, row.Requests, row.CostNanoUSD} {
@@ -683,11 +749,6 @@ func applyTraces(ctx context.Context, tx pgx.Tx, b *batch) error {
 		}
 		models[i], input[i], output[i] = pgArray(row.Models), row.Input, row.Output
 		session[i], user[i], env[i], tags[i] = row.SessionID, row.UserID, row.Environment, pgArray(row.Tags)
-	}
-	for _, m := range moved {
-		if _, err := tx.Exec(ctx, `DELETE FROM traces WHERE tenant_id = $1 AND trace_id = $2`, m[0], m[1]); err != nil {
-			return fmt.Errorf("trace rollup: %w", err)
-		}
 	}
 	args := []any{tenant, traceID, name, status, hasRoot}
 	for j := range nums {

@@ -252,6 +252,16 @@ func (s *Store) migrate(ctx context.Context) error {
 	if v > schemaVersion {
 		return fmt.Errorf("sqlite: database schema version %d is newer than this program's %d", v, schemaVersion)
 	}
+	if v == 0 {
+		// A new database gives the pages retention frees back to the
+		// file system (DeleteBefore). The WAL header is written already,
+		// so the mode takes a VACUUM (of an empty file: instant).
+		for _, q := range []string{"PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"} {
+			if _, err := s.w.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("sqlite: auto_vacuum: %w", err)
+			}
+		}
+	}
 	return migrateTo(ctx, s.w, v, schemaVersion)
 }
 

@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AttributionTenantWall", testAttributionTenantWall},
 		{"TenantWalls", testTenantWalls},
 		{"TenantWallsAbsorb", testTenantWallsAbsorb},
+		{"Retention", testRetention},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
