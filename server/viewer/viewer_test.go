@@ -192,6 +192,10 @@ func TestViewer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The header shows the trace's feedback with its value.
+			if want := map[bool]string{true: "helpful 1", false: ""}[id == rs[0].id]; b.text("#content .badge.score") != want {
+				t.Fatalf("trace %s: score badge %q, want %q", id, b.text("#content .badge.score"), want)
+			}
 			names := eval[[]string](b, `Array.from(document.querySelectorAll('#tree .row')).map(r => r.title)`)
 			if len(names) != len(pg.Spans) {
 				t.Fatalf("trace %s: %d rows, %d spans", id, len(names), len(pg.Spans))

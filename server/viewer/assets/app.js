@@ -354,7 +354,10 @@
 
   function traceHeader(tr) {
     const st = (label, v) => '<span class="stat">' + label + ' <b>' + v + '</b></span>';
-    const scores = (tr.scores || []).map((s) => '<span class="badge">' + esc(s.name) + ' ' + esc(s.value) + '</span>').join('');
+    // A score: its mean (the value, when given once), with the count.
+    const num = (v) => (Number.isInteger(v) ? String(v) : Number(v).toPrecision(3).replace(/\.?0+$/, ''));
+    const scores = (tr.scores || []).map((s) => '<span class="badge score" title="' + esc('min ' + num(s.min) + ', max ' + num(s.max) + ', last ' + num(s.last)) +
+      '">' + esc(s.name) + ' ' + esc(num(s.mean)) + (s.count > 1 ? ' <span class="muted">×' + esc(String(s.count)) + '</span>' : '') + '</span>').join('');
     return '<div class="thead"><h1>' + esc(tr.name || '(no root yet)') + '</h1>' + statusBadge(tr.status) +
       st('start', esc(fmtTime(tr.start_time, true))) + st('duration', fmtDur(tr.duration_ms)) + st('spans', fmtInt(tr.span_count)) +
       (tr.error_count ? st('errors', '<span class="st-error">' + fmtInt(tr.error_count) + '</span>') : '') +
