@@ -494,7 +494,7 @@ func TestBlockingWaitsAtMostTimeout(t *testing.T) {
 	waitFor(t, "OnEnd to block", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return p.spaceWait != nil
+		return p.room != nil
 	})
 	close(exp.block)
 	<-done
@@ -570,37 +570,13 @@ func TestDropCounts(t *testing.T) {
 
 var _ = trace.SpanContext{}
 
-func TestShardCount(t *testing.T) {
-	c, err := newConfig(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct{ procs, want int }{{1, 4}, {2, 8}, {4, 16}, {64, 16}} {
-		if got := shardCount(c, tc.procs); got != tc.want {
-			t.Errorf("defaults, %d procs: %d shards, want %d", tc.procs, got, tc.want)
-		}
-	}
-	// Each shard must hold a full batch by spans and by bytes.
-	c.maxQueueSpans, c.maxBatchSpans = 1000, 512
-	if got := shardCount(c, 8); got != 1 {
-		t.Errorf("queue 1000, batch 512: %d shards", got)
-	}
-	c.maxQueueSpans, c.maxQueueBytes, c.maxBatchBytes = 1<<20, 10<<20, 4<<20
-	if got := shardCount(c, 8); got != 2 {
-		t.Errorf("queue 10 MiB, batch 4 MiB: %d shards", got)
-	}
-}
-
-// TestShardedQueueBound: with the queue split in shards, the spans held never
-// exceed the span bound, and what does not fit is counted as queue_full.
-func TestShardedQueueBound(t *testing.T) {
+// TestQueueBound: producers on several goroutines never get more spans into
+// the queue than its bound, and what does not fit is counted as queue_full.
+func TestQueueBound(t *testing.T) {
 	exp := newRecExporter()
 	exp.block = make(chan struct{})
 	p := mustNew(t, exp, WithMaxQueueSpans(4096), WithMaxBatchSpans(64), WithMaxInFlight(2),
 		WithInterval(time.Hour), WithLogger(slog.New(slog.DiscardHandler)))
-	if len(p.shards) < 2 {
-		t.Skipf("only %d shard on this machine", len(p.shards))
-	}
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
@@ -738,7 +714,7 @@ func TestOnEndDoesNotAllocate(t *testing.T) {
 			attribute.StringSlice("agenttrace.tags", []string{"a", "b", "c", "d"}),
 			attribute.Int64("gen_ai.usage.input_tokens", 12))
 	}
-	for range 200 { // grow the shard buffers first
+	for range 200 { // grow the queue first
 		for _, s := range spans {
 			p.OnEnd(s)
 		}
