@@ -748,3 +748,54 @@ func TestSliceAttributesMeasuredBeforeSending(t *testing.T) {
 		t.Fatalf("stats %+v, exported %v", st, exp.names)
 	}
 }
+
+// sizeExporter records the estimated request size (exact, resource and
+// scope included) of every ExportSpans call.
+type sizeExporter struct {
+	recExporter
+	sizes []int
+}
+
+func (e *sizeExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	n := resourceOverhead(spans[0].Resource()) + scopeOverhead(spans[0].InstrumentationScope())
+	for _, s := range spans {
+		n += estimate(s)
+	}
+	e.mu.Lock()
+	e.sizes = append(e.sizes, n)
+	e.mu.Unlock()
+	return e.recExporter.ExportSpans(ctx, spans)
+}
+
+// TestBatchSplitWhenSliceAttributesAreLarger: OnEnd guesses slice
+// attributes small, so a batch cut on its guesses can be larger than the
+// maximum request size once measured; it goes out as several requests, each
+// within the bound, and no span is lost.
+func TestBatchSplitWhenSliceAttributesAreLarger(t *testing.T) {
+	exp := &sizeExporter{recExporter: *newRecExporter()}
+	const limit = 4000
+	p := mustNew(t, exp, WithMaxBatchBytes(limit), WithMaxBatchSpans(20), WithInterval(time.Hour))
+	tags := make([]string, 10)
+	for i := range tags {
+		tags[i] = strings.Repeat("t", 100)
+	}
+	for i := range 40 {
+		p.OnEnd(mkSpan(fmt.Sprint(i), attribute.StringSlice("agenttrace.tags", tags)))
+	}
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	checkInvariant(t, st)
+	if exp.count() != 40 || st.Exported != 40 {
+		t.Fatalf("stats %+v, exporter saw %d", st, exp.count())
+	}
+	if len(exp.sizes) < 8 {
+		t.Fatalf("request sizes %v: 40 spans of ~1.1 KB need at least 8 requests under %d bytes", exp.sizes, limit)
+	}
+	for _, n := range exp.sizes {
+		if n > limit {
+			t.Fatalf("request sizes %v: one exceeds %d", exp.sizes, limit)
+		}
+	}
+}
