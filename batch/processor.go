@@ -353,7 +353,13 @@ func (p *Processor) dispatch(tick *time.Ticker) bool {
 				p.maybeWarn(false)
 			}
 		}
-		go p.export(p.cut()) // due: the queue is not empty
+		b, tooLarge := p.cut()
+		p.notifyDrop(TooLarge, tooLarge)
+		if b == nil {
+			<-p.slots
+			continue
+		}
+		go p.export(b)
 	}
 	return true
 }
@@ -382,127 +388,101 @@ func (p *Processor) due() bool {
 }
 
 // cut takes the next batch off the queue: at most MaxBatchSpans spans whose
-// sizes as estimated by OnEnd add up to at most MaxBatchBytes (or a single
-// span). The export measures them and splits the batch if need be (see
-// requests), outside the lock.
-func (p *Processor) cut() *exportBatch {
+// estimated request size (resource and scope included) stays within
+// MaxBatchBytes. A span that does not fit even alone is dropped with
+// too_large; cut returns their number, and a nil batch if every span it
+// looked at was too large.
+func (p *Processor) cut() (*exportBatch, int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	spans := make([]sdktrace.ReadOnlySpan, 0, min(p.queue.n, p.cfg.maxBatchSpans))
-	bytes := 0
+	var (
+		spans                               = make([]sdktrace.ReadOnlySpan, 0, min(p.queue.n, p.cfg.maxBatchSpans))
+		used, popped, poppedBytes, tooLarge int
+		lastRes                             *resource.Resource
+		lastScope                           instrumentation.Scope
+	)
 	for p.queue.n > 0 && len(spans) < p.cfg.maxBatchSpans {
-		if len(spans) > 0 && bytes+p.queue.peek().size > p.cfg.maxBatchBytes {
+		e := p.queue.peek()
+		add := e.size
+		if !e.exact { // measure the slice attributes OnEnd only guessed
+			add, _ = spanSize(e.span, e.span.SpanContext(), true)
+		}
+		res := e.span.Resource()
+		newRes := len(spans) == 0 || res != lastRes
+		if newRes {
+			add += resourceOverhead(res)
+		}
+		sc := e.span.InstrumentationScope()
+		if newRes || sc != lastScope {
+			add += scopeOverhead(sc)
+		}
+		fits := used+add <= p.cfg.maxBatchBytes
+		if !fits && len(spans) > 0 {
 			break
 		}
-		e := p.queue.pop()
-		spans = append(spans, e.span)
-		bytes += e.size
+		ent := p.queue.pop()
+		popped++
+		poppedBytes += ent.size
+		if !fits {
+			tooLarge++ // alone too large: only while len(spans) == 0
+			continue
+		}
+		spans = append(spans, ent.span)
+		used += add
+		lastRes, lastScope = res, sc
 	}
-	if len(spans) == 0 {
-		return nil
+	var b *exportBatch
+	if len(spans) > 0 {
+		b = &exportBatch{start: p.headSeq + uint64(tooLarge), spans: spans}
+		p.running = append(p.running, b)
+		p.inflight += len(spans)
 	}
-	b := &exportBatch{start: p.headSeq, spans: spans}
-	p.running = append(p.running, b)
-	p.inflight += len(spans)
-	p.queueBytes -= bytes
-	p.headSeq += uint64(len(spans))
-	p.pressured = false
-	p.full.Store(false)
-	if p.room != nil {
-		close(p.room)
-		p.room = nil
+	if popped > 0 {
+		p.pressured = false
+		p.full.Store(false)
+		if p.room != nil {
+			close(p.room)
+			p.room = nil
+		}
 	}
-	return b
+	p.queueBytes -= poppedBytes
+	p.headSeq += uint64(popped)
+	p.dropped[idxTooLarge] += uint64(tooLarge)
+	p.releaseWaitersLocked()
+	return b, tooLarge
 }
 
-// export sends b in as few requests as its measured size allows (one, unless
-// spans with slice attributes were larger than OnEnd guessed), one after the
-// other, accounts for the outcome and frees its export slot.
+// export runs one ExportSpans call, accounts for its outcome and frees its
+// export slot.
 func (p *Processor) export(b *exportBatch) {
-	reqs, tooLarge := p.requests(b.spans)
-	p.notifyDrop(TooLarge, tooLarge)
-	failed := 0
-	var lastErr error
-	for _, req := range reqs {
-		ctx, cancel := p.exportCtx, context.CancelFunc(func() {})
-		if p.cfg.exportTimeout > 0 {
-			ctx, cancel = context.WithTimeout(ctx, p.cfg.exportTimeout)
-		}
-		err := p.exp.ExportSpans(ctx, req)
-		cancel()
-		if err != nil {
-			n := len(req)
-			if rejected, ok := partialRejected(err); ok {
-				n = min(rejected, n)
-			}
-			failed += n
-			lastErr = err
+	ctx, cancel := p.exportCtx, context.CancelFunc(func() {})
+	if p.cfg.exportTimeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, p.cfg.exportTimeout)
+	}
+	err := p.exp.ExportSpans(ctx, b.spans)
+	cancel()
+
+	n, failed := len(b.spans), 0
+	if err != nil {
+		failed = n
+		if rejected, ok := partialRejected(err); ok {
+			failed = min(rejected, n)
 		}
 	}
-	n := len(b.spans)
 	p.notifyDrop(ExportFailed, failed)
 	p.mu.Lock()
 	p.inflight -= n
 	if i := slices.Index(p.running, b); i >= 0 {
 		p.running = slices.Delete(p.running, i, i+1)
 	}
-	p.exported += uint64(n - tooLarge - failed)
-	p.dropped[idxTooLarge] += uint64(tooLarge)
+	p.exported += uint64(n - failed)
 	p.dropped[idxExportFailed] += uint64(failed)
-	if lastErr != nil {
-		p.lastErr = lastErr
+	if failed > 0 {
+		p.lastErr = err
 	}
 	p.releaseWaitersLocked()
 	p.mu.Unlock()
 	<-p.slots
-}
-
-// requests splits spans into export requests whose estimated encoded size
-// (resource and scope included, slice attributes measured) stays within
-// MaxBatchBytes, dropping each span that is too large to fit even alone; it
-// returns those requests, in order, and the number of spans dropped.
-func (p *Processor) requests(spans []sdktrace.ReadOnlySpan) (reqs [][]sdktrace.ReadOnlySpan, tooLarge int) {
-	kept := spans[:0] // filtered in place: the batch owns spans
-	var (
-		first, used        int // the current request is kept[first:], of used bytes
-		lastRes, ovRes     *resource.Resource
-		lastScope, ovScope instrumentation.Scope
-		resOv, scOv        int // the overheads of ovRes and ovScope
-		measured           bool
-	)
-	for _, s := range spans {
-		size, _ := spanSize(s, s.SpanContext(), true)
-		res, sc := s.Resource(), s.InstrumentationScope()
-		if !measured || res != ovRes {
-			resOv, ovRes = resourceOverhead(res), res
-		}
-		if !measured || sc != ovScope {
-			scOv, ovScope = scopeOverhead(sc), sc
-		}
-		measured = true
-		if size+resOv+scOv > p.cfg.maxBatchBytes {
-			tooLarge++
-			continue
-		}
-		add := size
-		switch {
-		case len(kept) == first || res != lastRes:
-			add += resOv + scOv
-		case sc != lastScope:
-			add += scOv
-		}
-		if used+add > p.cfg.maxBatchBytes {
-			reqs = append(reqs, kept[first:])
-			first, used, add = len(kept), 0, size+resOv+scOv
-		}
-		kept = append(kept, s)
-		used += add
-		lastRes, lastScope = res, sc
-	}
-	if len(kept) > first {
-		reqs = append(reqs, kept[first:])
-	}
-	return reqs, tooLarge
 }
 
 // partialRejected recognises the error otlptracehttp returns when the

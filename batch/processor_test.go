@@ -767,11 +767,11 @@ func (e *sizeExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 	return e.recExporter.ExportSpans(ctx, spans)
 }
 
-// TestBatchSplitWhenSliceAttributesAreLarger: OnEnd guesses slice
-// attributes small, so a batch cut on its guesses can be larger than the
-// maximum request size once measured; it goes out as several requests, each
-// within the bound, and no span is lost.
-func TestBatchSplitWhenSliceAttributesAreLarger(t *testing.T) {
+// TestSliceAttributesMeasuredWhenCutting: OnEnd guesses slice attributes
+// small (40 spans of ~1.1 KB look like ~200 bytes each); the flusher
+// measures them before it cuts a batch, so every request stays within the
+// maximum request size, and no span is lost.
+func TestSliceAttributesMeasuredWhenCutting(t *testing.T) {
 	exp := &sizeExporter{recExporter: *newRecExporter()}
 	const limit = 4000
 	p := mustNew(t, exp, WithMaxBatchBytes(limit), WithMaxBatchSpans(20), WithInterval(time.Hour))
