@@ -121,7 +121,7 @@ func FuzzQueryParams(f *testing.F) {
 		}
 		_, _, err = traceSpansQuery("0102030405060708090a0b0c0d0e0f10", raw, p)
 		check(err)
-		_, err = usageQuery(raw)
+		_, _, err = usageQuery(raw, "tenant_id")
 		check(err)
 	})
 }

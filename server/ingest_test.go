@@ -260,7 +260,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Fatalf("Serve after graceful shutdown: %v", err)
 	}
-	got, err := ts.store.GetTrace(context.Background(), rawTraceID)
+	got, err := ts.store.GetTrace(context.Background(), rawTraceID, "")
 	if err != nil || got.SpanCount != 5 {
 		t.Fatalf("spans of the in-flight request: %+v %v", got, err)
 	}

@@ -251,13 +251,15 @@ type cursor struct {
 	// Trace and Span are the tie-break ids.
 	Trace string `json:"t,omitempty"`
 	Span  string `json:"p,omitempty"`
+	// Tenant is the tie-break of trace summaries of one trace id.
+	Tenant string `json:"te,omitempty"`
 }
 
 const cursorVersion = 1
 
 // encodeCursor makes the opaque base64url cursor of pos under hash.
 func encodeCursor(hash string, pos store.Position) string {
-	b, _ := json.Marshal(cursor{V: cursorVersion, Hash: hash, Num: pos.Num, Str: pos.Str, Trace: pos.TraceID, Span: pos.SpanID})
+	b, _ := json.Marshal(cursor{V: cursorVersion, Hash: hash, Num: pos.Num, Str: pos.Str, Trace: pos.TraceID, Span: pos.SpanID, Tenant: pos.TenantID})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -281,14 +283,14 @@ func decodeCursor(s, hash string) (*store.Position, error) {
 	if c.V != cursorVersion {
 		return nil, badParam(usage.ParamCursor, "unknown cursor version %d", c.V)
 	}
-	if !isHexID(c.Trace, 32) || (c.Span != "" && !isHexID(c.Span, 16)) || len(c.Str) > maxParamLen {
+	if !isHexID(c.Trace, 32) || (c.Span != "" && !isHexID(c.Span, 16)) || len(c.Str) > maxParamLen || len(c.Tenant) > maxParamLen {
 		return nil, badParam(usage.ParamCursor, "malformed cursor position")
 	}
 	if c.Hash != hash {
 		return nil, badParam(usage.ParamCursor, "the cursor was made with other filters or sort; "+
 			"reuse a cursor only with the parameters of the page that gave it (limit and direction may change)")
 	}
-	return &store.Position{Num: c.Num, Str: c.Str, TraceID: c.Trace, SpanID: c.Span}, nil
+	return &store.Position{Num: c.Num, Str: c.Str, TraceID: c.Trace, SpanID: c.Span, TenantID: c.Tenant}, nil
 }
 
 func isHexID(s string, n int) bool {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/agenttrace/agenttrace/store"
@@ -25,6 +27,7 @@ func scopeTenant(p principal, given string) (string, error) {
 
 // storeErr maps a store error on a read to an API error.
 func storeErr(err error) error {
+	var mixed *store.MixedTenantsError
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return errorf(http.StatusNotFound, usage.CodeNotFound, "%v", err)
@@ -32,6 +35,9 @@ func storeErr(err error) error {
 		return errorf(http.StatusBadRequest, usage.CodeInvalidArgument, "%v", err)
 	case errors.Is(err, store.ErrClosed):
 		return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "the store is closed")
+	case errors.As(err, &mixed):
+		return badParam(usage.ParamTenantID, "session %q is used by %d tenants (%s): a session's usage never mixes tenants, name one with %s",
+			mixed.SessionID, len(mixed.Tenants), strings.Join(quoteAll(mixed.Tenants), ", "), usage.ParamTenantID)
 	}
 	return err
 }
@@ -66,7 +72,7 @@ func wireTrace(t *store.TraceSummary) usage.TraceSummary {
 		Models: nonNil(t.Models), Input: t.Input, Output: t.Output, TotalTokens: t.TotalTokens,
 		RequestCount: t.Requests, Tokens: wireTokens(t.Tokens), TotalCost: usd(t.CostNanoUSD),
 		TotalCostNanoUSD: t.CostNanoUSD, SessionID: t.SessionID, UserID: t.UserID, TenantID: t.TenantID,
-		Environment: t.Environment, Tags: nonNil(t.Tags), Scores: wireScores(t.Scores),
+		Environment: t.Environment, Tags: nonNil(t.Tags), Scores: wireScores(t.Scores), Tenants: t.Tenants,
 	}
 }
 
@@ -108,13 +114,29 @@ func wireSpan(sp *store.Span) (usage.Span, error) {
 	}, nil
 }
 
-// usageQuery parses the window and grouping of a usage endpoint.
-func usageQuery(rawQuery string) (store.UsageQuery, error) {
-	p, err := parseParams(rawQuery, usage.ParamStartTime, usage.ParamEndTime, usage.ParamGroupBy, usage.ParamLimit)
-	if err != nil {
-		return store.UsageQuery{}, err
+// quoteAll quotes each string.
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
 	}
+	return out
+}
+
+// usageQuery parses the window and grouping of a usage endpoint, and the
+// tenant (extra, for session usage).
+func usageQuery(rawQuery string, extra ...string) (store.UsageQuery, params, error) {
+	p, err := parseParams(rawQuery, append([]string{usage.ParamStartTime, usage.ParamEndTime, usage.ParamGroupBy, usage.ParamLimit}, extra...)...)
+	if err != nil {
+		return store.UsageQuery{}, p, err
+	}
+	q, err := usageWindow(p)
+	return q, p, err
+}
+
+func usageWindow(p params) (store.UsageQuery, error) {
 	var q store.UsageQuery
+	var err error
 	if q.Start, q.End, err = p.window(true); err != nil {
 		return q, err
 	}
@@ -127,12 +149,17 @@ func (s *Server) handleSessionUsage(w http.ResponseWriter, r *http.Request, p pr
 	if err != nil {
 		return err
 	}
-	q, err := usageQuery(r.URL.RawQuery)
+	q, ps, err := usageQuery(r.URL.RawQuery, usage.ParamTenantID)
 	if err != nil {
 		return err
 	}
-	// A tenant key sees only its own tenant's spans of the session.
-	q.SessionID, q.TenantID = id, p.tenant
+	// A session belongs to a tenant: a tenant key sees only its own
+	// tenant's spans of the session; an unscoped key names the tenant
+	// when the session id is used by several (else a 400 names them).
+	q.SessionID = id
+	if q.TenantID, err = scopeTenant(p, ps.str(usage.ParamTenantID)); err != nil {
+		return err
+	}
 	u, groups, err := s.sumUsage(r.Context(), q, s.st.SessionUsage)
 	if err != nil {
 		return err
@@ -153,7 +180,7 @@ func (s *Server) handleTenantUsage(w http.ResponseWriter, r *http.Request, p pri
 	if _, err := scopeTenant(p, id); err != nil {
 		return err
 	}
-	q, err := usageQuery(r.URL.RawQuery)
+	q, _, err := usageQuery(r.URL.RawQuery)
 	if err != nil {
 		return err
 	}
@@ -256,28 +283,32 @@ func (s *Server) handleListTraces(w http.ResponseWriter, r *http.Request, p prin
 	return nil
 }
 
-// traceFor fetches a trace and checks p may read it.
-func (s *Server) traceFor(r *http.Request, p principal) (store.TraceSummary, error) {
+// traceFor fetches the summary of a trace as tenant sees it (its own
+// spans alone; "" for an unscoped key without tenant_id: every span). A
+// trace of which the tenant has no span is not found, exactly like an
+// unknown one.
+func (s *Server) traceFor(r *http.Request, tenant string) (store.TraceSummary, error) {
 	id, err := pathTraceID(r)
 	if err != nil {
 		return store.TraceSummary{}, err
 	}
-	tr, err := s.st.GetTrace(r.Context(), id)
+	tr, err := s.st.GetTrace(r.Context(), id, tenant)
 	if err != nil {
 		return tr, storeErr(err)
-	}
-	if p.tenant != "" && tr.TenantID != p.tenant {
-		return tr, errorf(http.StatusForbidden, usage.CodePermissionDenied,
-			"trace %s does not belong to tenant %q", id, p.tenant)
 	}
 	return tr, nil
 }
 
 func (s *Server) handleGetTrace(w http.ResponseWriter, r *http.Request, p principal) error {
-	if _, err := parseParams(r.URL.RawQuery); err != nil {
+	ps, err := parseParams(r.URL.RawQuery, usage.ParamTenantID)
+	if err != nil {
 		return err
 	}
-	tr, err := s.traceFor(r, p)
+	tenant, err := scopeTenant(p, ps.str(usage.ParamTenantID))
+	if err != nil {
+		return err
+	}
+	tr, err := s.traceFor(r, tenant)
 	if err != nil {
 		return err
 	}
@@ -287,9 +318,12 @@ func (s *Server) handleGetTrace(w http.ResponseWriter, r *http.Request, p princi
 
 // traceSpansQuery parses GET /v1/traces/{trace_id}/spans parameters.
 func traceSpansQuery(traceID, rawQuery string, p principal) (store.TraceSpansQuery, string, error) {
-	q := store.TraceSpansQuery{TraceID: traceID, TenantID: p.tenant}
-	ps, err := parseParams(rawQuery, usage.ParamCursor, usage.ParamDirection, usage.ParamLimit, usage.ParamSpanName)
+	q := store.TraceSpansQuery{TraceID: traceID}
+	ps, err := parseParams(rawQuery, usage.ParamCursor, usage.ParamDirection, usage.ParamLimit, usage.ParamSpanName, usage.ParamTenantID)
 	if err != nil {
+		return q, "", err
+	}
+	if q.TenantID, err = scopeTenant(p, ps.str(usage.ParamTenantID)); err != nil {
 		return q, "", err
 	}
 	q.SpanName = ps.str(usage.ParamSpanName)
@@ -326,12 +360,15 @@ func (s *Server) writeSpans(w http.ResponseWriter, page store.SpanPage, hash str
 }
 
 func (s *Server) handleTraceSpans(w http.ResponseWriter, r *http.Request, p principal) error {
-	tr, err := s.traceFor(r, p)
+	id, err := pathTraceID(r)
 	if err != nil {
 		return err
 	}
-	q, hash, err := traceSpansQuery(tr.TraceID, r.URL.RawQuery, p)
+	q, hash, err := traceSpansQuery(id, r.URL.RawQuery, p)
 	if err != nil {
+		return err
+	}
+	if _, err := s.traceFor(r, q.TenantID); err != nil {
 		return err
 	}
 	page, err := s.st.ListSpansByTrace(r.Context(), q)

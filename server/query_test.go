@@ -390,13 +390,21 @@ func TestTenantIsolation(t *testing.T) {
 	forbidden := []string{
 		"/v1/usage/tenants/globex?" + win,
 		"/v1/traces?tenant_id=globex&" + win,
-		"/v1/traces/" + globexID,
-		"/v1/traces/" + globexID + "/spans",
+		"/v1/traces/" + acmeID + "?tenant_id=globex",
+		"/v1/traces/" + acmeID + "/spans?tenant_id=globex",
+		"/v1/usage/sessions/s-1?tenant_id=globex&" + win,
 		"/v1/spans?tenant_id=globex",
 	}
 	for _, p := range forbidden {
 		if code, eb := get(t, c, ts.url, p, acme, nil); code != http.StatusForbidden || eb.Error.Code != usage.CodePermissionDenied {
 			t.Errorf("acme key GET %s = %d %+v, want 403", p, code, eb)
+		}
+	}
+	// Another tenant's trace is not found, exactly like an unknown one:
+	// the answer does not tell that it exists.
+	for _, p := range []string{"/v1/traces/" + globexID, "/v1/traces/" + globexID + "/spans"} {
+		if code, eb := get(t, c, ts.url, p, acme, nil); code != http.StatusNotFound || eb.Error.Code != usage.CodeNotFound {
+			t.Errorf("acme key GET %s = %d %+v, want 404", p, code, eb)
 		}
 	}
 	// Lists are forced to the key's tenant; session usage counts only it.

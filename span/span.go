@@ -497,7 +497,9 @@ func (s *Span) SetTimeToFirstChunk(d time.Duration) {
 // priced as the request model it may be a snapshot of, since snapshots are
 // sometimes priced differently (never a wrong cost).
 func (s *Span) SetUsage(u llm.Usage) {
-	if !s.active() {
+	// A sampled-out LLM span records nothing, but its usage still counts
+	// against the trace's budgets.
+	if s == nil || s.ended.Load() || (!s.recording && (s.kind != LLM || s.node.State.Budgets == nil)) {
 		return
 	}
 	s.mu.Lock()
@@ -516,14 +518,21 @@ func (s *Span) finish() {
 		return
 	}
 	budgets := s.node.State.Budgets
-	if !s.recording {
-		// A sampled-out call records no usage: nothing is charged.
-		s.adm.Release()
+	if !s.hasUsageSet() {
+		if s.recording {
+			s.otel.SetAttributes(attr.UsageUnknown.Bool(true))
+		}
+		s.charge(budgets, 0, false, "the call's usage is unknown")
 		return
 	}
-	if !s.hasUsageSet() {
-		s.otel.SetAttributes(attr.UsageUnknown.Bool(true))
-		s.charge(budgets, 0, false, "the call's usage is unknown")
+	if !s.recording {
+		// A sampled-out call records no attributes, but is charged like
+		// any other: sampling must not let an agent spend for free.
+		s.mu.Lock()
+		u, req, resp := s.usage, s.requestModel, s.responseModel
+		s.mu.Unlock()
+		_, cost, known := usageAttributes(nil, u, req, resp, s.settings.Prices)
+		s.charge(budgets, budget.FromUSD(cost), known, "the price table does not list the call's model")
 		return
 	}
 	cost, known := s.writeUsage()

@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -38,7 +39,29 @@ var (
 	// ErrNotReady is returned by Ping when the store cannot take writes
 	// (a full disk, a failing database).
 	ErrNotReady = errors.New("store: not ready")
+	// ErrMixedTenants is returned, wrapped in a *MixedTenantsError, by
+	// SessionUsage and GroupUsage asked for a session without a tenant
+	// when that session id is used by more than one tenant in the window:
+	// a session belongs to one tenant, and its usage never mixes tenants.
+	ErrMixedTenants = errors.New("store: session id used by more than one tenant")
 )
+
+// MixedTenantsError says which tenants use one session id. Its Unwrap is
+// ErrMixedTenants.
+type MixedTenantsError struct {
+	SessionID string
+	// Tenants are the tenants with spans of the session in the window,
+	// sorted ("" for spans of no tenant).
+	Tenants []string
+}
+
+// Error implements error.
+func (e *MixedTenantsError) Error() string {
+	return fmt.Sprintf("session %q is used by %d tenants (%q): name one", e.SessionID, len(e.Tenants), e.Tenants)
+}
+
+// Unwrap returns ErrMixedTenants.
+func (e *MixedTenantsError) Unwrap() error { return ErrMixedTenants }
 
 // Store is where spans are written and queried. Implementations are safe
 // for concurrent use. Every method that blocks takes a context first.
@@ -53,14 +76,16 @@ type Store interface {
 	// environment takes its trace's, whenever the span that carries them
 	// arrives (before, in the same call, or in a later one); stored spans
 	// and every rollup are brought up to date in the same transaction. The
-	// trace's value is its root span's, else the first one stored; a span
+	// trace's value is its root span's, else the first one stored (the
+	// tenant: the first stored, never changed once set); a span
 	// carrying its own keeps it (counted in WriteResult.Conflicts when it
 	// differs), and a span of another tenant than the trace's inherits
 	// nothing. See store/ATTRIBUTION.md.
 	WriteSpans(ctx context.Context, spans []Span) (WriteResult, error)
 	// SessionUsage sums the usage of the spans of one session that started
-	// in [q.Start, q.End). If q.TenantID is set only that tenant's spans
-	// count.
+	// in [q.Start, q.End). A session belongs to a tenant: with q.TenantID
+	// set only that tenant's spans count; without it, the session's spans
+	// in the window must all be of one tenant (else a *MixedTenantsError).
 	SessionUsage(ctx context.Context, q UsageQuery) (Usage, error)
 	// TenantUsage sums the usage of the spans of one tenant (q.TenantID)
 	// that started in [q.Start, q.End), and counts their distinct sessions.
@@ -70,9 +95,18 @@ type Store interface {
 	// from one snapshot: the groups add up exactly to the total. Groups
 	// are ordered and folded past q.GroupLimit as FinishGroups does.
 	GroupUsage(ctx context.Context, q UsageQuery) (GroupedUsage, error)
-	// GetTrace returns the summary of one trace, or ErrNotFound.
-	GetTrace(ctx context.Context, traceID string) (TraceSummary, error)
-	// ListTraces returns one page of trace summaries.
+	// GetTrace returns the summary of one trace, or ErrNotFound. Tenants
+	// are walls: summaries are kept per tenant and trace, so with tenantID
+	// set it is the summary of that tenant's spans of the trace alone
+	// (ErrNotFound when the tenant has none, even if another tenant has
+	// spans under that trace id). With tenantID "" (an unscoped reader) it
+	// is the summary of every span of the trace, whatever its tenant: its
+	// TenantID is the trace's tenant and Tenants lists every tenant with
+	// spans in it.
+	GetTrace(ctx context.Context, traceID, tenantID string) (TraceSummary, error)
+	// ListTraces returns one page of trace summaries: one per tenant and
+	// trace, so a trace id shared by two tenants is listed once for each
+	// when no tenant is filtered on.
 	ListTraces(ctx context.Context, q TraceQuery) (TracePage, error)
 	// ListSpansByTrace returns one page of the spans of one trace, in start
 	// time order.
@@ -301,9 +335,10 @@ type Usage struct {
 // (saturating, see SatAdd).
 func (u Usage) TokenCount() int64 { return SatAdd(u.InputTokens, u.OutputTokens) }
 
-// TraceSummary is the per-trace rollup. Name, Status, Start, End and the
-// previews come from the root span once it is stored; until then they are
-// provisional (the earliest span seen so far, and error if any span failed).
+// TraceSummary is the rollup of one tenant's spans of a trace (see
+// GetTrace). Name, Status, Start, End and the previews come from the root
+// span once it is stored; until then they are provisional (the earliest
+// span seen so far, and error if any span failed).
 type TraceSummary struct {
 	TraceID string
 	Name    string
@@ -330,6 +365,10 @@ type TraceSummary struct {
 	Environment string
 	// Tags are the union of the tags of the trace's spans, sorted.
 	Tags []string
+	// Tenants lists, sorted, the tenants with spans in the trace when
+	// more than one has, and GetTrace was asked for every tenant's spans
+	// (tenantID ""); else nil.
+	Tenants []string
 	// Scores aggregate the trace's score spans (type "score", carrying
 	// agenttrace.score.name and a finite agenttrace.score.value), by name
 	// in name order; nil when there are none. Only GetTrace fills them.
@@ -436,17 +475,19 @@ const (
 // Position is a keyset position: the sort key of one row and its unique
 // tie-break. Which fields are used depends on the listing: Num holds an
 // integer sort key (start, duration in ns, tokens, nano-USD), Str a string
-// one (name), TraceID and SpanID the tie-break.
+// one (name), TraceID and SpanID the tie-break, and TenantID that of trace
+// summaries (one per tenant and trace).
 type Position struct {
-	Num     int64
-	Str     string
-	TraceID string
-	SpanID  string
+	Num      int64
+	Str      string
+	TraceID  string
+	SpanID   string
+	TenantID string
 }
 
 // Position returns t's keyset position under field.
 func (t *TraceSummary) Position(field SortField) Position {
-	p := Position{TraceID: t.TraceID}
+	p := Position{TraceID: t.TraceID, TenantID: t.TenantID}
 	switch field {
 	case SortDuration:
 		p.Num = int64(t.Duration)

@@ -55,6 +55,12 @@ func usageValues(param, id string, start, end time.Time, opts []UsageOption) (ur
 	if uo.err != nil {
 		return nil, uo.err
 	}
+	if uo.tenant != "" {
+		if param == ParamTenantID {
+			return nil, invalid(ParamTenantID, "Tenant is an option of session usage; tenant usage names its tenant")
+		}
+		v.Set(ParamTenantID, uo.tenant)
+	}
 	if uo.groupBy != "" {
 		v.Set(ParamGroupBy, string(uo.groupBy))
 	}
@@ -73,7 +79,23 @@ type UsageOption func(*usageOptions)
 type usageOptions struct {
 	groupBy Grouping
 	limit   int
+	tenant  string
 	err     error
+}
+
+// Tenant restricts a session's usage to one tenant's spans. A session
+// belongs to one tenant: with a tenant-scoped key the server applies the
+// key's; with an unscoped key, a session id used by several tenants needs
+// Tenant (else the server answers ErrInvalidArgument naming them). Tenant
+// usage takes its tenant from its argument, not from this option.
+func Tenant(tenantID string) UsageOption {
+	return func(o *usageOptions) {
+		if tenantID == "" {
+			o.err = invalid(ParamTenantID, "empty tenant id")
+			return
+		}
+		o.tenant = tenantID
+	}
 }
 
 // GroupBy splits the usage into groups (the answer's Groups) by model,
@@ -111,18 +133,32 @@ func (c *Client) ListTraces(ctx context.Context, q TraceQuery) (*TracesPage, err
 }
 
 // GetTrace returns the summary of one trace; ErrNotFound if the server does
-// not have it. traceID is 32 hex digits.
-func (c *Client) GetTrace(ctx context.Context, traceID string) (*TraceSummary, error) {
+// not have it. traceID is 32 hex digits. Tenants are walls: with a
+// tenant-scoped key it is the summary of that tenant's spans of the trace
+// alone (ErrNotFound if it has none); with an unscoped key, of every span,
+// unless tenantID names one tenant (at most one may be given).
+func (c *Client) GetTrace(ctx context.Context, traceID string, tenantID ...string) (*TraceSummary, error) {
 	id, err := checkTraceID(traceID)
 	if err != nil {
 		return nil, err
 	}
-	return getChecked(ctx, c, PathTrace+id, nil, "id", func(t *TraceSummary) bool { return t.ID != "" })
+	var v url.Values
+	switch {
+	case len(tenantID) > 1:
+		return nil, invalid(ParamTenantID, "at most one tenant, got %d", len(tenantID))
+	case len(tenantID) == 1:
+		if tenantID[0] == "" {
+			return nil, invalid(ParamTenantID, "empty tenant id")
+		}
+		v = url.Values{ParamTenantID: tenantID}
+	}
+	return getChecked(ctx, c, PathTrace+id, v, "id", func(t *TraceSummary) bool { return t.ID != "" })
 }
 
 // ListSpansByTraceID returns one page of the spans of one trace in start
-// time order. Of q it uses Name (the span name filter), Limit, Cursor and
-// Direction; any other field set is an error. An unknown trace is
+// time order. Of q it uses Name (the span name filter), TenantID (one
+// tenant's spans; a tenant-scoped key sees its own alone), Limit, Cursor
+// and Direction; any other field set is an error. An unknown trace is
 // ErrNotFound.
 func (c *Client) ListSpansByTraceID(ctx context.Context, traceID string, q SpanQuery) (*SpansPage, error) {
 	id, err := checkTraceID(traceID)

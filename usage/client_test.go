@@ -523,8 +523,19 @@ func TestServerErrors(t *testing.T) {
 		res, err := acme.GetTenantUsage(ctx, "globex", wStart, wEnd)
 		ae := check(t, res, err, usage.ErrForbidden, 403, usage.CodePermissionDenied)
 		assert.Contains(t, ae.Message, "globex")
+		// Another tenant's trace is not found, exactly like an unknown one.
 		res2, err := acme.GetTrace(ctx, traceID(4))
+		check(t, res2, err, usage.ErrNotFound, 404, usage.CodeNotFound)
+		// Naming the other tenant is refused; the unscoped key may.
+		res2, err = acme.GetTrace(ctx, traceID(4), "globex")
 		check(t, res2, err, usage.ErrForbidden, 403, usage.CodePermissionDenied)
+		tr, err := full.GetTrace(ctx, traceID(4), "globex")
+		require.NoError(t, err)
+		assert.Equal(t, "globex", tr.TenantID)
+		_, err = full.GetTrace(ctx, traceID(4), "globex", "acme")
+		assert.ErrorIs(t, err, usage.ErrInvalidArgument)
+		_, err = full.GetSessionUsage(ctx, "s-1", wStart, wEnd, usage.Tenant(""))
+		assert.ErrorIs(t, err, usage.ErrInvalidArgument)
 		// A scoped key's lists are forced to its tenant.
 		p, err := acme.ListTraces(ctx, usage.TraceQuery{Start: wStart, End: wEnd})
 		require.NoError(t, err)

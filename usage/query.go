@@ -292,14 +292,15 @@ func (q *SpanQuery) traceValues() (url.Values, error) {
 	}{
 		{ParamStartTime, !q.Start.IsZero()}, {ParamEndTime, !q.End.IsZero()}, {ParamStatus, q.Status != ""},
 		{ParamType, q.Type != ""}, {ParamModel, q.Model != ""}, {ParamPromptSlug, q.PromptSlug != ""},
-		{ParamTenantID, q.TenantID != ""}, {ParamUserID, q.UserID != ""}, {ParamSessionID, q.SessionID != ""},
+		{ParamUserID, q.UserID != ""}, {ParamSessionID, q.SessionID != ""},
 		{ParamTags, len(q.Tags) > 0},
 	} {
 		if f.set {
-			return nil, invalid(f.name, "not a filter of the spans of one trace (only the name is; use ListSpans)")
+			return nil, invalid(f.name, "not a filter of the spans of one trace (only the name and the tenant are; use ListSpans)")
 		}
 	}
 	v := url.Values{}
 	setString(v, ParamSpanName, q.Name)
+	setString(v, ParamTenantID, q.TenantID)
 	return v, setPage(v, q.Limit, q.Cursor, q.Direction)
 }

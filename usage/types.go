@@ -230,6 +230,11 @@ type TraceSummary struct {
 	// Trace.Feedback) by name, in name order. Only GET /v1/traces/{id}
 	// carries them; lists leave them out.
 	Scores []Score `json:"scores,omitempty"`
+	// Tenants lists the tenants with spans in the trace when more than
+	// one has and the summary is of all of them (an unscoped key without
+	// a tenant); else it is absent. Each tenant's own summary counts its
+	// spans alone.
+	Tenants []string `json:"tenants,omitempty"`
 }
 
 // Score is the aggregate of the values a trace was scored with under one

@@ -40,7 +40,7 @@ type command struct {
 }
 
 var commands = []command{
-	{"serve", "run the OTLP/HTTP receiver and the query API over SQLite", runServe},
+	{"serve", "run the OTLP/HTTP receiver and the query API over SQLite or PostgreSQL", runServe},
 	{"usage", "token, request and cost totals of a session or a tenant", runUsage},
 	{"traces", "list traces (--all walks every page)", runTraces},
 	{"spans", "the spans of a trace, or spans across traces", runSpans},

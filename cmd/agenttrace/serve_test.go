@@ -33,7 +33,15 @@ func TestMain(m *testing.M) {
 		runPdataReceiver() // BenchmarkStockOTel's receiver process
 		return
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if err := pg.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			if code == 0 {
+				code = 1
+			}
+		}
+		os.Exit(code)
+	}))
 }
 
 // syncBuffer is a goroutine-safe bytes.Buffer.
@@ -79,6 +87,10 @@ func TestRunUsageErrors(t *testing.T) {
 		{[]string{"serve", "--api-key", "=acme"}, nil, 2, "empty API key"},
 		{[]string{"serve", "--addr", "nocolon"}, nil, 2, "--addr"},
 		{[]string{"serve", "--log-level", "loud"}, nil, 2, "--log-level"},
+		{[]string{"serve", "--retention", "30m"}, nil, 2, "at least 1h"},
+		{[]string{"serve", "--retention", "forever"}, nil, 2, `--retention "forever"`},
+		{[]string{"serve"}, map[string]string{"AGENTTRACE_RETENTION": "-3d"}, 2, "--retention"},
+		{[]string{"serve", "-h"}, nil, 0, "AGENTTRACE_RETENTION"},
 		{[]string{"serve"}, map[string]string{"AGENTTRACE_MAX_BODY_BYTES": "-1"}, 2, "AGENTTRACE_MAX_BODY_BYTES"},
 		{[]string{"serve"}, map[string]string{"AGENTTRACE_API_KEYS": "k,=x"}, 2, "AGENTTRACE_API_KEYS"},
 		{[]string{"serve", "--addr", "0.0.0.0:0", "--db", ":memory:"}, nil, 1, "refusing to listen on 0.0.0.0:0 with no API key"},
@@ -253,7 +265,7 @@ type proc struct {
 	waited chan error
 }
 
-func startBinary(t *testing.T, bin, db string, args ...string) *proc {
+func startBinary(t testing.TB, bin, db string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, args...)...)
 	stdout, err := cmd.StdoutPipe()

@@ -20,6 +20,7 @@ func runUsage(ctx context.Context, args []string, e env) error {
 		"With --by, also per model, user, session, hour or day (the groups add up to the totals).", e)
 	by := qc.fs.String("by", "", "also break the usage down by `group`: model, user, session, hour or day")
 	limit := qc.fs.Int("limit", 0, "with --by, list at most `n` groups (the last sums the rest; default all, at most 1000)")
+	tenant := qc.fs.String("tenant", "", "session usage of one `tenant`'s spans (needed with an unscoped key when several tenants use the session id)")
 	pos, err := qc.parse(args)
 	if err != nil {
 		return err
@@ -39,6 +40,12 @@ func runUsage(ctx context.Context, args []string, e env) error {
 	}
 	if *limit != 0 {
 		opts = append(opts, usage.GroupLimit(*limit))
+	}
+	if *tenant != "" {
+		if pos[0] != "session" {
+			return usageError{fmt.Errorf("--tenant is a flag of session usage; tenant usage names its tenant")}
+		}
+		opts = append(opts, usage.Tenant(*tenant))
 	}
 	var v any
 	if pos[0] == "session" {

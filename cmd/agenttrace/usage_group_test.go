@@ -42,3 +42,26 @@ gpt-4.1-mini  330     300    30      2         $0.003
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "week")
 }
+
+// TestUsageCommandSessionOfTwoTenants: a session id used by two tenants
+// is refused without --tenant (the message names both), and --tenant
+// chooses one tenant's spans.
+func TestUsageCommandSessionOfTwoTenants(t *testing.T) {
+	spans := cliFixture(0)
+	other := spans[0]
+	other.TraceID, other.SpanID, other.TenantID = tid(3), sid(3, 0), "globex" // s-1, another tenant
+	other.LLMRequest, other.InputTokens, other.TotalTokens = true, 7, 7
+	ts := startCLIServer(t, append(spans, other))
+	_, errOut, code := cli(t, nil, append([]string{"usage", "session", "s-1", "--url", ts.URL}, win...)...)
+	assert.NotEqual(t, 0, code)
+	assert.Contains(t, errOut, `"acme", "globex"`)
+	out, errOut, code := cli(t, nil, append([]string{"usage", "session", "s-1", "--tenant", "globex", "--json", "--url", ts.URL}, win...)...)
+	require.Equal(t, 0, code, errOut)
+	var su usage.SessionUsage
+	require.NoError(t, json.Unmarshal([]byte(out), &su))
+	assert.EqualValues(t, 7, su.Tokens.InputTokens)
+	assert.EqualValues(t, 1, su.RequestCount)
+	_, errOut, code = cli(t, nil, append([]string{"usage", "tenant", "acme", "--tenant", "globex", "--url", ts.URL}, win...)...)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--tenant")
+}

@@ -1,6 +1,8 @@
 package openai_test
 
 import (
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -307,4 +309,26 @@ func TestBudgetConcurrent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBudgetCountsSampledOutCalls: a trace its sampler drops records no
+// spans, but its calls still spend: they are charged to its budget, which
+// stops the agent as it would a sampled one.
+func TestBudgetCountsSampledOutCalls(t *testing.T) {
+	rec := llmtest.NewRecorder(t, trace.WithSampler(sdktrace.NeverSample()))
+	srv := newServer(t, llmtest.JSONHandler(200, chat1k))
+	lim, err := budget.NewNanoUSD(2*chat1kCost + 1)
+	require.NoError(t, err)
+	ctx, tr := rec.Client.Start(context.Background(), "agent", trace.WithBudget(lim))
+	client := srv.client()
+	for range 3 {
+		_, err := client.Chat.Completions.New(ctx, chatParams("gpt-4o"))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 3*chat1kCost, tr.Spent(), "sampled-out calls are charged")
+	_, err = client.Chat.Completions.New(ctx, chatParams("gpt-4o"))
+	assert.ErrorIs(t, err, budget.ErrExceeded)
+	assert.EqualValues(t, 3, srv.Calls.Load(), "the fourth call was not sent")
+	tr.End()
+	assert.Empty(t, rec.Spans(), "a sampled-out trace exports nothing")
 }

@@ -192,6 +192,10 @@ func TestViewer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The header shows the trace's feedback with its value.
+			if want := map[bool]string{true: "helpful 1", false: ""}[id == rs[0].id]; b.text("#content .badge.score") != want {
+				t.Fatalf("trace %s: score badge %q, want %q", id, b.text("#content .badge.score"), want)
+			}
 			names := eval[[]string](b, `Array.from(document.querySelectorAll('#tree .row')).map(r => r.title)`)
 			if len(names) != len(pg.Spans) {
 				t.Fatalf("trace %s: %d rows, %d spans", id, len(names), len(pg.Spans))
@@ -399,6 +403,43 @@ func TestViewer(t *testing.T) {
 		b.noErrors("polling")
 	})
 
+	var sharedID string
+	t.Run("a trace id shared by two tenants", func(t *testing.T) {
+		b.t = t
+		// acme's service calls globex's with W3C trace context: both
+		// tenants' spans carry one trace id.
+		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(base+"/v1/traces"),
+			otlptracehttp.WithHeaders(map[string]string{"Authorization": "Bearer " + adminKey}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+		tr := tp.Tracer("shared")
+		_, root := tr.Start(ctx, "acme_shared_root", oteltrace.WithAttributes(attribute.String("agenttrace.tenant.id", "acme")))
+		root.End()
+		_, g := tr.Start(oteltrace.ContextWithRemoteSpanContext(ctx, root.SpanContext()), "globex_shared_call",
+			oteltrace.WithAttributes(attribute.String("agenttrace.tenant.id", "globex")))
+		g.End()
+		if err := tp.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sharedID = root.SpanContext().TraceID().String()
+		b.open("/")
+		b.waitFor(fmt.Sprintf(`document.querySelectorAll('#traces tr[data-id=%q]').length === 2 && 'both'`, sharedID))
+		hrefs := eval[[]string](b, fmt.Sprintf(`Array.from(document.querySelectorAll('#traces tr[data-id=%q] a')).map(a => a.getAttribute('href')).filter(h => h.startsWith('/traces/'))`, sharedID))
+		slices.Sort(hrefs)
+		if want := []string{"/traces/" + sharedID + "?tenant_id=acme", "/traces/" + sharedID + "?tenant_id=globex"}; !slices.Equal(hrefs, want) {
+			t.Fatalf("the shared trace's rows link to %v, want %v", hrefs, want)
+		}
+		if state := b.open("/traces/" + sharedID + "?tenant_id=acme"); state != "true" {
+			t.Fatalf("state %q: %s", state, b.text("#error"))
+		}
+		if page := b.text("main"); !strings.Contains(page, "acme_shared_root") || strings.Contains(page, "globex_shared_call") {
+			t.Fatalf("acme's part of the shared trace: %q", page)
+		}
+		b.noErrors("shared trace")
+	})
+
 	t.Run("a tenant key sees only its tenant", func(t *testing.T) {
 		b.t = t
 		b.setKey(acmeKey)
@@ -407,6 +448,9 @@ func TestViewer(t *testing.T) {
 		}
 		ids := eval[[]string](b, `Array.from(document.querySelectorAll('#traces tbody tr')).map(r => r.dataset.id)`)
 		want := []string{rs[0].id, rs[1].id, rs[2].id}
+		if sharedID != "" {
+			want = append(want, sharedID) // its acme part
+		}
 		slices.Sort(ids)
 		slices.Sort(want)
 		if !slices.Equal(ids, want) {
@@ -421,6 +465,12 @@ func TestViewer(t *testing.T) {
 			if page := b.text("main"); strings.Contains(page, "billing_agent") || strings.Contains(page, "otel_agent") ||
 				strings.Contains(page, "chat gpt-4o") {
 				t.Fatalf("acme's key shows globex trace %s: %q", id, page)
+			}
+		}
+		if sharedID != "" {
+			b.open("/traces/" + sharedID)
+			if page := b.text("main"); !strings.Contains(page, "acme_shared_root") || strings.Contains(page, "globex_shared_call") {
+				t.Fatalf("acme's key on the shared trace: %q", page)
 			}
 		}
 		b.open("/usage?tenant_id=globex")

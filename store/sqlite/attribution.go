@@ -65,14 +65,20 @@ func (a *attribution) eligible(sp *store.Span) bool {
 
 // resolve updates a with spans (new spans of its trace, or all of its
 // stored and new spans): a root's values replace earlier ones unless a
-// root already set them; a field still empty takes the first value
-// carried. The tenant is resolved first, so the other fields come from
+// root already set them (but for the tenant, which never changes once
+// set); a field still empty takes the first value carried. The tenant is resolved first, so the other fields come from
 // spans of the trace's tenant.
 func (a *attribution) resolve(spans []*store.Span) {
 	for _, i := range [...]int{fTenant, fSession, fUser, fEnv} {
 		bit := fieldBits[i]
 		for _, sp := range spans {
 			if v := own(sp, i); v != "" && sp.ParentID == "" && a.root&bit == 0 && (i == fTenant || a.eligible(sp)) {
+				if i == fTenant && a.vals[i] != "" && a.vals[i] != v {
+					// A trace's tenant, once it has one, never
+					// changes: a root of another tenant cannot take
+					// the trace's spans (and their summary) away.
+					continue
+				}
 				a.vals[i] = v
 				a.root |= bit
 			}
@@ -158,6 +164,9 @@ func (w *writer) attribute(spans []*store.Span, b *batch) ([]int, error) {
 		// confirms the values its children carried only marks them final.
 		if found && a.vals != old.vals {
 			b.repairs = append(b.repairs, id)
+			if old.vals[fTenant] == "" && a.vals[fTenant] != "" {
+				b.absorbs = append(b.absorbs, id)
+			}
 		}
 		b.attrArgs = append(b.attrArgs, id, a.vals[fSession], a.vals[fUser], a.vals[fTenant], a.vals[fEnv], int64(a.root))
 	}

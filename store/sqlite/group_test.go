@@ -120,14 +120,14 @@ func TestGroupCommit(t *testing.T) {
 	if u, _ := s.SessionUsage(ctx, store.UsageQuery{SessionID: "bad", Start: storetest.T0, End: storetest.T0.Add(time.Hour)}); u.Spans != 0 {
 		t.Errorf("the failed call's spans were stored: %+v", u)
 	}
-	if _, err := s.GetTrace(ctx, storetest.TraceID(3)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.GetTrace(ctx, storetest.TraceID(3), ""); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the failed call's trace: %v, want ErrNotFound", err)
 	}
 	page, err := s.ListSpansByTrace(ctx, store.TraceSpansQuery{TraceID: storetest.TraceID(2)})
 	if err != nil || len(page.Spans) != 5 {
 		t.Errorf("trace 2: %d spans (%v), want 5", len(page.Spans), err)
 	}
-	tr, err := s.GetTrace(ctx, storetest.TraceID(2))
+	tr, err := s.GetTrace(ctx, storetest.TraceID(2), "")
 	if err != nil || tr.SpanCount != 5 || tr.CostNanoUSD != 500 {
 		t.Errorf("trace 2 summary = %+v (%v)", tr, err)
 	}
@@ -185,7 +185,7 @@ func TestGroupCommitAbandoned(t *testing.T) {
 	if err != nil || u.Spans != 2 {
 		t.Fatalf("stored %+v (%v), want the two calls that were not abandoned", u, err)
 	}
-	if _, err := s2.GetTrace(ctx, storetest.TraceID(2)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s2.GetTrace(ctx, storetest.TraceID(2), ""); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("abandoned trace: %v, want ErrNotFound", err)
 	}
 }
@@ -212,7 +212,7 @@ func TestWriterPanic(t *testing.T) {
 	if res, err := s.WriteSpans(ctx, llmSpans(2, 10, 2, "s")); err != nil || res.Inserted != 2 {
 		t.Fatalf("after the panic: %+v, %v", res, err)
 	}
-	if _, err := s.GetTrace(ctx, storetest.TraceID(1)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.GetTrace(ctx, storetest.TraceID(1), ""); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the panicked write was stored: %v", err)
 	}
 }

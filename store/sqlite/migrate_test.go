@@ -236,8 +236,93 @@ func TestMigrateOverflowedSums(t *testing.T) {
 	if u, err = st.TenantUsage(ctx, q); err != nil || u.InputTokens != math.MaxInt64 || u.Sessions != 1 {
 		t.Fatalf("tenant usage = %+v, %v", u, err)
 	}
-	tr, err := st.GetTrace(ctx, sp.TraceID)
+	tr, err := st.GetTrace(ctx, sp.TraceID, "")
 	if err != nil || tr.InputTokens != math.MaxInt64 || tr.CostNanoUSD != math.MaxInt64 {
 		t.Fatalf("trace = %+v, %v", tr, err)
+	}
+}
+
+// TestMigrateTracesPerTenant opens a database of schema version 6, whose
+// one summary of a trace shared by two tenants mixed both tenants' usage:
+// version 7 splits it into one summary per tenant, equal to those a
+// fresh store keeps of the same spans, and the tags follow their tenant.
+func TestMigrateTracesPerTenant(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v6.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateTo(ctx, db, 0, 6); err != nil {
+		t.Fatal(err)
+	}
+	root := storetest.NewSpan(1, 1, "", storetest.T0)
+	root.Name, root.TenantID, root.SessionID, root.Tags = "a-root", "A", "sa", []string{"a-tag"}
+	a := storetest.NewSpan(1, 2, root.SpanID, storetest.T0.Add(time.Second))
+	a.TenantID, a.InputTokens, a.CostNanoUSD, a.LLMRequest = "A", 10, 100, true
+	b := storetest.NewSpan(1, 3, root.SpanID, storetest.T0.Add(2*time.Second))
+	b.TenantID, b.SessionID, b.InputTokens, b.CostNanoUSD, b.LLMRequest, b.Tags = "B", "sb", 500, 5000, true, []string{"b-tag"}
+	spans := []store.Span{root, a, b}
+	// As version 6 wrote them: the spans, and one summary of all three
+	// under the root's tenant.
+	mixed := traceRow{TraceSummary: store.TraceSummary{TraceID: root.TraceID}}
+	for i := range spans {
+		sp := &spans[i]
+		var detail []byte
+		detail = appendDetail(detail, sp)
+		args := appendSpanArgs([]any{int64(i + 1)}, sp, string(detail))
+		if _, err := db.Exec(insertSQL(1), args...); err != nil {
+			t.Fatal(err)
+		}
+		mixed.merge(sp, i == 0)
+	}
+	mixed.Input = `"question"`
+	if _, err := db.Exec(`INSERT INTO traces (`+traceCols+`) VALUES (`+placeholders(traceNCols)+`)`, mixed.args()...); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range mixed.Tags {
+		if _, err := db.Exec(`INSERT INTO trace_tags (tag, trace_id) VALUES (?, ?)`, tag, root.TraceID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	st, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fresh, err := Open(ctx, Memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if _, err := fresh.WriteSpans(ctx, spans); err != nil {
+		t.Fatal(err)
+	}
+	for _, tenant := range []string{"A", "B"} {
+		got, err := st.GetTrace(ctx, root.TraceID, tenant)
+		if err != nil {
+			t.Fatalf("migrated GetTrace(%s): %v", tenant, err)
+		}
+		want, err := fresh.GetTrace(ctx, root.TraceID, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tenant == "A" {
+			want.Input = `"question"` // the stored preview stays with the trace's tenant
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("migrated summary of %s\n got %+v\nwant %+v", tenant, got, want)
+		}
+		for _, tag := range []string{"a-tag", "b-tag"} {
+			page, err := st.ListTraces(ctx, store.TraceQuery{TraceFilter: store.TraceFilter{TenantID: tenant, Tags: []string{tag}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (tag[0] == strings.ToLower(tenant)[0]); (len(page.Traces) == 1) != want {
+				t.Errorf("tenant %s traces tagged %s: %d", tenant, tag, len(page.Traces))
+			}
+		}
 	}
 }

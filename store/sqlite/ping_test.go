@@ -51,7 +51,7 @@ func TestPingFullDatabase(t *testing.T) {
 	if err := st.Ping(ctx); !errors.Is(err, store.ErrNotReady) {
 		t.Fatalf("Ping with the database full = %v, want ErrNotReady", err)
 	}
-	if _, err := st.GetTrace(ctx, first.TraceID); err != nil {
+	if _, err := st.GetTrace(ctx, first.TraceID, ""); err != nil {
 		t.Fatalf("the span written before is lost: %v", err)
 	}
 	if _, err := st.w.ExecContext(ctx, "PRAGMA max_page_count = 1073741823"); err != nil {

@@ -141,6 +141,9 @@ func (s *Store) SessionUsage(ctx context.Context, q store.UsageQuery) (store.Usa
 		return store.Usage{}, nil
 	}
 	w := splitWindow(q.Start.UnixNano(), q.End.UnixNano())
+	if err := s.oneTenant(ctx, q, w); err != nil {
+		return store.Usage{}, err
+	}
 	rollup, raw := "session_id = ?", "session_id = ? AND session_id != ''"
 	key := []any{q.SessionID}
 	if q.TenantID != "" {
@@ -154,6 +157,46 @@ func (s *Store) SessionUsage(ctx context.Context, q store.UsageQuery) (store.Usa
 		return store.Usage{}, fmt.Errorf("sqlite: session usage: %w", s.mapErr(err))
 	}
 	return u, nil
+}
+
+// oneTenant checks that a session usage sum without a tenant covers one
+// tenant's spans: that the session's spans in the window are all of one
+// tenant, else it returns a *store.MixedTenantsError. (Rollup cells a
+// repair emptied count no spans, and no tenant.)
+func (s *Store) oneTenant(ctx context.Context, q store.UsageQuery, w window) error {
+	if q.TenantID != "" {
+		return nil
+	}
+	var parts []string
+	var args []any
+	if w.h0 < w.h1 {
+		parts = append(parts, `SELECT tenant_id FROM usage_session_hour WHERE session_id = ? AND hour >= ? AND hour < ? AND spans > 0`)
+		args = append(args, q.SessionID, w.h0, w.h1)
+	}
+	for _, e := range w.edges {
+		parts = append(parts, `SELECT tenant_id FROM spans WHERE session_id = ? AND session_id != '' AND start_ns >= ? AND start_ns < ?`)
+		args = append(args, q.SessionID, e[0], e[1])
+	}
+	rows, err := s.query(ctx, `SELECT DISTINCT tenant_id FROM (`+strings.Join(parts, " UNION ALL ")+`) ORDER BY tenant_id LIMIT 100`, args...)
+	if err != nil {
+		return fmt.Errorf("sqlite: session tenants: %w", s.mapErr(err))
+	}
+	defer rows.Close()
+	var tenants []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return fmt.Errorf("sqlite: session tenants: %w", s.mapErr(err))
+		}
+		tenants = append(tenants, t)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: session tenants: %w", s.mapErr(err))
+	}
+	if len(tenants) > 1 {
+		return &store.MixedTenantsError{SessionID: q.SessionID, Tenants: tenants}
+	}
+	return nil
 }
 
 // TenantUsage implements store.Store.
@@ -247,32 +290,83 @@ func (s *Store) mapErr(err error) error {
 }
 
 // GetTrace implements store.Store.
-func (s *Store) GetTrace(ctx context.Context, traceID string) (store.TraceSummary, error) {
-	var row traceRow
-	err := row.scan(s.queryRow(ctx, selectTraceRowSQL, traceID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.TraceSummary{}, fmt.Errorf("trace %s: %w", traceID, store.ErrNotFound)
+func (s *Store) GetTrace(ctx context.Context, traceID, tenantID string) (store.TraceSummary, error) {
+	var rows *sql.Rows
+	var err error
+	if tenantID != "" {
+		rows, err = s.query(ctx, `SELECT `+traceCols+`, '' FROM traces WHERE trace_id = ? AND tenant_id = ?`, traceID, tenantID)
+	} else {
+		// Every tenant's summary, and the trace's tenant, in one snapshot.
+		rows, err = s.query(ctx, `SELECT `+traceCols+`, coalesce((SELECT tenant_id FROM trace_attrs WHERE trace_id = ?1), '')
+			FROM traces WHERE trace_id = ?1 ORDER BY tenant_id`, traceID)
 	}
 	if err != nil {
 		return store.TraceSummary{}, fmt.Errorf("sqlite: get trace: %w", s.mapErr(err))
 	}
-	if row.Scores, err = s.traceScores(ctx, traceID); err != nil {
+	var parts []*traceRow
+	var tenant string
+	err = func() error {
+		defer rows.Close()
+		for rows.Next() {
+			r := &traceRow{}
+			if err := r.scanWith(rows, &tenant); err != nil {
+				return err
+			}
+			parts = append(parts, r)
+		}
+		return rows.Err()
+	}()
+	if err != nil {
+		return store.TraceSummary{}, fmt.Errorf("sqlite: get trace: %w", s.mapErr(err))
+	}
+	if len(parts) == 0 {
+		return store.TraceSummary{}, fmt.Errorf("trace %s: %w", traceID, store.ErrNotFound)
+	}
+	row := parts[0]
+	if tenantID == "" {
+		row = foldTenants(parts, tenant)
+	}
+	if row.Scores, err = s.traceScores(ctx, traceID, tenantID); err != nil {
 		return store.TraceSummary{}, fmt.Errorf("sqlite: get trace scores: %w", s.mapErr(err))
 	}
 	return row.TraceSummary, nil
 }
 
+// foldTenants folds the summaries of every tenant of one trace (sorted by
+// tenant) into one, based on that of the trace's tenant.
+func foldTenants(parts []*traceRow, tenant string) *traceRow {
+	base := parts[0]
+	for _, p := range parts {
+		if p.TenantID == tenant {
+			base = p
+		}
+	}
+	tenants := make([]string, 0, len(parts))
+	for _, p := range parts {
+		tenants = append(tenants, p.TenantID)
+		if p != base {
+			base.absorb(p)
+		}
+	}
+	if len(tenants) > 1 {
+		base.Tenants = tenants
+	}
+	return base
+}
+
 // traceScoresSQL reads the name and value of a trace's score spans (non-finite
-// values are stored as strings and left out here).
+// values are stored as strings and left out here), of one tenant or
+// (with ” for the tenant) of all.
 var traceScoresSQL = `SELECT n, v, start_ns FROM (SELECT
 		json_extract(attributes, '$."` + string(attr.ScoreName) + `"') AS n,
 		json_extract(attributes, '$."` + string(attr.ScoreValue) + `"') AS v, start_ns
-	FROM spans WHERE trace_id = ? AND type = '` + attr.TypeScore + `')
+	FROM spans WHERE trace_id = ? AND type = '` + attr.TypeScore + `' AND (?2 = '' OR tenant_id = ?2))
 	WHERE typeof(n) = 'text' AND typeof(v) IN ('integer', 'real')`
 
-// traceScores aggregates the trace's score spans.
-func (s *Store) traceScores(ctx context.Context, traceID string) ([]store.Score, error) {
-	rows, err := s.query(ctx, traceScoresSQL, traceID)
+// traceScores aggregates the trace's score spans (tenantID's alone, or
+// with "" every tenant's).
+func (s *Store) traceScores(ctx context.Context, traceID, tenantID string) ([]store.Score, error) {
+	rows, err := s.query(ctx, traceScoresSQL, traceID, tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -396,7 +490,7 @@ func traceWhere(f *store.TraceFilter) *where {
 		w.add("status != 2")
 	}
 	for _, t := range uniq(f.Tags) {
-		w.add("trace_id IN (SELECT trace_id FROM trace_tags WHERE tag = ?)", t)
+		w.add("(trace_id, tenant_id) IN (SELECT trace_id, tenant_id FROM trace_tags WHERE tag = ?)", t)
 	}
 	return w
 }
@@ -454,7 +548,7 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 		if q.SortField == store.SortName {
 			key = c.Str
 		}
-		pw.add("("+col+", trace_id) "+op+" (?, ?)", key, c.TraceID)
+		pw.add("("+col+", trace_id, tenant_id) "+op+" (?, ?, ?)", key, c.TraceID, c.TenantID)
 	}
 	args := append(pw.args, limit+1, q.Offset)
 	err = func() error {
@@ -470,7 +564,7 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 		}
 		// Sort row ids only, then read the page's rows.
 		query := `SELECT ` + traceCols + ` FROM traces WHERE rowid IN (SELECT rowid FROM ` + from + pw.String() +
-			` ORDER BY ` + col + ` ` + ord + `, trace_id ` + ord + ` LIMIT ? OFFSET ?) ORDER BY ` + col + ` ` + ord + `, trace_id ` + ord
+			` ORDER BY ` + col + ` ` + ord + `, trace_id ` + ord + `, tenant_id ` + ord + ` LIMIT ? OFFSET ?) ORDER BY ` + col + ` ` + ord + `, trace_id ` + ord + `, tenant_id ` + ord
 		rows, err := s.query(ctx, query, args...)
 		if err != nil {
 			return err

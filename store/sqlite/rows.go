@@ -33,14 +33,17 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
-func (r *traceRow) scan(sc scanner) error {
+func (r *traceRow) scan(sc scanner) error { return r.scanWith(sc) }
+
+// scanWith scans a row of traceCols followed by more columns.
+func (r *traceRow) scanWith(sc scanner, more ...any) error {
 	var st, en, dur int64
 	var status int64
 	var models, tags string
-	err := sc.Scan(&r.TraceID, &r.Name, &status, &r.HasRoot, &st, &en, &dur, &r.minStart, &r.maxEnd,
+	err := sc.Scan(append([]any{&r.TraceID, &r.Name, &status, &r.HasRoot, &st, &en, &dur, &r.minStart, &r.maxEnd,
 		&r.SpanCount, &r.ErrorCount, &r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheCreationTokens,
 		&r.ReasoningTokens, &r.TotalTokens, &r.Requests, &r.CostNanoUSD, &models, &r.Input, &r.Output,
-		&r.SessionID, &r.UserID, &r.TenantID, &r.Environment, &tags)
+		&r.SessionID, &r.UserID, &r.TenantID, &r.Environment, &tags}, more...)...)
 	if err != nil {
 		return err
 	}
@@ -133,6 +136,12 @@ func (r *traceRow) merge(sp *store.Span, first bool) {
 	fillIf(&r.UserID, sp.UserID)
 	fillIf(&r.TenantID, sp.TenantID)
 	fillIf(&r.Environment, sp.Environment)
+	r.settle()
+}
+
+// settle sets a rootless summary's provisional status and times, and the
+// duration.
+func (r *traceRow) settle() {
 	if !r.HasRoot {
 		r.Status = store.StatusUnset
 		if r.ErrorCount > 0 {
@@ -141,6 +150,50 @@ func (r *traceRow) merge(sp *store.Span, first bool) {
 		r.Start, r.End = time.Unix(0, r.minStart).UTC(), time.Unix(0, r.maxEnd).UTC()
 	}
 	r.Duration = max(0, r.End.Sub(r.Start))
+}
+
+// absorb folds o, the summary of other spans of the same trace, into r,
+// as if o's spans had been merged into r: r's root decides when it has
+// one, else o's; without either, the earlier of the two provisional
+// names and previews. r keeps its tenant; its session, user and
+// environment are filled from o's where empty.
+func (r *traceRow) absorb(o *traceRow) {
+	if o.SpanCount == 0 {
+		return
+	}
+	if r.SpanCount == 0 {
+		tenant := r.TenantID
+		*r = *o
+		r.Models, r.Tags = slices.Clone(o.Models), slices.Clone(o.Tags)
+		r.TenantID = tenant
+		return
+	}
+	earlier := o.minStart < r.minStart
+	r.minStart, r.maxEnd = min(r.minStart, o.minStart), max(r.maxEnd, o.maxEnd)
+	r.SpanCount = store.SatAdd(r.SpanCount, o.SpanCount)
+	r.ErrorCount = store.SatAdd(r.ErrorCount, o.ErrorCount)
+	r.Tokens.Add(o.Tokens)
+	r.TotalTokens = store.SatAdd(r.TotalTokens, o.TotalTokens)
+	r.Requests = store.SatAdd(r.Requests, o.Requests)
+	r.CostNanoUSD = store.SatAdd(r.CostNanoUSD, o.CostNanoUSD)
+	for _, m := range o.Models {
+		r.Models = addSorted(r.Models, m)
+	}
+	for _, t := range o.Tags {
+		r.Tags = addSorted(r.Tags, t)
+	}
+	switch {
+	case r.HasRoot:
+	case o.HasRoot:
+		r.HasRoot = true
+		r.Name, r.Status, r.Input, r.Output, r.Start, r.End = o.Name, o.Status, o.Input, o.Output, o.Start, o.End
+	case earlier:
+		r.Name, r.Input, r.Output = o.Name, o.Input, o.Output
+	}
+	fillIf(&r.SessionID, o.SessionID)
+	fillIf(&r.UserID, o.UserID)
+	fillIf(&r.Environment, o.Environment)
+	r.settle()
 }
 
 func setIf(dst *string, v string) {

@@ -252,6 +252,16 @@ func (s *Store) migrate(ctx context.Context) error {
 	if v > schemaVersion {
 		return fmt.Errorf("sqlite: database schema version %d is newer than this program's %d", v, schemaVersion)
 	}
+	if v == 0 {
+		// A new database gives the pages retention frees back to the
+		// file system (DeleteBefore). The WAL header is written already,
+		// so the mode takes a VACUUM (of an empty file: instant).
+		for _, q := range []string{"PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"} {
+			if _, err := s.w.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("sqlite: auto_vacuum: %w", err)
+			}
+		}
+	}
 	return migrateTo(ctx, s.w, v, schemaVersion)
 }
 
@@ -274,6 +284,11 @@ func migrateTo(ctx context.Context, db *sql.DB, from, to int) error {
 		for _, q := range migrations[v] {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("sqlite: migrate to version %d: %w (in %.60q)", v+1, err, q)
+			}
+		}
+		if f := migrationSteps[v]; f != nil {
+			if err := f(ctx, tx); err != nil {
+				return fmt.Errorf("sqlite: migrate to version %d: %w", v+1, err)
 			}
 		}
 	}
@@ -368,6 +383,127 @@ var migrations = [][]string{
 			CASE WHEN has_root THEN (session_id != '') | (user_id != '') << 1 | (tenant_id != '') << 2 | (environment != '') << 3 ELSE 0 END
 			FROM traces`,
 	},
+	// 7: tenants are walls: a trace's summary is kept per tenant and trace
+	// (the spans of one tenant alone), and so are its tags. Summaries
+	// stored before are re-keyed by their tenant; those of traces with
+	// spans of several tenants are split by splitMixedTraces.
+	{
+		`CREATE TABLE traces_v7 (
+			trace_id TEXT NOT NULL,
+			` + traceTableCols + `,
+			PRIMARY KEY (trace_id, tenant_id)
+		)`,
+		`INSERT INTO traces_v7 (` + traceCols + `) SELECT ` + traceCols + ` FROM traces`,
+		`DROP TABLE traces`,
+		`ALTER TABLE traces_v7 RENAME TO traces`,
+		`CREATE INDEX traces_start ON traces (start_ns, trace_id, cost_nano, duration_ns, total_tokens)`,
+		`CREATE INDEX traces_tenant_start ON traces (tenant_id, start_ns, trace_id)`,
+		`CREATE INDEX traces_session ON traces (session_id, start_ns) WHERE session_id != ''`,
+		`CREATE INDEX traces_user ON traces (user_id, start_ns) WHERE user_id != ''`,
+		`CREATE INDEX traces_duration ON traces (duration_ns, trace_id, start_ns)`,
+		`CREATE INDEX traces_tokens ON traces (total_tokens, trace_id, start_ns)`,
+		`CREATE INDEX traces_cost ON traces (cost_nano, trace_id, start_ns)`,
+		`CREATE INDEX traces_name ON traces (name, trace_id, start_ns)`,
+		`CREATE TABLE trace_tags_v7 (
+			tag TEXT NOT NULL,
+			trace_id TEXT NOT NULL,
+			tenant_id TEXT NOT NULL,
+			PRIMARY KEY (tag, trace_id, tenant_id)
+		) WITHOUT ROWID`,
+		`INSERT INTO trace_tags_v7 (tag, trace_id, tenant_id)
+			SELECT tt.tag, tt.trace_id, t.tenant_id FROM trace_tags tt JOIN traces t ON t.trace_id = tt.trace_id`,
+		`DROP TABLE trace_tags`,
+		`ALTER TABLE trace_tags_v7 RENAME TO trace_tags`,
+	},
+}
+
+// migrationSteps[v] runs in Go after the statements of migrations[v].
+var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
+	6: splitMixedTraces,
+}
+
+// splitMixedTraces splits the summary of each trace whose spans are of
+// more than one tenant into one summary per tenant, computed from the
+// spans. Previews are not kept per span: the summary of the tenant the
+// trace had keeps the stored previews, the others have none.
+func splitMixedTraces(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT trace_id FROM spans GROUP BY trace_id HAVING COUNT(DISTINCT tenant_id) > 1`)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := splitTrace(ctx, tx, id); err != nil {
+			return fmt.Errorf("trace %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func splitTrace(ctx context.Context, tx *sql.Tx, id string) error {
+	var old traceRow
+	err := old.scan(tx.QueryRowContext(ctx, `SELECT `+traceCols+` FROM traces WHERE trace_id = ?`, id))
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+spanCols+` FROM spans WHERE trace_id = ? ORDER BY start_ns, span_id`, id)
+	if err != nil {
+		return err
+	}
+	byTenant := map[string]*traceRow{}
+	var order []string
+	for rows.Next() {
+		var sp store.Span
+		if err := scanSpan(rows, &sp); err != nil {
+			rows.Close()
+			return err
+		}
+		r := byTenant[sp.TenantID]
+		if r == nil {
+			r = &traceRow{TraceSummary: store.TraceSummary{TraceID: id, TenantID: sp.TenantID}}
+			byTenant[sp.TenantID] = r
+			order = append(order, sp.TenantID)
+		}
+		r.merge(&sp, r.SpanCount == 0)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM traces WHERE trace_id = ?`, id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM trace_tags WHERE trace_id = ?`, id); err != nil {
+		return err
+	}
+	for _, tenant := range order {
+		r := byTenant[tenant]
+		if tenant == old.TenantID {
+			r.Input, r.Output = old.Input, old.Output
+			r.SessionID, r.UserID, r.Environment = old.SessionID, old.UserID, old.Environment
+		} else {
+			r.Input, r.Output = "", ""
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO traces (`+traceCols+`) VALUES (`+placeholders(traceNCols)+`)`, r.args()...); err != nil {
+			return err
+		}
+		for _, tag := range r.Tags {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO trace_tags (tag, trace_id, tenant_id) VALUES (?, ?, ?)`, tag, id, tenant); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // saturateOverflows returns the statements of migration 4: in each table,
@@ -381,6 +517,34 @@ func saturateOverflows(cols map[string][]string) []string {
 	}
 	return out
 }
+
+// traceTableCols are the columns of the traces table but trace_id.
+const traceTableCols = `name TEXT NOT NULL,
+		status INTEGER NOT NULL,
+		has_root INTEGER NOT NULL,
+		start_ns INTEGER NOT NULL,
+		end_ns INTEGER NOT NULL,
+		duration_ns INTEGER NOT NULL,
+		min_start_ns INTEGER NOT NULL,
+		max_end_ns INTEGER NOT NULL,
+		span_count INTEGER NOT NULL,
+		error_count INTEGER NOT NULL,
+		input_tokens INTEGER NOT NULL,
+		output_tokens INTEGER NOT NULL,
+		cache_read_tokens INTEGER NOT NULL,
+		cache_creation_tokens INTEGER NOT NULL,
+		reasoning_tokens INTEGER NOT NULL,
+		total_tokens INTEGER NOT NULL,
+		requests INTEGER NOT NULL,
+		cost_nano INTEGER NOT NULL,
+		models TEXT NOT NULL,
+		input TEXT NOT NULL,
+		output TEXT NOT NULL,
+		session_id TEXT NOT NULL,
+		user_id TEXT NOT NULL,
+		tenant_id TEXT NOT NULL,
+		environment TEXT NOT NULL,
+		tags TEXT NOT NULL`
 
 // schema creates version 1 (migrations[0]). Times are int64 Unix nanoseconds, costs int64
 // nano-USD, hours int64 Unix hours (start_ns / 3600e9), lists JSON arrays.
@@ -435,32 +599,7 @@ var schema = []string{
 	) WITHOUT ROWID`,
 	`CREATE TABLE traces (
 		trace_id TEXT NOT NULL PRIMARY KEY,
-		name TEXT NOT NULL,
-		status INTEGER NOT NULL,
-		has_root INTEGER NOT NULL,
-		start_ns INTEGER NOT NULL,
-		end_ns INTEGER NOT NULL,
-		duration_ns INTEGER NOT NULL,
-		min_start_ns INTEGER NOT NULL,
-		max_end_ns INTEGER NOT NULL,
-		span_count INTEGER NOT NULL,
-		error_count INTEGER NOT NULL,
-		input_tokens INTEGER NOT NULL,
-		output_tokens INTEGER NOT NULL,
-		cache_read_tokens INTEGER NOT NULL,
-		cache_creation_tokens INTEGER NOT NULL,
-		reasoning_tokens INTEGER NOT NULL,
-		total_tokens INTEGER NOT NULL,
-		requests INTEGER NOT NULL,
-		cost_nano INTEGER NOT NULL,
-		models TEXT NOT NULL,
-		input TEXT NOT NULL,
-		output TEXT NOT NULL,
-		session_id TEXT NOT NULL,
-		user_id TEXT NOT NULL,
-		tenant_id TEXT NOT NULL,
-		environment TEXT NOT NULL,
-		tags TEXT NOT NULL
+		` + traceTableCols + `
 	)`,
 	`CREATE INDEX traces_start ON traces (start_ns, trace_id, cost_nano, duration_ns, total_tokens)`,
 	`CREATE INDEX traces_tenant_start ON traces (tenant_id, start_ns, trace_id)`,

@@ -110,6 +110,9 @@ func (s *Store) GroupUsage(ctx context.Context, q store.UsageQuery) (store.Group
 	var args []any
 	switch {
 	case q.SessionID != "":
+		if err := s.oneTenant(ctx, q, w); err != nil {
+			return store.GroupedUsage{}, err
+		}
 		rollup, raw := "session_id = ?", "session_id = ? AND session_id != ''"
 		key := []any{q.SessionID}
 		if q.TenantID != "" {

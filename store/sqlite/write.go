@@ -76,10 +76,15 @@ type tenSessKey struct {
 	hour            int64
 }
 
+// traceKey is a trace summary's key: summaries are per tenant and trace.
+type traceKey struct {
+	trace, tenant string
+}
+
 // batch accumulates the rollup deltas of the new spans of one write.
 type batch struct {
-	traces   map[string][]*store.Span
-	order    []string // trace ids in first-seen order, for determinism
+	traces   map[traceKey][]*store.Span
+	order    []traceKey // in first-seen order, for determinism
 	sess     map[sessKey]*usageAgg
 	ten      map[tenKey]*usageAgg
 	tenSess  map[tenSessKey]struct{}
@@ -92,6 +97,9 @@ type batch struct {
 	// to date; attrArgs the trace_attrs rows to write.
 	repairs  []string
 	attrArgs []any
+	// absorbs are the traces whose tenant was none and now is one: their
+	// summary of no tenant joins that tenant's (attribute sets it).
+	absorbs []string
 }
 
 func validate(sp *store.Span) error {
@@ -427,7 +435,7 @@ func (s *Store) prepareWriter(ctx context.Context) error {
 		q   string
 	}{
 		{&ws.spanTag, `INSERT OR IGNORE INTO span_tags (tag, span) VALUES (?, ?)`},
-		{&ws.traceTag, `INSERT OR IGNORE INTO trace_tags (tag, trace_id) VALUES (?, ?)`},
+		{&ws.traceTag, `INSERT OR IGNORE INTO trace_tags (tag, trace_id, tenant_id) VALUES (?, ?, ?)`},
 		{&ws.sess, upsertSessSQL},
 		{&ws.ten, upsertTenSQL},
 		{&ws.tenSess, `INSERT OR IGNORE INTO tenant_session_hour (tenant_id, hour, session_id) VALUES (?,?,?)`},
@@ -573,7 +581,7 @@ func (w *writer) inserted(idx []int, first int64, n int) ([]int, error) {
 // newBatch returns an empty batch.
 func newBatch() *batch {
 	return &batch{
-		traces:      map[string][]*store.Span{},
+		traces:      map[traceKey][]*store.Span{},
 		sess:        map[sessKey]*usageAgg{},
 		ten:         map[tenKey]*usageAgg{},
 		tenSess:     map[tenSessKey]struct{}{},
@@ -584,10 +592,11 @@ func newBatch() *batch {
 
 func (b *batch) add(sp *store.Span) {
 	b.inserted++
-	if _, ok := b.traces[sp.TraceID]; !ok {
-		b.order = append(b.order, sp.TraceID)
+	k := traceKey{sp.TraceID, sp.TenantID}
+	if _, ok := b.traces[k]; !ok {
+		b.order = append(b.order, k)
 	}
-	b.traces[sp.TraceID] = append(b.traces[sp.TraceID], sp)
+	b.traces[k] = append(b.traces[k], sp)
 	b.count(sp, 1)
 }
 
@@ -645,8 +654,6 @@ var upsertTenSQL = `INSERT INTO usage_tenant_hour (tenant_id, hour,
 	ON CONFLICT (tenant_id, hour) DO UPDATE SET
 	` + satSet(rollupSumCols...)
 
-const selectTraceRowSQL = `SELECT ` + traceCols + ` FROM traces WHERE trace_id = ?`
-
 // upsertTracesSQL writes n trace summaries, replacing stored ones.
 func upsertTracesSQL(n int) string {
 	row := "(" + placeholders(traceNCols) + ")"
@@ -654,7 +661,7 @@ func upsertTracesSQL(n int) string {
 }
 
 const upsertTraceSet = `
-	ON CONFLICT (trace_id) DO UPDATE SET
+	ON CONFLICT (trace_id, tenant_id) DO UPDATE SET
 	name = excluded.name, status = excluded.status, has_root = excluded.has_root,
 	start_ns = excluded.start_ns, end_ns = excluded.end_ns, duration_ns = excluded.duration_ns,
 	min_start_ns = excluded.min_start_ns, max_end_ns = excluded.max_end_ns,
@@ -664,7 +671,7 @@ const upsertTraceSet = `
 	reasoning_tokens = excluded.reasoning_tokens, total_tokens = excluded.total_tokens,
 	requests = excluded.requests, cost_nano = excluded.cost_nano, models = excluded.models,
 	input = excluded.input, output = excluded.output, session_id = excluded.session_id,
-	user_id = excluded.user_id, tenant_id = excluded.tenant_id, environment = excluded.environment,
+	user_id = excluded.user_id, environment = excluded.environment,
 	tags = excluded.tags`
 
 func (w *writer) apply(b *batch) error {
@@ -694,64 +701,124 @@ func (w *writer) apply(b *batch) error {
 	return w.pruneTenantSessions(b)
 }
 
-// applyTraces merges the new spans into their traces' summaries: the
-// stored summaries are read in chunks, merged in Go, and written back with
-// multi-row upserts.
+// applyTraces merges the new spans into their summaries (one per tenant
+// and trace): the stored summaries of the write's traces are read in
+// chunks, merged in Go, and written back with multi-row upserts. A trace
+// that took a tenant (b.absorbs) first folds its summary of no tenant
+// into that tenant's.
 func (w *writer) applyTraces(b *batch) error {
-	ids := b.order
+	var ids []string
+	byTrace := map[string][]traceKey{}
+	for _, k := range b.order {
+		if _, ok := byTrace[k.trace]; !ok {
+			ids = append(ids, k.trace)
+		}
+		byTrace[k.trace] = append(byTrace[k.trace], k)
+	}
+	for _, id := range b.absorbs {
+		if _, ok := byTrace[id]; !ok {
+			ids = append(ids, id)
+			byTrace[id] = nil
+		}
+	}
+	absorbs := make(map[string]bool, len(b.absorbs))
+	for _, id := range b.absorbs {
+		absorbs[id] = true
+	}
 	for len(ids) > 0 {
 		chunk := ids[:nextChunk(len(ids))]
 		ids = ids[len(chunk):]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		stored := make(map[string]*traceRow, len(chunk))
-		rows, err := w.tx.StmtContext(w.ctx, w.st.selectTraces[len(chunk)]).QueryContext(w.ctx, args...)
+		stored, err := w.storedTraces(chunk)
 		if err != nil {
-			return fmt.Errorf("sqlite: trace rollup: %w", err)
+			return err
 		}
-		for rows.Next() {
-			r := &traceRow{}
-			if err := r.scan(rows); err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlite: trace rollup: %w", err)
+		// rows are the summaries to write, with the tags each had.
+		type out struct {
+			row     *traceRow
+			oldTags []string
+		}
+		var rows []out
+		index := map[traceKey]int{}
+		get := func(k traceKey) *traceRow {
+			if i, ok := index[k]; ok {
+				return rows[i].row
 			}
-			stored[r.TraceID] = r
+			r, ok := stored[k]
+			if !ok {
+				r = &traceRow{TraceSummary: store.TraceSummary{TraceID: k.trace, TenantID: k.tenant}}
+			}
+			index[k] = len(rows)
+			rows = append(rows, out{r, slices.Clone(r.Tags)})
+			return r
 		}
-		if err := rows.Close(); err != nil {
-			return fmt.Errorf("sqlite: trace rollup: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlite: trace rollup: %w", err)
-		}
-		up := make([]any, 0, len(chunk)*traceNCols)
 		for _, id := range chunk {
-			row, found := stored[id]
-			if !found {
-				row = &traceRow{TraceSummary: store.TraceSummary{TraceID: id}}
+			a := b.attrs[id]
+			if from, ok := stored[traceKey{id, ""}]; ok && absorbs[id] && a.vals[fTenant] != "" {
+				get(traceKey{id, a.vals[fTenant]}).absorb(from)
+				if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM traces WHERE trace_id = ? AND tenant_id = ''`, id); err != nil {
+					return fmt.Errorf("sqlite: trace rollup: %w", err)
+				}
+				if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM trace_tags WHERE trace_id = ? AND tenant_id = ''`, id); err != nil {
+					return fmt.Errorf("sqlite: trace tags: %w", err)
+				}
 			}
-			oldTags := slices.Clone(row.Tags)
-			for _, sp := range b.traces[id] {
-				row.merge(sp, !found)
-				found = true
+			for _, k := range byTrace[id] {
+				row := get(k)
+				for _, sp := range b.traces[k] {
+					row.merge(sp, row.SpanCount == 0)
+				}
 			}
-			if a, ok := b.attrs[id]; ok {
-				row.SessionID, row.UserID, row.TenantID, row.Environment = a.vals[fSession], a.vals[fUser], a.vals[fTenant], a.vals[fEnv]
+			if i, ok := index[traceKey{id, a.vals[fTenant]}]; ok {
+				// The summary of the trace's tenant has its attribution.
+				r := rows[i].row
+				r.SessionID, r.UserID, r.Environment = a.vals[fSession], a.vals[fUser], a.vals[fEnv]
 			}
-			up = append(up, row.args()...)
-			for _, tag := range row.Tags {
-				if slices.Contains(oldTags, tag) {
+		}
+		up := make([]any, 0, len(rows)*traceNCols)
+		for _, o := range rows {
+			up = append(up, o.row.args()...)
+			for _, tag := range o.row.Tags {
+				if slices.Contains(o.oldTags, tag) {
 					continue
 				}
-				if err := w.exec(w.st.traceTag, tag, id); err != nil {
+				if err := w.exec(w.st.traceTag, tag, o.row.TraceID, o.row.TenantID); err != nil {
 					return fmt.Errorf("sqlite: trace tags: %w", err)
 				}
 			}
 		}
-		if err := w.exec(w.st.upsertTraces[len(chunk)], up...); err != nil {
-			return fmt.Errorf("sqlite: trace rollup: %w", err)
+		for len(up) > 0 {
+			n := nextChunk(len(up) / traceNCols)
+			if err := w.exec(w.st.upsertTraces[n], up[:n*traceNCols]...); err != nil {
+				return fmt.Errorf("sqlite: trace rollup: %w", err)
+			}
+			up = up[n*traceNCols:]
 		}
 	}
 	return nil
+}
+
+// storedTraces reads the stored summaries of the traces ids (every
+// tenant's).
+func (w *writer) storedTraces(ids []string) (map[traceKey]*traceRow, error) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	stored := make(map[traceKey]*traceRow, len(ids))
+	rows, err := w.tx.StmtContext(w.ctx, w.st.selectTraces[len(ids)]).QueryContext(w.ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: trace rollup: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r := &traceRow{}
+		if err := r.scan(rows); err != nil {
+			return nil, fmt.Errorf("sqlite: trace rollup: %w", err)
+		}
+		stored[traceKey{r.TraceID, r.TenantID}] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: trace rollup: %w", err)
+	}
+	return stored, nil
 }

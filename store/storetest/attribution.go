@@ -66,8 +66,13 @@ func testLateAttribution(t *testing.T, st store.Store) {
 		usageIs(t, "tenant", tenantUsage(t, st, "late-t", day0, day1), 700, 3, 7000, 5, 1)
 		usageIs(t, "tenant, hour H+1", tenantUsage(t, st, "late-t", h.Add(time.Hour), h.Add(2*time.Hour)), 400, 1, 4000, 1, 1)
 		tr := getTrace(t, st, TraceID(1))
-		if tr.SessionID != "late-s" || tr.UserID != "late-u" || tr.TenantID != "late-t" || tr.Environment != "prod" || tr.SpanCount != 5 || tr.InputTokens != 700 {
+		if tr.SessionID != "late-s" || tr.UserID != "late-u" || tr.TenantID != "late-t" || tr.Environment != "prod" || tr.SpanCount != 5 || tr.InputTokens != 700 || tr.Tenants != nil {
 			t.Errorf("trace summary = %+v", tr)
+		}
+		// The spans stored before their tenant was known joined its
+		// summary: the tenant's view is the whole trace.
+		if tt := getTenantTrace(t, st, TraceID(1), "late-t"); tt.SpanCount != 5 || tt.InputTokens != 700 || !tt.HasRoot || tt.Name != "agent" || tt.SessionID != "late-s" {
+			t.Errorf("tenant's trace summary = %+v", tt)
 		}
 		for _, f := range []store.TraceFilter{{SessionID: "late-s"}, {UserID: "late-u"}, {TenantID: "late-t"}, {Environment: "prod"}} {
 			f.Start, f.End = day0, day1
@@ -133,18 +138,32 @@ func testAttributionTenantWall(t *testing.T, st store.Store) {
 	nSpan := llmSpan(3, 32, root.SpanID, h.Add(2*time.Minute), 7, 1, 70)
 	nSpan.SessionID = "sn"
 	write(t, st, ySpan, nSpan)
-	// Before the root, the trace is Y's (the first tenant stored).
+	// The trace is Y's (the first tenant stored): the tenantless span is
+	// Y's, and gives Y's span its session.
 	usageIs(t, "tenant Y before X's root", tenantUsage(t, st, "Y", h, h.Add(time.Hour)), 57, 2, 570, 2, 1)
-	write(t, st, root)
-	// X's root decides: the tenantless span is X's; Y's keeps its tenant
-	// and takes nothing from X.
-	usageIs(t, "tenant Y", tenantUsage(t, st, "Y", h, h.Add(time.Hour)), 50, 1, 500, 1, 0)
-	usageIs(t, "tenant X", tenantUsage(t, st, "X", h, h.Add(time.Hour)), 7, 1, 70, 2, 2)
+	// X's root comes later: a trace's tenant never changes once it has
+	// one, so X takes nothing from Y and gives Y nothing.
+	if res := write(t, st, root); res.Conflicts != 1 {
+		t.Errorf("X's root under Y's trace: %+v, want 1 conflict (its tenant)", res)
+	}
+	usageIs(t, "tenant Y", tenantUsage(t, st, "Y", h, h.Add(time.Hour)), 57, 2, 570, 2, 1)
+	usageIs(t, "tenant X", tenantUsage(t, st, "X", h, h.Add(time.Hour)), 0, 0, 0, 1, 1)
 	usageIs(t, "session sx", sessionUsage(t, st, "sx", "", h, h.Add(time.Hour)), 0, 0, 0, 1, 0)
-	usageIs(t, "session sn", sessionUsage(t, st, "sn", "", h, h.Add(time.Hour)), 7, 1, 70, 1, 0)
-	usageIs(t, "session sn of Y", sessionUsage(t, st, "sn", "Y", h, h.Add(time.Hour)), 0, 0, 0, 0, 0)
+	usageIs(t, "session sn", sessionUsage(t, st, "sn", "", h, h.Add(time.Hour)), 57, 2, 570, 2, 0)
+	usageIs(t, "session sn of X", sessionUsage(t, st, "sn", "X", h, h.Add(time.Hour)), 0, 0, 0, 0, 0)
 	page, err := st.ListSpans(context.Background(), store.SpanQuery{TenantID: "Y"})
-	if err != nil || len(page.Spans) != 1 || page.Spans[0].SessionID != "" || page.Spans[0].Inherited != 0 {
+	if err != nil || len(page.Spans) != 2 {
 		t.Fatalf("Y's spans = %+v, %v", page.Spans, err)
+	}
+	for _, sp := range page.Spans {
+		if sp.TenantID != "Y" || sp.SessionID != "sn" {
+			t.Errorf("Y's span %s: tenant %q session %q", sp.SpanID, sp.TenantID, sp.SessionID)
+		}
+	}
+	if y := getTenantTrace(t, st, TraceID(3), "Y"); y.SpanCount != 2 || y.InputTokens != 57 || y.HasRoot || y.SessionID != "sn" {
+		t.Errorf("Y's summary = %+v", y)
+	}
+	if x := getTenantTrace(t, st, TraceID(3), "X"); x.SpanCount != 1 || x.InputTokens != 0 || !x.HasRoot || x.SessionID != "sx" {
+		t.Errorf("X's summary = %+v", x)
 	}
 }

@@ -142,6 +142,10 @@ func testUsageGroups(t *testing.T, st store.Store) {
 			for _, sc := range []struct{ session, tenant string }{{"s1", ""}, {"s2", "acme"}, {"s2", "globex"}, {"nope", ""}} {
 				q := store.UsageQuery{SessionID: sc.session, TenantID: sc.tenant, Start: w.start, End: w.end, GroupBy: g}
 				got, err := st.GroupUsage(ctx, q)
+				if tenants := spanTenants(data, sc.session, w.start, w.end); sc.tenant == "" && len(tenants) > 1 {
+					mixedTenants(t, fmt.Sprintf("GroupUsage(%+v)", q), err, sc.session, tenants)
+					continue
+				}
 				if err != nil {
 					t.Fatalf("GroupUsage(%+v): %v", q, err)
 				}

@@ -58,6 +58,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LateAttribution", testLateAttribution},
 		{"AttributionConflicts", testAttributionConflicts},
 		{"AttributionTenantWall", testAttributionTenantWall},
+		{"TenantWalls", testTenantWalls},
+		{"TenantWallsAbsorb", testTenantWallsAbsorb},
+		{"Retention", testRetention},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,9 +137,19 @@ func write(t *testing.T, st store.Store, spans ...store.Span) store.WriteResult 
 
 func getTrace(t *testing.T, st store.Store, id string) store.TraceSummary {
 	t.Helper()
-	tr, err := st.GetTrace(context.Background(), id)
+	tr, err := st.GetTrace(context.Background(), id, "")
 	if err != nil {
 		t.Fatalf("GetTrace(%s): %v", id, err)
+	}
+	return tr
+}
+
+// getTenantTrace returns tenant's summary of trace id.
+func getTenantTrace(t *testing.T, st store.Store, id, tenant string) store.TraceSummary {
+	t.Helper()
+	tr, err := st.GetTrace(context.Background(), id, tenant)
+	if err != nil {
+		t.Fatalf("GetTrace(%s, %q): %v", id, tenant, err)
 	}
 	return tr
 }
@@ -177,7 +190,7 @@ func testWriteAndRead(t *testing.T, st store.Store) {
 	}
 	diffTrace(t, tr, want)
 
-	if _, err := st.GetTrace(ctx, TraceID(99)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.GetTrace(ctx, TraceID(99), ""); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("GetTrace(unknown) = %v, want ErrNotFound", err)
 	}
 
@@ -286,7 +299,7 @@ func testInvalidSpan(t *testing.T, st store.Store) {
 			t.Fatalf("WriteSpans(%+v) = %v, want ErrInvalidSpan", sp, err)
 		}
 	}
-	if _, err := st.GetTrace(context.Background(), TraceID(1)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.GetTrace(context.Background(), TraceID(1), ""); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a rejected batch stored its valid span: GetTrace = %v", err)
 	}
 }
@@ -353,6 +366,34 @@ func sessionUsage(t *testing.T, st store.Store, session, tenant string, start, e
 		t.Fatalf("SessionUsage: %v", err)
 	}
 	return u
+}
+
+// spanTenants returns the sorted distinct tenants of the spans of session
+// that match and started in [start, end).
+func spanTenants(spans []store.Span, session string, start, end time.Time) []string {
+	set := map[string]bool{}
+	for i := range spans {
+		sp := &spans[i]
+		if sp.SessionID == session && !sp.Start.Before(start) && sp.Start.Before(end) {
+			set[sp.TenantID] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// mixedTenants checks that err is the *store.MixedTenantsError naming
+// tenants, when a session usage without a tenant covers spans of several.
+func mixedTenants(t *testing.T, what string, err error, session string, tenants []string) {
+	t.Helper()
+	var me *store.MixedTenantsError
+	if !errors.Is(err, store.ErrMixedTenants) || !errors.As(err, &me) || me.SessionID != session || !slices.Equal(me.Tenants, tenants) {
+		t.Fatalf("%s: err = %v, want a MixedTenantsError for session %q and tenants %q", what, err, session, tenants)
+	}
 }
 
 // usageData is random spans over 12 hours, several sessions and tenants.
@@ -439,11 +480,22 @@ func testUsageWindows(t *testing.T, st store.Store) {
 	}
 	for _, w := range wins {
 		for _, s := range []string{"s1", "s2", "s4", "nope"} {
-			want := bruteUsage(data, func(sp *store.Span) bool { return sp.SessionID == s }, w.start, w.end)
-			want.Sessions = 0
-			got := sessionUsage(t, st, s, "", w.start, w.end)
-			if got != want {
-				t.Fatalf("SessionUsage(%s, [%v, %v))\n got %+v\nwant %+v", s, w.start, w.end, got, want)
+			for _, tn := range []string{"", "acme", "globex"} {
+				q := store.UsageQuery{SessionID: s, TenantID: tn, Start: w.start, End: w.end}
+				got, err := st.SessionUsage(ctx, q)
+				// A session's usage never mixes tenants.
+				if tenants := spanTenants(data, s, w.start, w.end); tn == "" && len(tenants) > 1 {
+					mixedTenants(t, fmt.Sprintf("SessionUsage(%+v)", q), err, s, tenants)
+					continue
+				}
+				if err != nil {
+					t.Fatalf("SessionUsage(%+v): %v", q, err)
+				}
+				want := bruteUsage(data, func(sp *store.Span) bool { return sp.SessionID == s && (tn == "" || sp.TenantID == tn) }, w.start, w.end)
+				want.Sessions = 0
+				if got != want {
+					t.Fatalf("SessionUsage(%+v)\n got %+v\nwant %+v", q, got, want)
+				}
 			}
 		}
 		for _, tn := range []string{"acme", "globex", "nobody"} {
@@ -526,8 +578,15 @@ func testUsageTenantScope(t *testing.T, st store.Store) {
 	b.SessionID, b.TenantID = "shared", "globex"
 	write(t, st, a, b)
 	for _, w := range [][2]time.Time{{T0, T0.Add(3 * time.Hour)}, {T0.Add(time.Second), T0.Add(3*time.Hour - time.Second)}} {
-		if u := sessionUsage(t, st, "shared", "", w[0], w[1]); u.InputTokens != 30 || u.Requests != 2 {
-			t.Fatalf("unscoped session usage = %+v", u)
+		// Two tenants use the session id: without a tenant, which is
+		// meant is ambiguous, and the sums are never mixed.
+		_, err := st.SessionUsage(context.Background(), store.UsageQuery{SessionID: "shared", Start: w[0], End: w[1]})
+		mixedTenants(t, "unscoped session usage", err, "shared", []string{"acme", "globex"})
+		_, err = st.GroupUsage(context.Background(), store.UsageQuery{SessionID: "shared", Start: w[0], End: w[1], GroupBy: store.GroupModel})
+		mixedTenants(t, "unscoped grouped session usage", err, "shared", []string{"acme", "globex"})
+		// A window where one tenant alone uses it is that tenant's.
+		if u := sessionUsage(t, st, "shared", "", w[0], w[0].Add(time.Hour)); u.InputTokens != 10 || u.Requests != 1 {
+			t.Fatalf("unscoped session usage of one tenant's hour = %+v", u)
 		}
 		if u := sessionUsage(t, st, "shared", "acme", w[0], w[1]); u.InputTokens != 10 || u.CostNanoUSD != 100 {
 			t.Fatalf("acme-scoped session usage = %+v", u)

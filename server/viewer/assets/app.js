@@ -234,11 +234,11 @@
 
   function traceRows(traces) {
     return traces.map((t) => '<tr data-id="' + esc(t.id) + '"><td>' + esc(fmtTime(t.start_time)) + '</td>' +
-      '<td><a href="/traces/' + esc(t.id) + '">' + esc(t.name || '(no root yet)') + '</a></td>' +
+      '<td><a href="/traces/' + esc(t.id) + (t.tenant_id ? '?tenant_id=' + enc(t.tenant_id) : '') + '">' + esc(t.name || '(no root yet)') + '</a></td>' +
       '<td class="num">' + fmtDur(t.duration_ms) + '</td><td>' + statusBadge(t.status) + '</td>' +
       '<td class="num">' + fmtInt(t.span_count) + '</td><td>' + esc((t.models || []).join(', ')) + '</td>' +
       '<td class="num">' + fmtInt(t.total_tokens) + '</td><td class="num">' + fmtUSD(t.total_cost_nano_usd) + '</td>' +
-      '<td>' + (t.session_id ? '<a href="/sessions/' + enc(t.session_id) + '">' + esc(t.session_id) + '</a>' : '') + '</td>' +
+      '<td>' + (t.session_id ? '<a href="/sessions/' + enc(t.session_id) + (t.tenant_id ? '?tenant_id=' + enc(t.tenant_id) : '') + '">' + esc(t.session_id) + '</a>' : '') + '</td>' +
       '<td>' + (t.user_id ? '<a href="' + esc(link({ user_id: t.user_id, cursor: null, direction: null })) + '">' + esc(t.user_id) + '</a>' : '') + '</td>' +
       '<td>' + esc(t.tenant_id) + '</td></tr>').join('');
   }
@@ -312,10 +312,14 @@
 
   const attrOf = (s, k) => (s.attributes && Object.prototype.hasOwnProperty.call(s.attributes, k) ? s.attributes[k] : undefined);
 
+  // A trace id may be shared by tenants (trace-context propagation across
+  // services): ?tenant_id= shows one tenant's part of it.
+  const tenantQ = () => (params.get('tenant_id') ? { tenant_id: params.get('tenant_id') } : {});
+
   async function tracePage() {
     let tr;
     try {
-      tr = await api('/v1/traces/' + enc(pageID));
+      tr = await api('/v1/traces/' + enc(pageID), tenantQ());
     } catch (e) {
       if (e.status === 404 || (e.status === 400 && e.param !== 'cursor')) {
         document.title = 'Trace not found · agenttrace';
@@ -332,14 +336,14 @@
     let spans;
     if (tr.span_count > 1000 && tr.span_count <= 2000) {
       // Two pages: the first and the last, fetched together.
-      const [a, z] = await Promise.all([api(path, { limit: 1000 }), api(path, { limit: 1000, direction: 'up' })]);
+      const [a, z] = await Promise.all([api(path, Object.assign({ limit: 1000 }, tenantQ())), api(path, Object.assign({ limit: 1000, direction: 'up' }, tenantQ()))]);
       const seen = new Set(a.spans.map((s) => s.id));
       spans = a.spans.concat(z.spans.filter((s) => !seen.has(s.id)));
     } else {
       spans = [];
       let cursor = '';
       for (let i = 0; i < 50; i++) {
-        const pg = await api(path, { limit: 1000, cursor });
+        const pg = await api(path, Object.assign({ limit: 1000, cursor }, tenantQ()));
         spans.push(...pg.spans);
         if (!pg.has_next_page || !pg.next_cursor) break;
         cursor = pg.next_cursor;
@@ -350,7 +354,10 @@
 
   function traceHeader(tr) {
     const st = (label, v) => '<span class="stat">' + label + ' <b>' + v + '</b></span>';
-    const scores = (tr.scores || []).map((s) => '<span class="badge">' + esc(s.name) + ' ' + esc(s.value) + '</span>').join('');
+    // A score: its mean (the value, when given once), with the count.
+    const num = (v) => (Number.isInteger(v) ? String(v) : Number(v).toPrecision(3).replace(/\.?0+$/, ''));
+    const scores = (tr.scores || []).map((s) => '<span class="badge score" title="' + esc('min ' + num(s.min) + ', max ' + num(s.max) + ', last ' + num(s.last)) +
+      '">' + esc(s.name) + ' ' + esc(num(s.mean)) + (s.count > 1 ? ' <span class="muted">×' + esc(String(s.count)) + '</span>' : '') + '</span>').join('');
     return '<div class="thead"><h1>' + esc(tr.name || '(no root yet)') + '</h1>' + statusBadge(tr.status) +
       st('start', esc(fmtTime(tr.start_time, true))) + st('duration', fmtDur(tr.duration_ms)) + st('spans', fmtInt(tr.span_count)) +
       (tr.error_count ? st('errors', '<span class="st-error">' + fmtInt(tr.error_count) + '</span>') : '') +
@@ -664,9 +671,15 @@
 
   async function sessionPage() {
     const w = win('30d');
-    const q = { session_id: pageID, start_time: w.start_time, end_time: w.end_time, sort_field: 'start_time', sort_order: 'asc', limit: 1000 };
+    const q = Object.assign({ session_id: pageID, start_time: w.start_time, end_time: w.end_time, sort_field: 'start_time', sort_order: 'asc', limit: 1000 }, tenantQ());
+    let mixed = '';
     const [u, traces] = await Promise.all([
-      api('/v1/usage/sessions/' + enc(pageID), { start_time: w.start_time, end_time: w.end_time }),
+      api('/v1/usage/sessions/' + enc(pageID), Object.assign({ start_time: w.start_time, end_time: w.end_time }, tenantQ())).catch((e) => {
+        // A session id used by several tenants: its usage is per tenant.
+        if (e.status !== 400 || e.param !== 'tenant_id') throw e;
+        mixed = e.message;
+        return {};
+      }),
       (async () => {
         const out = [];
         let cursor = '';
@@ -680,7 +693,9 @@
       })(),
     ]);
     document.title = 'Session ' + pageID + ' · agenttrace';
-    let h = '<div class="thead"><h1>Session ' + esc(pageID) + '</h1><a href="/?session_id=' + enc(pageID) + '">traces list</a> <a href="/usage?session_id=' +
+    const tenants = [...new Set(traces.map((t) => t.tenant_id))];
+    let h = (mixed ? '<p class="notice" id="mixed">' + esc(mixed) + '. ' + tenants.map((tn) => '<a href="/sessions/' + enc(pageID) + '?tenant_id=' + enc(tn) +
+      '">' + esc(tn || '(no tenant)') + '</a>').join(' · ') + '</p>' : '') + '<div class="thead"><h1>Session ' + esc(pageID) + '</h1><a href="/?session_id=' + enc(pageID) + '">traces list</a> <a href="/usage?session_id=' +
       enc(pageID) + '">usage</a></div>' + cards([['traces', fmtInt(traces.length), 's-traces'], ['tokens', fmtInt(u.token_count), 's-tokens'],
       ['LLM calls', fmtInt(u.request_count), 's-requests'], ['cost', fmtUSD(u.total_cost_nano_usd), 's-cost'],
       ['input', fmtInt(u.input_tokens)], ['output', fmtInt(u.output_tokens)]]);
@@ -693,7 +708,7 @@
       const start = Date.parse(t.start_time);
       if (prevEnd && start - prevEnd >= 5 * 60e3) h += '<div class="gap">' + fmtDur(start - prevEnd) + ' later</div>';
       prevEnd = Math.max(prevEnd, Date.parse(t.end_time));
-      h += '<div class="turn"><div class="meta">' + esc(fmtTime(t.start_time)) + ' · <a href="/traces/' + esc(t.id) + '">' + esc(t.name || 'trace') + '</a> ' +
+      h += '<div class="turn"><div class="meta">' + esc(fmtTime(t.start_time)) + ' · <a href="/traces/' + esc(t.id) + (t.tenant_id ? '?tenant_id=' + enc(t.tenant_id) : '') + '">' + esc(t.name || 'trace') + '</a> ' +
         statusBadge(t.status) + fmtInt(t.total_tokens) + ' tokens · ' + fmtUSD(t.total_cost_nano_usd) + ' · ' + fmtDur(t.duration_ms) +
         (t.user_id ? ' · ' + esc(t.user_id) : '') + '</div>' +
         (t.input ? messageHTML({ role: 'user', content: previewText(t.input) }) : '') +
