@@ -353,6 +353,12 @@ func (p *Processor) dispatch(tick *time.Ticker) bool {
 				p.maybeWarn(false)
 			}
 		}
+		select { // the slot and abort may have been ready together
+		case <-p.abort:
+			<-p.slots
+			return false
+		default:
+		}
 		b, tooLarge := p.cut()
 		p.notifyDrop(TooLarge, tooLarge)
 		if b == nil {
@@ -633,17 +639,24 @@ func (p *Processor) shutdown(ctx context.Context) error {
 		p.room = nil
 	}
 	p.mu.Unlock()
-	close(p.stop)
 
-	var ctxErr error
-	select {
-	case <-p.flusherExit:
-	case <-ctx.Done():
-		ctxErr = ctx.Err()
+	// A context done already drains nothing: the flusher sees abort first.
+	ctxErr := ctx.Err()
+	if ctxErr != nil {
 		close(p.abort)
 		p.cancelExports()
-		<-p.flusherExit
 	}
+	close(p.stop)
+	if ctxErr == nil {
+		select {
+		case <-p.flusherExit:
+		case <-ctx.Done():
+			ctxErr = ctx.Err()
+			close(p.abort)
+			p.cancelExports()
+		}
+	}
+	<-p.flusherExit
 	expErr := p.exp.Shutdown(ctx)
 	p.cancelExports()
 

@@ -705,7 +705,10 @@ func (d *delayExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOn
 // slice attributes (agenttrace records finish reasons and tags as slices).
 func TestOnEndDoesNotAllocate(t *testing.T) {
 	exp := newRecExporter()
-	p := mustNew(t, exp, WithInterval(time.Hour), WithMaxBatchSpans(1<<14), WithMaxQueueSpans(1<<16))
+	// No batch becomes due during the test (by count, bytes or time): the
+	// flusher's allocations would count too.
+	p := mustNew(t, exp, WithInterval(time.Hour), WithMaxBatchSpans(1<<14), WithMaxQueueSpans(1<<16),
+		WithMaxBatchBytes(1<<29), WithMaxQueueBytes(1<<30))
 	defer p.Shutdown(context.Background())
 	spans := make([]sdktrace.ReadOnlySpan, 64)
 	for i := range spans {
