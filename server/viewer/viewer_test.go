@@ -278,6 +278,11 @@ func TestViewer(t *testing.T) {
 		if got := number(t, b.text("#s-traces")); got != 2 {
 			t.Errorf("session traces shown %d, want 2", got)
 		}
+		// Read as one conversation: each trace's messages, in order.
+		msgs := eval[[]string](b, `Array.from(document.querySelectorAll('#content .turn .msg')).map(m => m.textContent)`)
+		if len(msgs) != 4 || !strings.Contains(msgs[0], "Where is my order") || !strings.Contains(msgs[1], "It ships tomorrow.") {
+			t.Errorf("session conversation = %q, want each trace's user and assistant messages", msgs)
+		}
 		b.shot("session")
 		b.noErrors("session page")
 	})

@@ -490,6 +490,10 @@ func (b *errorBody) end(readErr error) {
 		b.c.span.Fail(e)
 		// error.type of an HTTP error is its status code (HTTP semconv).
 		b.c.span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(b.status)))
+		// A provider that answers with an error ran no model: the call's
+		// usage is known, and zero (it does not hold a budget as an
+		// unknown one would).
+		b.c.span.SetUsage(llm.Usage{})
 		b.c.span.End()
 	})
 }
