@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/store/internal/summary"
 )
 
 // hourNS and dayNS are the widths of a usage rollup bucket and of a spans
@@ -345,11 +346,11 @@ func (s *Store) attribute(ctx context.Context, tx pgx.Tx, order []string, byTrac
 		var id string
 		var a attribution
 		var root int16
-		if err := rows.Scan(&id, &a.vals[fSession], &a.vals[fUser], &a.vals[fTenant], &a.vals[fEnv], &root); err != nil {
+		if err := rows.Scan(&id, &a.Vals[fSession], &a.Vals[fUser], &a.Vals[fTenant], &a.Vals[fEnv], &root); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("trace attribution: %w", err)
 		}
-		a.root = store.Fields(root)
+		a.Root = store.Fields(root)
 		stored[id] = a
 	}
 	rows.Close()
@@ -360,17 +361,17 @@ func (s *Store) attribute(ctx context.Context, tx pgx.Tx, order []string, byTrac
 	for _, id := range order {
 		old, found := stored[id]
 		a := old
-		a.resolve(byTrace[id])
+		a.Resolve(byTrace[id])
 		for _, sp := range byTrace[id] {
-			conflicts[sp] = a.fill(sp)
+			conflicts[sp] = a.Fill(sp)
 		}
 		b.attrs[id] = a
 		if found && a == old {
 			continue
 		}
-		if found && a.vals != old.vals {
+		if found && a.Vals != old.Vals {
 			b.repairs = append(b.repairs, id)
-			if old.vals[fTenant] == "" && a.vals[fTenant] != "" {
+			if old.Vals[fTenant] == "" && a.Vals[fTenant] != "" {
 				b.absorbs = append(b.absorbs, id)
 			}
 		}
@@ -536,7 +537,7 @@ func repair(ctx context.Context, tx pgx.Tx, id string, a *attribution, b *batch)
 	for i := range stored {
 		before := stored[i]
 		after := &stored[i]
-		a.fill(after)
+		a.Fill(after)
 		k := fieldsKey{[nFields]string{after.SessionID, after.UserID, after.TenantID, after.Environment}, after.Inherited}
 		if k == (fieldsKey{[nFields]string{before.SessionID, before.UserID, before.TenantID, before.Environment}, before.Inherited}) {
 			continue
@@ -568,7 +569,7 @@ func storeAttrs(ctx context.Context, tx pgx.Tx, b *batch) error {
 	sess, user, ten, env, root := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int16, n)
 	for i, id := range ids {
 		a := b.attrs[id]
-		sess[i], user[i], ten[i], env[i], root[i] = a.vals[fSession], a.vals[fUser], a.vals[fTenant], a.vals[fEnv], int16(a.root)
+		sess[i], user[i], ten[i], env[i], root[i] = a.Vals[fSession], a.Vals[fUser], a.Vals[fTenant], a.Vals[fEnv], int16(a.Root)
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO trace_attrs (trace_id, session_id, user_id, tenant_id, environment, root)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[])
@@ -617,7 +618,7 @@ func (r *traceRow) scan(sc pgx.Row) error { return r.scanWith(sc) }
 func (r *traceRow) scanWith(sc pgx.Row, more ...any) error {
 	var st, en, dur int64
 	var status int16
-	err := sc.Scan(append([]any{&r.TenantID, &r.TraceID, &r.Name, &status, &r.HasRoot, &st, &en, &dur, &r.minStart, &r.maxEnd,
+	err := sc.Scan(append([]any{&r.TenantID, &r.TraceID, &r.Name, &status, &r.HasRoot, &st, &en, &dur, &r.MinStart, &r.MaxEnd,
 		&r.SpanCount, &r.ErrorCount, &r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheCreationTokens,
 		&r.ReasoningTokens, &r.TotalTokens, &r.Requests, &r.CostNanoUSD, &r.Models, &r.Input, &r.Output,
 		&r.SessionID, &r.UserID, &r.Environment, &r.Tags}, more...)...)
@@ -687,7 +688,7 @@ func applyTraces(ctx context.Context, tx pgx.Tx, b *batch) error {
 		}
 		r, ok := stored[k]
 		if !ok {
-			r = &traceRow{TraceSummary: store.TraceSummary{TraceID: k.trace, TenantID: k.tenant}}
+			r = &traceRow{summary.Row{TraceSummary: store.TraceSummary{TraceID: k.trace, TenantID: k.tenant}}}
 		}
 		index[k] = len(rows)
 		rows = append(rows, r)
@@ -696,20 +697,20 @@ func applyTraces(ctx context.Context, tx pgx.Tx, b *batch) error {
 	var absorbed []string
 	for _, id := range ids {
 		a := b.attrs[id]
-		if from, ok := stored[traceKey{id, ""}]; ok && absorbs[id] && a.vals[fTenant] != "" {
-			get(traceKey{id, a.vals[fTenant]}).absorb(from)
+		if from, ok := stored[traceKey{id, ""}]; ok && absorbs[id] && a.Vals[fTenant] != "" {
+			get(traceKey{id, a.Vals[fTenant]}).Absorb(&from.Row)
 			absorbed = append(absorbed, id)
 		}
 		for _, k := range byTrace[id] {
 			row := get(k)
 			for _, sp := range b.traces[k] {
-				row.merge(sp, row.SpanCount == 0)
+				row.Merge(sp, row.SpanCount == 0)
 			}
 		}
-		if i, ok := index[traceKey{id, a.vals[fTenant]}]; ok {
+		if i, ok := index[traceKey{id, a.Vals[fTenant]}]; ok {
 			// The summary of the trace's tenant has its attribution.
 			r := rows[i]
-			r.SessionID, r.UserID, r.Environment = a.vals[fSession], a.vals[fUser], a.vals[fEnv]
+			r.SessionID, r.UserID, r.Environment = a.Vals[fSession], a.Vals[fUser], a.Vals[fEnv]
 		}
 	}
 	if len(absorbed) > 0 {
@@ -742,7 +743,7 @@ func applyTraces(ctx context.Context, tx pgx.Tx, b *batch) error {
 	}
 	for i, row := range rows {
 		tenant[i], traceID[i], name[i], status[i], hasRoot[i] = row.TenantID, row.TraceID, row.Name, int16(row.Status), row.HasRoot
-		for j, v := range []int64{row.Start.UnixNano(), row.End.UnixNano(), int64(row.Duration), row.minStart, row.maxEnd,
+		for j, v := range []int64{row.Start.UnixNano(), row.End.UnixNano(), int64(row.Duration), row.MinStart, row.MaxEnd,
 			row.SpanCount, row.ErrorCount, row.InputTokens, row.OutputTokens, row.CacheReadTokens, row.CacheCreationTokens,
 			row.ReasoningTokens, row.TotalTokens, row.Requests, row.CostNanoUSD} {
 			nums[j][i] = v

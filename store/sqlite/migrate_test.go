@@ -13,6 +13,7 @@ import (
 
 	"github.com/agenttrace/agenttrace/internal/jsonenc"
 	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/store/internal/summary"
 	"github.com/agenttrace/agenttrace/store/storetest"
 )
 
@@ -211,8 +212,8 @@ func TestMigrateOverflowedSums(t *testing.T) {
 	sp := storetest.NewSpan(1, 1, "", storetest.T0)
 	sp.InputTokens, sp.SessionID, sp.TenantID = 9, "s", "acme"
 	insertV1Trace := `INSERT INTO traces (` + traceCols + `) VALUES (` + placeholders(traceNCols) + `)`
-	row := traceRow{TraceSummary: store.TraceSummary{TraceID: sp.TraceID, Start: sp.Start, End: sp.End, SpanCount: 2,
-		Tokens: store.Tokens{InputTokens: -2}, TotalTokens: -2, CostNanoUSD: -5}}
+	row := traceRow{summary.Row{TraceSummary: store.TraceSummary{TraceID: sp.TraceID, Start: sp.Start, End: sp.End, SpanCount: 2,
+		Tokens: store.Tokens{InputTokens: -2}, TotalTokens: -2, CostNanoUSD: -5}}}
 	if _, err := db.Exec(insertV1Trace, row.args()...); err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +266,7 @@ func TestMigrateTracesPerTenant(t *testing.T) {
 	spans := []store.Span{root, a, b}
 	// As version 6 wrote them: the spans, and one summary of all three
 	// under the root's tenant.
-	mixed := traceRow{TraceSummary: store.TraceSummary{TraceID: root.TraceID}}
+	mixed := traceRow{summary.Row{TraceSummary: store.TraceSummary{TraceID: root.TraceID}}}
 	for i := range spans {
 		sp := &spans[i]
 		var detail []byte
@@ -274,7 +275,7 @@ func TestMigrateTracesPerTenant(t *testing.T) {
 		if _, err := db.Exec(insertSQL(1), args...); err != nil {
 			t.Fatal(err)
 		}
-		mixed.merge(sp, i == 0)
+		mixed.Merge(sp, i == 0)
 	}
 	mixed.Input = `"question"`
 	if _, err := db.Exec(`INSERT INTO traces (`+traceCols+`) VALUES (`+placeholders(traceNCols)+`)`, mixed.args()...); err != nil {

@@ -345,7 +345,7 @@ func foldTenants(parts []*traceRow, tenant string) *traceRow {
 	for _, p := range parts {
 		tenants = append(tenants, p.TenantID)
 		if p != base {
-			base.absorb(p)
+			base.Absorb(&p.Row)
 		}
 	}
 	if len(tenants) > 1 {

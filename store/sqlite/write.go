@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/store/internal/summary"
 )
 
 // hourNS is the width of a usage rollup bucket.
@@ -745,7 +746,7 @@ func (w *writer) applyTraces(b *batch) error {
 			}
 			r, ok := stored[k]
 			if !ok {
-				r = &traceRow{TraceSummary: store.TraceSummary{TraceID: k.trace, TenantID: k.tenant}}
+				r = &traceRow{summary.Row{TraceSummary: store.TraceSummary{TraceID: k.trace, TenantID: k.tenant}}}
 			}
 			index[k] = len(rows)
 			rows = append(rows, out{r, slices.Clone(r.Tags)})
@@ -753,8 +754,8 @@ func (w *writer) applyTraces(b *batch) error {
 		}
 		for _, id := range chunk {
 			a := b.attrs[id]
-			if from, ok := stored[traceKey{id, ""}]; ok && absorbs[id] && a.vals[fTenant] != "" {
-				get(traceKey{id, a.vals[fTenant]}).absorb(from)
+			if from, ok := stored[traceKey{id, ""}]; ok && absorbs[id] && a.Vals[fTenant] != "" {
+				get(traceKey{id, a.Vals[fTenant]}).Absorb(&from.Row)
 				if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM traces WHERE trace_id = ? AND tenant_id = ''`, id); err != nil {
 					return fmt.Errorf("sqlite: trace rollup: %w", err)
 				}
@@ -765,13 +766,13 @@ func (w *writer) applyTraces(b *batch) error {
 			for _, k := range byTrace[id] {
 				row := get(k)
 				for _, sp := range b.traces[k] {
-					row.merge(sp, row.SpanCount == 0)
+					row.Merge(sp, row.SpanCount == 0)
 				}
 			}
-			if i, ok := index[traceKey{id, a.vals[fTenant]}]; ok {
+			if i, ok := index[traceKey{id, a.Vals[fTenant]}]; ok {
 				// The summary of the trace's tenant has its attribution.
 				r := rows[i].row
-				r.SessionID, r.UserID, r.Environment = a.vals[fSession], a.vals[fUser], a.vals[fEnv]
+				r.SessionID, r.UserID, r.Environment = a.Vals[fSession], a.Vals[fUser], a.Vals[fEnv]
 			}
 		}
 		up := make([]any, 0, len(rows)*traceNCols)
