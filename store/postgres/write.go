@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/store/internal/check"
+	"github.com/agenttrace/agenttrace/store/internal/rollup"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -20,58 +23,13 @@ import (
 	"github.com/agenttrace/agenttrace/store/internal/summary"
 )
 
-// hourNS and dayNS are the widths of a usage rollup bucket and of a spans
+// rollup.HourNS and dayNS are the widths of a usage rollup bucket and of a spans
 // partition.
 const (
-	hourNS = int64(3600e9)
-	dayNS  = 24 * hourNS
+	dayNS = 24 * rollup.HourNS
 )
 
-// floorDiv and ceilDiv are integer divisions rounding down and up.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
-func ceilDiv(a, b int64) int64 { return -floorDiv(-a, b) }
-
-func hourOf(ns int64) int64 { return floorDiv(ns, hourNS) }
-
 func timeNS(ns int64) time.Time { return time.Unix(0, ns).UTC() }
-
-func validate(sp *store.Span) error {
-	if !isHex(sp.TraceID, 32) {
-		return fmt.Errorf("%w: trace id %q is not 32 lowercase hex digits", store.ErrInvalidSpan, sp.TraceID)
-	}
-	if !isHex(sp.SpanID, 16) {
-		return fmt.Errorf("%w: span id %q is not 16 lowercase hex digits", store.ErrInvalidSpan, sp.SpanID)
-	}
-	if sp.ParentID != "" && !isHex(sp.ParentID, 16) {
-		return fmt.Errorf("%w: parent id %q is not 16 lowercase hex digits", store.ErrInvalidSpan, sp.ParentID)
-	}
-	return nil
-}
-
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	zero := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '0':
-		case c >= '1' && c <= '9', c >= 'a' && c <= 'f':
-			zero = false
-		default:
-			return false
-		}
-	}
-	return !zero
-}
 
 // Values of the spans table's llm column: 0 not a model call, 1 a model
 // call, 2 a model call of unknown usage.
@@ -174,7 +132,7 @@ func (b *batch) add(sp *store.Span) {
 // count adds sp's usage to the rollup cells of its session, tenant and
 // hour, times sign (-1 takes it out).
 func (b *batch) count(sp *store.Span, sign int64) {
-	h := hourOf(sp.Start.UnixNano())
+	h := rollup.HourOf(sp.Start.UnixNano())
 	if sp.SessionID != "" {
 		k := sessKey{sp.SessionID, sp.TenantID, h}
 		a := b.sess[k]
@@ -204,7 +162,7 @@ func (b *batch) move(before, after *store.Span) {
 	b.count(before, -1)
 	b.count(after, 1)
 	if before.TenantID != "" && before.SessionID != "" && (before.TenantID != after.TenantID || before.SessionID != after.SessionID) {
-		b.tenSessGone[tenSessKey{before.TenantID, before.SessionID, hourOf(before.Start.UnixNano())}] = struct{}{}
+		b.tenSessGone[tenSessKey{before.TenantID, before.SessionID, rollup.HourOf(before.Start.UnixNano())}] = struct{}{}
 	}
 }
 
@@ -216,7 +174,7 @@ const maxAttempts = 6
 // returns nil.
 func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) (store.WriteResult, error) {
 	for i := range spans {
-		if err := validate(&spans[i]); err != nil {
+		if err := check.Span(&spans[i]); err != nil {
 			return store.WriteResult{}, err
 		}
 	}
@@ -868,7 +826,7 @@ func applyRollups(ctx context.Context, tx pgx.Tx, b *batch) error {
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM tenant_session_hour WHERE tenant_id = $1 AND hour = $2 AND session_id = $3
 			AND NOT EXISTS (SELECT 1 FROM spans WHERE tenant_id = $1 AND session_id = $3 AND start_ns >= $4 AND start_ns < $5)`,
-			k.tenant, k.hour, k.session, k.hour*hourNS, (k.hour+1)*hourNS); err != nil {
+			k.tenant, k.hour, k.session, k.hour*rollup.HourNS, (k.hour+1)*rollup.HourNS); err != nil {
 			return fmt.Errorf("tenant sessions: %w", err)
 		}
 	}
@@ -910,7 +868,7 @@ func (s *Store) ensurePartitions(ctx context.Context, spans []store.Span) error 
 	var missing []int64
 	s.pmu.Lock()
 	for i := range spans {
-		d := floorDiv(spans[i].Start.UnixNano(), dayNS)
+		d := rollup.FloorDiv(spans[i].Start.UnixNano(), dayNS)
 		if !s.parts[d] && !slices.Contains(missing, d) {
 			missing = append(missing, d)
 		}

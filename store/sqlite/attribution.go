@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/store/internal/rollup"
+
 	"github.com/agenttrace/agenttrace/store"
 	"github.com/agenttrace/agenttrace/store/internal/lateattr"
 )
@@ -234,7 +236,7 @@ func (b *batch) move(before, after *store.Span) {
 	b.count(before, -1)
 	b.count(after, 1)
 	if before.TenantID != "" && before.SessionID != "" && (before.TenantID != after.TenantID || before.SessionID != after.SessionID) {
-		b.tenSessGone[tenSessKey{before.TenantID, before.SessionID, hourOf(before.Start.UnixNano())}] = struct{}{}
+		b.tenSessGone[tenSessKey{before.TenantID, before.SessionID, rollup.HourOf(before.Start.UnixNano())}] = struct{}{}
 	}
 }
 
@@ -247,7 +249,7 @@ func (w *writer) pruneTenantSessions(b *batch) error {
 		}
 		var n int
 		err := w.tx.QueryRowContext(w.ctx, `SELECT count(*) FROM (SELECT 1 FROM spans WHERE tenant_id = ? AND session_id = ?
-			AND start_ns >= ? AND start_ns < ? LIMIT 1)`, k.tenant, k.session, k.hour*hourNS, (k.hour+1)*hourNS).Scan(&n)
+			AND start_ns >= ? AND start_ns < ? LIMIT 1)`, k.tenant, k.session, k.hour*rollup.HourNS, (k.hour+1)*rollup.HourNS).Scan(&n)
 		if err != nil {
 			return fmt.Errorf("sqlite: tenant sessions: %w", err)
 		}
