@@ -13,64 +13,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/store/internal/check"
+	"github.com/agenttrace/agenttrace/store/internal/rollup"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/store/internal/summary"
 )
 
-// hourNS and dayNS are the widths of a usage rollup bucket and of a spans
+// rollup.HourNS and dayNS are the widths of a usage rollup bucket and of a spans
 // partition.
 const (
-	hourNS = int64(3600e9)
-	dayNS  = 24 * hourNS
+	dayNS = 24 * rollup.HourNS
 )
 
-// floorDiv and ceilDiv are integer divisions rounding down and up.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
-func ceilDiv(a, b int64) int64 { return -floorDiv(-a, b) }
-
-func hourOf(ns int64) int64 { return floorDiv(ns, hourNS) }
-
 func timeNS(ns int64) time.Time { return time.Unix(0, ns).UTC() }
-
-func validate(sp *store.Span) error {
-	if !isHex(sp.TraceID, 32) {
-		return fmt.Errorf("%w: trace id %q is not 32 lowercase hex digits", store.ErrInvalidSpan, sp.TraceID)
-	}
-	if !isHex(sp.SpanID, 16) {
-		return fmt.Errorf("%w: span id %q is not 16 lowercase hex digits", store.ErrInvalidSpan, sp.SpanID)
-	}
-	if sp.ParentID != "" && !isHex(sp.ParentID, 16) {
-		return fmt.Errorf("%w: parent id %q is not 16 lowercase hex digits", store.ErrInvalidSpan, sp.ParentID)
-	}
-	return nil
-}
-
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	zero := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '0':
-		case c >= '1' && c <= '9', c >= 'a' && c <= 'f':
-			zero = false
-		default:
-			return false
-		}
-	}
-	return !zero
-}
 
 // Values of the spans table's llm column: 0 not a model call, 1 a model
 // call, 2 a model call of unknown usage.
@@ -173,7 +132,7 @@ func (b *batch) add(sp *store.Span) {
 // count adds sp's usage to the rollup cells of its session, tenant and
 // hour, times sign (-1 takes it out).
 func (b *batch) count(sp *store.Span, sign int64) {
-	h := hourOf(sp.Start.UnixNano())
+	h := rollup.HourOf(sp.Start.UnixNano())
 	if sp.SessionID != "" {
 		k := sessKey{sp.SessionID, sp.TenantID, h}
 		a := b.sess[k]
@@ -203,7 +162,7 @@ func (b *batch) move(before, after *store.Span) {
 	b.count(before, -1)
 	b.count(after, 1)
 	if before.TenantID != "" && before.SessionID != "" && (before.TenantID != after.TenantID || before.SessionID != after.SessionID) {
-		b.tenSessGone[tenSessKey{before.TenantID, before.SessionID, hourOf(before.Start.UnixNano())}] = struct{}{}
+		b.tenSessGone[tenSessKey{before.TenantID, before.SessionID, rollup.HourOf(before.Start.UnixNano())}] = struct{}{}
 	}
 }
 
@@ -215,7 +174,7 @@ const maxAttempts = 6
 // returns nil.
 func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) (store.WriteResult, error) {
 	for i := range spans {
-		if err := validate(&spans[i]); err != nil {
+		if err := check.Span(&spans[i]); err != nil {
 			return store.WriteResult{}, err
 		}
 	}
@@ -345,11 +304,11 @@ func (s *Store) attribute(ctx context.Context, tx pgx.Tx, order []string, byTrac
 		var id string
 		var a attribution
 		var root int16
-		if err := rows.Scan(&id, &a.vals[fSession], &a.vals[fUser], &a.vals[fTenant], &a.vals[fEnv], &root); err != nil {
+		if err := rows.Scan(&id, &a.Vals[fSession], &a.Vals[fUser], &a.Vals[fTenant], &a.Vals[fEnv], &root); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("trace attribution: %w", err)
 		}
-		a.root = store.Fields(root)
+		a.Root = store.Fields(root)
 		stored[id] = a
 	}
 	rows.Close()
@@ -360,17 +319,17 @@ func (s *Store) attribute(ctx context.Context, tx pgx.Tx, order []string, byTrac
 	for _, id := range order {
 		old, found := stored[id]
 		a := old
-		a.resolve(byTrace[id])
+		a.Resolve(byTrace[id])
 		for _, sp := range byTrace[id] {
-			conflicts[sp] = a.fill(sp)
+			conflicts[sp] = a.Fill(sp)
 		}
 		b.attrs[id] = a
 		if found && a == old {
 			continue
 		}
-		if found && a.vals != old.vals {
+		if found && a.Vals != old.Vals {
 			b.repairs = append(b.repairs, id)
-			if old.vals[fTenant] == "" && a.vals[fTenant] != "" {
+			if old.Vals[fTenant] == "" && a.Vals[fTenant] != "" {
 				b.absorbs = append(b.absorbs, id)
 			}
 		}
@@ -536,7 +495,7 @@ func repair(ctx context.Context, tx pgx.Tx, id string, a *attribution, b *batch)
 	for i := range stored {
 		before := stored[i]
 		after := &stored[i]
-		a.fill(after)
+		a.Fill(after)
 		k := fieldsKey{[nFields]string{after.SessionID, after.UserID, after.TenantID, after.Environment}, after.Inherited}
 		if k == (fieldsKey{[nFields]string{before.SessionID, before.UserID, before.TenantID, before.Environment}, before.Inherited}) {
 			continue
@@ -568,7 +527,7 @@ func storeAttrs(ctx context.Context, tx pgx.Tx, b *batch) error {
 	sess, user, ten, env, root := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int16, n)
 	for i, id := range ids {
 		a := b.attrs[id]
-		sess[i], user[i], ten[i], env[i], root[i] = a.vals[fSession], a.vals[fUser], a.vals[fTenant], a.vals[fEnv], int16(a.root)
+		sess[i], user[i], ten[i], env[i], root[i] = a.Vals[fSession], a.Vals[fUser], a.Vals[fTenant], a.Vals[fEnv], int16(a.Root)
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO trace_attrs (trace_id, session_id, user_id, tenant_id, environment, root)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[])
@@ -617,7 +576,7 @@ func (r *traceRow) scan(sc pgx.Row) error { return r.scanWith(sc) }
 func (r *traceRow) scanWith(sc pgx.Row, more ...any) error {
 	var st, en, dur int64
 	var status int16
-	err := sc.Scan(append([]any{&r.TenantID, &r.TraceID, &r.Name, &status, &r.HasRoot, &st, &en, &dur, &r.minStart, &r.maxEnd,
+	err := sc.Scan(append([]any{&r.TenantID, &r.TraceID, &r.Name, &status, &r.HasRoot, &st, &en, &dur, &r.MinStart, &r.MaxEnd,
 		&r.SpanCount, &r.ErrorCount, &r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheCreationTokens,
 		&r.ReasoningTokens, &r.TotalTokens, &r.Requests, &r.CostNanoUSD, &r.Models, &r.Input, &r.Output,
 		&r.SessionID, &r.UserID, &r.Environment, &r.Tags}, more...)...)
@@ -687,7 +646,7 @@ func applyTraces(ctx context.Context, tx pgx.Tx, b *batch) error {
 		}
 		r, ok := stored[k]
 		if !ok {
-			r = &traceRow{TraceSummary: store.TraceSummary{TraceID: k.trace, TenantID: k.tenant}}
+			r = &traceRow{summary.Row{TraceSummary: store.TraceSummary{TraceID: k.trace, TenantID: k.tenant}}}
 		}
 		index[k] = len(rows)
 		rows = append(rows, r)
@@ -696,20 +655,20 @@ func applyTraces(ctx context.Context, tx pgx.Tx, b *batch) error {
 	var absorbed []string
 	for _, id := range ids {
 		a := b.attrs[id]
-		if from, ok := stored[traceKey{id, ""}]; ok && absorbs[id] && a.vals[fTenant] != "" {
-			get(traceKey{id, a.vals[fTenant]}).absorb(from)
+		if from, ok := stored[traceKey{id, ""}]; ok && absorbs[id] && a.Vals[fTenant] != "" {
+			get(traceKey{id, a.Vals[fTenant]}).Absorb(&from.Row)
 			absorbed = append(absorbed, id)
 		}
 		for _, k := range byTrace[id] {
 			row := get(k)
 			for _, sp := range b.traces[k] {
-				row.merge(sp, row.SpanCount == 0)
+				row.Merge(sp, row.SpanCount == 0)
 			}
 		}
-		if i, ok := index[traceKey{id, a.vals[fTenant]}]; ok {
+		if i, ok := index[traceKey{id, a.Vals[fTenant]}]; ok {
 			// The summary of the trace's tenant has its attribution.
 			r := rows[i]
-			r.SessionID, r.UserID, r.Environment = a.vals[fSession], a.vals[fUser], a.vals[fEnv]
+			r.SessionID, r.UserID, r.Environment = a.Vals[fSession], a.Vals[fUser], a.Vals[fEnv]
 		}
 	}
 	if len(absorbed) > 0 {
@@ -742,7 +701,7 @@ func applyTraces(ctx context.Context, tx pgx.Tx, b *batch) error {
 	}
 	for i, row := range rows {
 		tenant[i], traceID[i], name[i], status[i], hasRoot[i] = row.TenantID, row.TraceID, row.Name, int16(row.Status), row.HasRoot
-		for j, v := range []int64{row.Start.UnixNano(), row.End.UnixNano(), int64(row.Duration), row.minStart, row.maxEnd,
+		for j, v := range []int64{row.Start.UnixNano(), row.End.UnixNano(), int64(row.Duration), row.MinStart, row.MaxEnd,
 			row.SpanCount, row.ErrorCount, row.InputTokens, row.OutputTokens, row.CacheReadTokens, row.CacheCreationTokens,
 			row.ReasoningTokens, row.TotalTokens, row.Requests, row.CostNanoUSD} {
 			nums[j][i] = v
@@ -867,7 +826,7 @@ func applyRollups(ctx context.Context, tx pgx.Tx, b *batch) error {
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM tenant_session_hour WHERE tenant_id = $1 AND hour = $2 AND session_id = $3
 			AND NOT EXISTS (SELECT 1 FROM spans WHERE tenant_id = $1 AND session_id = $3 AND start_ns >= $4 AND start_ns < $5)`,
-			k.tenant, k.hour, k.session, k.hour*hourNS, (k.hour+1)*hourNS); err != nil {
+			k.tenant, k.hour, k.session, k.hour*rollup.HourNS, (k.hour+1)*rollup.HourNS); err != nil {
 			return fmt.Errorf("tenant sessions: %w", err)
 		}
 	}
@@ -909,7 +868,7 @@ func (s *Store) ensurePartitions(ctx context.Context, spans []store.Span) error 
 	var missing []int64
 	s.pmu.Lock()
 	for i := range spans {
-		d := floorDiv(spans[i].Start.UnixNano(), dayNS)
+		d := rollup.FloorDiv(spans[i].Start.UnixNano(), dayNS)
 		if !s.parts[d] && !slices.Contains(missing, d) {
 			missing = append(missing, d)
 		}

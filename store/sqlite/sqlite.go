@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/store/internal/summary"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -489,11 +490,11 @@ func splitTrace(ctx context.Context, tx *sql.Tx, id string) error {
 		}
 		r := byTenant[sp.TenantID]
 		if r == nil {
-			r = &traceRow{TraceSummary: store.TraceSummary{TraceID: id, TenantID: sp.TenantID}}
+			r = &traceRow{summary.Row{TraceSummary: store.TraceSummary{TraceID: id, TenantID: sp.TenantID}}}
 			byTenant[sp.TenantID] = r
 			order = append(order, sp.TenantID)
 		}
-		r.merge(&sp, r.SpanCount == 0)
+		r.Merge(&sp, r.SpanCount == 0)
 	}
 	if err := rows.Close(); err != nil {
 		return err

@@ -11,20 +11,12 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/agenttrace/agenttrace/store/internal/check"
+	"github.com/agenttrace/agenttrace/store/internal/rollup"
+
 	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/store/internal/summary"
 )
-
-// hourNS is the width of a usage rollup bucket.
-const hourNS = int64(3600e9)
-
-// hourOf returns the Unix hour holding ns (floor division).
-func hourOf(ns int64) int64 {
-	h := ns / hourNS
-	if ns%hourNS < 0 {
-		h--
-	}
-	return h
-}
 
 // spanColumns is the number of columns insertSQL binds per span: the row
 // id and spanCols.
@@ -102,37 +94,6 @@ type batch struct {
 	absorbs []string
 }
 
-func validate(sp *store.Span) error {
-	if !isHex(sp.TraceID, 32) {
-		return fmt.Errorf("%w: trace id %q is not 32 lowercase hex digits", store.ErrInvalidSpan, sp.TraceID)
-	}
-	if !isHex(sp.SpanID, 16) {
-		return fmt.Errorf("%w: span id %q is not 16 lowercase hex digits", store.ErrInvalidSpan, sp.SpanID)
-	}
-	if sp.ParentID != "" && !isHex(sp.ParentID, 16) {
-		return fmt.Errorf("%w: parent id %q is not 16 lowercase hex digits", store.ErrInvalidSpan, sp.ParentID)
-	}
-	return nil
-}
-
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	zero := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '0':
-		case c >= '1' && c <= '9', c >= 'a' && c <= 'f':
-			zero = false
-		default:
-			return false
-		}
-	}
-	return !zero
-}
-
 func jsonOrEmpty(b json.RawMessage, empty string) string {
 	if len(b) == 0 {
 		return empty
@@ -181,7 +142,7 @@ const maxGroupSpans = 16384
 // once taken, the call waits for the commit and reports its outcome.
 func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) (store.WriteResult, error) {
 	for i := range spans {
-		if err := validate(&spans[i]); err != nil {
+		if err := check.Span(&spans[i]); err != nil {
 			return store.WriteResult{}, err
 		}
 	}
@@ -603,7 +564,7 @@ func (b *batch) add(sp *store.Span) {
 // count adds sp's usage to the rollup cells of its session, tenant and
 // hour, times sign (-1 takes it out).
 func (b *batch) count(sp *store.Span, sign int64) {
-	h := hourOf(sp.Start.UnixNano())
+	h := rollup.HourOf(sp.Start.UnixNano())
 	if sp.SessionID != "" {
 		k := sessKey{sp.SessionID, sp.TenantID, h}
 		a := b.sess[k]
@@ -745,7 +706,7 @@ func (w *writer) applyTraces(b *batch) error {
 			}
 			r, ok := stored[k]
 			if !ok {
-				r = &traceRow{TraceSummary: store.TraceSummary{TraceID: k.trace, TenantID: k.tenant}}
+				r = &traceRow{summary.Row{TraceSummary: store.TraceSummary{TraceID: k.trace, TenantID: k.tenant}}}
 			}
 			index[k] = len(rows)
 			rows = append(rows, out{r, slices.Clone(r.Tags)})
@@ -753,8 +714,8 @@ func (w *writer) applyTraces(b *batch) error {
 		}
 		for _, id := range chunk {
 			a := b.attrs[id]
-			if from, ok := stored[traceKey{id, ""}]; ok && absorbs[id] && a.vals[fTenant] != "" {
-				get(traceKey{id, a.vals[fTenant]}).absorb(from)
+			if from, ok := stored[traceKey{id, ""}]; ok && absorbs[id] && a.Vals[fTenant] != "" {
+				get(traceKey{id, a.Vals[fTenant]}).Absorb(&from.Row)
 				if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM traces WHERE trace_id = ? AND tenant_id = ''`, id); err != nil {
 					return fmt.Errorf("sqlite: trace rollup: %w", err)
 				}
@@ -765,13 +726,13 @@ func (w *writer) applyTraces(b *batch) error {
 			for _, k := range byTrace[id] {
 				row := get(k)
 				for _, sp := range b.traces[k] {
-					row.merge(sp, row.SpanCount == 0)
+					row.Merge(sp, row.SpanCount == 0)
 				}
 			}
-			if i, ok := index[traceKey{id, a.vals[fTenant]}]; ok {
+			if i, ok := index[traceKey{id, a.Vals[fTenant]}]; ok {
 				// The summary of the trace's tenant has its attribution.
 				r := rows[i].row
-				r.SessionID, r.UserID, r.Environment = a.vals[fSession], a.vals[fUser], a.vals[fEnv]
+				r.SessionID, r.UserID, r.Environment = a.Vals[fSession], a.Vals[fUser], a.Vals[fEnv]
 			}
 		}
 		up := make([]any, 0, len(rows)*traceNCols)
