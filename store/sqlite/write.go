@@ -41,8 +41,7 @@ type batch struct {
 	order  []traceKey // in first-seen order, for determinism
 	rollup.Deltas
 	inserted int
-	// attrs are the resolved attributions of the write's traces, and
-	// tenSessGone the tenant sessions a repair may have emptied.
+	// attrs are the resolved attributions of the write's traces.
 	attrs map[string]attribution
 	// repairs are the traces whose stored spans attribution must bring up
 	// to date; attrArgs the trace_attrs rows to write.
