@@ -31,6 +31,9 @@ import (
 // ErrClosed is returned by Append on a closed Log.
 var ErrClosed = errors.New("ingestlog: closed")
 
+// ErrLocked is returned by Open when another process has the log open.
+var ErrLocked = errors.New("ingestlog: the log is open in another process")
+
 // ErrTooLarge is returned by Append for a record that cannot be logged.
 var ErrTooLarge = errors.New("ingestlog: record too large")
 
@@ -64,6 +67,8 @@ type Log struct {
 	dir      string
 	sync     bool
 	segBytes int64
+
+	lockf *os.File // holds the directory's lock file open (and locked)
 
 	mu     sync.Mutex
 	f      *os.File // current segment; nil once closed
@@ -111,15 +116,34 @@ func Open(dir string, opts ...Option) (*Log, []Record, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("ingestlog: %w", err)
 	}
-	nums, err := segments(dir)
+	lf, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
+		return nil, nil, fmt.Errorf("ingestlog: %w", err)
+	}
+	if err := lock(lf); err != nil {
+		lf.Close()
 		return nil, nil, err
+	}
+	l.lockf = lf
+	recs, err := l.load()
+	if err != nil {
+		lf.Close()
+		return nil, nil, err
+	}
+	return l, recs, nil
+}
+
+// load reads the segments an earlier run left and starts a new one.
+func (l *Log) load() ([]Record, error) {
+	nums, err := segments(l.dir)
+	if err != nil {
+		return nil, err
 	}
 	var recs []Record
 	for _, n := range nums {
 		b, err := os.ReadFile(l.path(n))
 		if err != nil {
-			return nil, nil, fmt.Errorf("ingestlog: %w", err)
+			return nil, fmt.Errorf("ingestlog: %w", err)
 		}
 		for len(b) > 0 {
 			r, rest, ok := parse(b)
@@ -135,9 +159,9 @@ func Open(dir string, opts ...Option) (*Log, []Record, error) {
 		l.cur = n
 	}
 	if err := l.startSegment(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return l, recs, nil
+	return recs, nil
 }
 
 // segments returns the numbers of the segment files in dir, ascending.
@@ -287,7 +311,7 @@ func (l *Log) Close() error {
 	if l.f == nil {
 		return nil
 	}
-	err := l.f.Close()
+	err := errors.Join(l.f.Close(), l.lockf.Close()) // closing drops the lock
 	l.f = nil
 	if err != nil {
 		return fmt.Errorf("ingestlog: %w", err)

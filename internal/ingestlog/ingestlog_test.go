@@ -2,9 +2,11 @@ package ingestlog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -60,12 +62,13 @@ func TestAppendReopen(t *testing.T) {
 	}
 }
 
+// files counts the segment files in dir.
 func files(t *testing.T, dir string) int {
-	ents, err := os.ReadDir(dir)
+	n, err := segments(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(ents)
+	return len(n)
 }
 
 // A torn or corrupt tail ends the records: what precedes it is returned.
@@ -128,4 +131,28 @@ func TestBadArguments(t *testing.T) {
 	if seq, err := l.Append(0, "", []byte("synced")); err != nil || seq != 1 || l.Last() != 1 {
 		t.Fatalf("synced append: %d %v", seq, err)
 	}
+}
+
+// One process at a time: a second Open of the same directory fails until
+// the first Log is closed.
+func TestLocked(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" || runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
+		t.Skip("no flock(2) here: the caller keeps one process per log")
+	}
+	dir := t.TempDir()
+	l, _, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Open(dir); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, _, err = Open(dir)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	l.Close()
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenttrace/agenttrace/store/internal/rollup"
+
 	"github.com/agenttrace/agenttrace/internal/jsonenc"
 	"github.com/agenttrace/agenttrace/store"
 	"github.com/agenttrace/agenttrace/store/internal/summary"
@@ -199,7 +201,7 @@ func TestMigrateOverflowedSums(t *testing.T) {
 	if err := migrateTo(ctx, db, 0, 3); err != nil {
 		t.Fatal(err)
 	}
-	h := storetest.T0.UnixNano() / hourNS
+	h := storetest.T0.UnixNano() / rollup.HourNS
 	for _, q := range []string{
 		`INSERT INTO usage_session_hour VALUES ('s', ?, 'acme', 1.8446744073709552e19, 5, 0, 0, 0, 2, -8446744073700000000, 2)`,
 		`INSERT INTO usage_tenant_hour VALUES ('acme', ?, 1.8446744073709552e19, 5, 0, 0, 0, 2, -8446744073700000000, 2)`,

@@ -149,3 +149,27 @@ func fillIf(dst *string, v string) {
 		*dst = v
 	}
 }
+
+// Fold folds the summaries of every tenant of one trace, sorted by tenant,
+// into one based on that of the trace's tenant (an unscoped reader's view
+// of the whole trace); Tenants lists them when there are several. It
+// changes and returns that summary.
+func Fold(parts []*Row, tenant string) *Row {
+	base := parts[0]
+	for _, p := range parts {
+		if p.TenantID == tenant {
+			base = p
+		}
+	}
+	tenants := make([]string, 0, len(parts))
+	for _, p := range parts {
+		tenants = append(tenants, p.TenantID)
+		if p != base {
+			base.Absorb(p)
+		}
+	}
+	if len(tenants) > 1 {
+		base.Tenants = tenants
+	}
+	return base
+}
