@@ -64,6 +64,12 @@ type Store struct {
 	// parts caches the days whose spans partition exists.
 	pmu   sync.Mutex
 	parts map[int64]bool
+
+	// smu guards the stored traces' time span (wideWindow) and when it
+	// was read.
+	smu            sync.Mutex
+	spanLo, spanHi int64
+	spanAt         time.Time
 }
 
 var _ store.Store = (*Store)(nil)
