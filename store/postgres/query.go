@@ -323,6 +323,16 @@ var sortColumn = map[store.SortField]string{
 	store.SortName:        "name",
 }
 
+// custom returns a listing query's arguments to run it through the simple
+// protocol, so that it is planned for its values every time. The store's
+// connections run with plan_cache_mode=force_generic_plan (see Open), right
+// for the fixed-shape key lookups of usage and ingest, whose custom plans
+// cost more to plan on a partitioned table than to run; a listing's best
+// plan depends on its values (how wide the window, how rare the tag).
+func custom(a args) []any {
+	return append([]any{pgx.QueryExecModeSimpleProtocol}, a...)
+}
+
 // where builds a conjunction of conditions with numbered arguments.
 type where struct {
 	conds []string
@@ -487,7 +497,7 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 	query := `SELECT ` + traceCols + ` FROM traces` + pw.String() + ` ORDER BY ` + sortKey + ` ` + ord + `, trace_id ` + ord + `, tenant_id ` + ord +
 		` LIMIT ` + pw.a.add(limit+1) + ` OFFSET ` + pw.a.add(q.Offset)
 	err = func() error {
-		rows, err := s.pool.Query(ctx, query, pw.a...)
+		rows, err := s.pool.Query(ctx, query, custom(pw.a)...)
 		if err != nil {
 			return err
 		}
@@ -506,7 +516,7 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 			w := &where{}
 			traceWhere(&q.TraceFilter, w)
 			err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM traces`+w.String()+` LIMIT `+w.a.add(store.MaxTotal+1)+`) AS x`,
-				w.a...).Scan(&page.Total)
+				custom(w.a)...).Scan(&page.Total)
 			if page.Total > store.MaxTotal {
 				page.Total, page.TotalCapped = store.MaxTotal, true
 			}
@@ -558,7 +568,7 @@ func scanSpan(rows pgx.Rows, sp *store.Span) error {
 func (s *Store) querySpans(ctx context.Context, query string, a args, limit int, up bool) (store.SpanPage, error) {
 	var page store.SpanPage
 	err := func() error {
-		rows, err := s.pool.Query(ctx, query, a...)
+		rows, err := s.pool.Query(ctx, query, custom(a)...)
 		if err != nil {
 			return err
 		}
