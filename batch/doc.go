@@ -11,13 +11,11 @@
 //	            unless the exporter opts in: ConcurrentExporter)
 //
 // OnEnd is the hot path, run by whatever goroutine ends a span. It estimates
-// the span's size, then appends it to one of a few queue shards, each with
-// its own lock, chosen by span ID (or the next one not locked), so goroutines
-// ending spans at once rarely wait for each other; when a shard is full,
-// further spans are dropped without taking a lock at all until the flusher
-// makes room. The flusher swaps out whole shard buffers and cuts batches from
-// them; each export runs on its own goroutine, which, once its export
-// returns, takes the next due batch itself.
+// the span's size and appends it to the queue under the processor's one
+// lock; once the queue has refused a span for lack of room, further spans are
+// dropped without taking the lock at all until the flusher makes room. The
+// flusher cuts batches off the queue and starts a goroutine per export,
+// at most MaxInFlight at a time.
 //
 // # Accounting
 //

@@ -86,10 +86,7 @@ func positive[T int | time.Duration](name string, v T, set func(*config, T)) Opt
 
 // WithMaxQueueSpans bounds the number of spans waiting in the queue (default
 // [DefaultMaxQueueSpans]). When the queue is full a new span is dropped with
-// [QueueFull] (or, with [WithBlocking], waits). The queue is split into up to
-// 16 shards (never so many that a shard cannot hold a full batch), each
-// holding an equal share of this bound and of the byte bound, so a span can
-// be refused slightly before the whole queue is full. n must be positive.
+// [QueueFull] (or, with [WithBlocking], waits). n must be positive.
 func WithMaxQueueSpans(n int) Option {
 	return positive("WithMaxQueueSpans", n, func(c *config, n int) { c.maxQueueSpans = n })
 }

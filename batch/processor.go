@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,74 +21,56 @@ import (
 // Processor is an sdktrace.SpanProcessor that queues ended spans in a bounded
 // queue and exports them in batches from background goroutines, with up to
 // MaxInFlight exports running at once on an exporter that allows it
-// ([ConcurrentExporter]) and one at a time on any other. Create it with [New]; its methods are
-// safe for concurrent use.
+// ([ConcurrentExporter]) and one at a time on any other. Create it with
+// [New]; its methods are safe for concurrent use.
 //
-// The queue is split into shards, each with its own lock, so that goroutines
-// ending spans at the same time rarely wait for each other: OnEnd puts a span
-// in a shard picked by its span ID (or the next unlocked one) and each shard holds
-// at most 1/shards of the span and byte bounds. The flusher goroutine moves
-// whole shard buffers to its pending list and cuts batches from there.
+// One mutex guards the queue and the accounting. Once the queue has refused a
+// span for lack of room, OnEnd drops further spans without taking it until
+// the flusher makes room, so a flood costs the goroutines ending spans two
+// atomic operations each.
 type Processor struct {
 	exp sdktrace.SpanExporter
 	cfg config
 
-	shards    []shard
-	shardMask int
-	spanCap   int64 // per shard
-	byteCap   int64 // per shard
-	kickSpans int   // per shard: a shard this full wakes the flusher
-	kickBytes int
-	kicked    atomic.Bool // the flusher has been woken and has not collected yet
-	pressure  atomic.Bool // a span was refused for lack of room since the last collect
+	// full is set when the queue refuses a span for lack of room and cleared
+	// when a batch is cut; while it is set, a non-blocking OnEnd drops
+	// without locking and counts the span in fullDrops (as enqueued and
+	// dropped with queue_full).
+	full      atomic.Bool
+	fullDrops atomic.Uint64
 
-	mu          sync.Mutex // after any shard lock, never before
-	pendQueued  int        // spans collected by the flusher, not yet cut into a batch
-	pendBytes   int
-	exported    uint64
-	dropped     [numReasons]uint64 // drops decided by the flusher and exports
-	inflight    int
-	running     []*exportBatch // batches being exported, in dispatch order
-	headSeq     uint64         // spans collected and then cut or dropped
-	tailSeq     uint64         // spans collected
-	until       uint64         // send partial batches until headSeq reaches this
-	requests    []*flushWaiter // ForceFlush calls waiting for the flusher to collect
-	waiters     []*flushWaiter // ForceFlush calls with a target
-	spaceWait   chan struct{}  // closed when room is made (blocking mode)
-	closed      bool           // Shutdown began
-	finished    bool           // Shutdown returned
-	flusherGone bool           // the flusher goroutine has returned
-	idle        chan struct{}  // closed once flusherGone and nothing runs
-	leftover    int            // spans dropped after_shutdown by an aborted drain
-	lastErr     error          // last export error since the last warning
-	shutStarted bool
-
-	shutdownDone chan struct{}
-	shutdownErr  error
-
-	kick          chan struct{} // capacity 1: wake the flusher
+	kick          chan struct{} // capacity 1: wakes the flusher
 	stop          chan struct{} // closed when Shutdown begins
 	abort         chan struct{} // closed when Shutdown's context runs out
 	flusherExit   chan struct{} // closed when the flusher goroutine returns
-	sem           chan struct{} // one token per running export
+	slots         chan struct{} // one token per running export
 	exportCtx     context.Context
 	cancelExports context.CancelFunc
-	slices        sync.Pool // *[]sdktrace.ReadOnlySpan
 
-	// Guarded by cutMu (taken before any shard lock and mu): the flusher and
-	// the export loops collect and cut batches under it. p.pendBytes and
-	// p.headSeq are written only under cutMu (and mu), so holders of cutMu
-	// read them without mu.
-	cutMu     sync.Mutex
-	pend      ring      // collected spans not yet cut into a batch
-	spares    [][]entry // the other half of each shard's buffer
-	resSizes  map[*resource.Resource]int
-	pressured bool // the queue refused spans since the last cut
+	mu         sync.Mutex // guards everything below
+	queue      ring       // spans waiting to be cut into a batch, oldest first
+	queueBytes int
+	pressured  bool   // the queue refused a span since the last cut
+	enqueued   uint64 // spans handed to OnEnd, except the fullDrops
+	exported   uint64
+	dropped    [numReasons]uint64
+	inflight   int
+	running    []*exportBatch // batches being exported, in the order they were cut
+	headSeq    uint64         // spans that have left the queue (cut or dropped)
+	tailSeq    uint64         // spans that have entered the queue
+	until      uint64         // cut partial batches until headSeq reaches this
+	waiters    []*flushWaiter // ForceFlush calls
+	room       chan struct{}  // closed when a cut makes room (WithBlocking waits on it)
+	closed     bool           // Shutdown began
+	finished   bool           // Shutdown returned
+	leftover   int            // spans dropped after_shutdown by an aborted drain
+	lastErr    error          // last export error since the last warning
+	lastWarn   time.Time
+	warned     DropCounts // the drop counts at the last warning
 
-	dropSeen atomic.Bool // spans were dropped since the last warning check
-	warnMu   sync.Mutex
-	lastWarn time.Time
-	warned   DropCounts
+	shutdownOnce sync.Once
+	shutdownDone chan struct{}
+	shutdownErr  error
 }
 
 var _ sdktrace.SpanProcessor = (*Processor)(nil)
@@ -117,38 +98,17 @@ func inFlightFor(exp sdktrace.SpanExporter, n int) int {
 	return 1
 }
 
-// shard is one lock's worth of the queue.
-type shard struct {
-	mu       sync.Mutex
-	closed   bool
-	in       []entry // spans ended since the flusher last collected, in order
-	inBytes  int
-	charged  int64 // spans ever accepted here
-	chargedB int64
-	enqueued uint64
-	dropped  [numReasons]uint64 // drops decided in OnEnd
-	// Spans (and bytes) accepted here that have since left the queue; added
-	// by the flusher, so that charged-released is this shard's occupancy.
-	releasedN atomic.Int64
-	releasedB atomic.Int64
-	// fullHint is set when the shard refused a span for lack of room and
-	// cleared when the flusher makes room; while set, OnEnd drops without
-	// locking and counts the drop in fastDrops (enqueued and queue_full).
-	fullHint  atomic.Bool
-	fastDrops atomic.Uint64
-	_         [64]byte // keep shards on separate cache lines
-}
-
-const maxShards = 16
-
+// exportBatch is a batch handed to the exporter: the spans with sequence
+// numbers start, start+1, ... (too_large drops aside).
 type exportBatch struct {
-	start uint64 // sequence number of the first span
+	start uint64
 	spans []sdktrace.ReadOnlySpan
-	buf   *[]sdktrace.ReadOnlySpan
 }
 
+// flushWaiter is a ForceFlush call, done once every span with a sequence
+// number below target is exported or dropped.
 type flushWaiter struct {
-	target uint64 // done once every span with a smaller sequence number is
+	target uint64
 	done   chan struct{}
 }
 
@@ -167,41 +127,20 @@ func New(exp sdktrace.SpanExporter, opts ...Option) (*Processor, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := shardCount(cfg, runtime.GOMAXPROCS(0))
 	p := &Processor{
 		exp:          exp,
 		cfg:          cfg,
-		shards:       make([]shard, n),
-		shardMask:    n - 1,
-		spanCap:      int64(cfg.maxQueueSpans / n),
-		byteCap:      int64(cfg.maxQueueBytes / n),
-		kickSpans:    max(1, cfg.maxBatchSpans/n),
-		kickBytes:    max(1, cfg.maxBatchBytes/n),
-		idle:         make(chan struct{}),
-		shutdownDone: make(chan struct{}),
 		kick:         make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 		abort:        make(chan struct{}),
 		flusherExit:  make(chan struct{}),
-		sem:          make(chan struct{}, inFlightFor(exp, cfg.maxInFlight)),
-		pend:         newRing(cfg.maxQueueSpans),
-		spares:       make([][]entry, n),
-		resSizes:     make(map[*resource.Resource]int),
+		slots:        make(chan struct{}, inFlightFor(exp, cfg.maxInFlight)),
+		queue:        newRing(cfg.maxQueueSpans),
+		shutdownDone: make(chan struct{}),
 	}
 	p.exportCtx, p.cancelExports = context.WithCancel(context.Background())
 	go p.run()
 	return p, nil
-}
-
-// shardCount picks a power of two, at most 4 per CPU and 16, such that each
-// shard can still hold a full batch by spans and by bytes.
-func shardCount(c config, procs int) int {
-	n := 1
-	for next := n * 2; next <= min(maxShards, 4*procs) &&
-		c.maxQueueSpans/next >= c.maxBatchSpans && c.maxQueueBytes/next >= c.maxBatchBytes; next *= 2 {
-		n = next
-	}
-	return n
 }
 
 // OnStart does nothing; it implements sdktrace.SpanProcessor.
@@ -218,196 +157,126 @@ func (p *Processor) OnEnd(s sdktrace.ReadOnlySpan) {
 	if !sc.IsSampled() {
 		return
 	}
-	sid := sc.SpanID()
-	i := int(sid[7]^sid[6]) & p.shardMask
-	if !p.cfg.blocking && p.shards[i].fullHint.Load() {
-		p.fastDrop(&p.shards[i]) // the queue is full: no lock, no sizing
+	if !p.cfg.blocking && p.full.Load() {
+		p.fullDrops.Add(1)
+		p.notifyDrop(QueueFull, 1)
 		return
 	}
-	i = p.lockShard(i)
-	sh := &p.shards[i]
-	if sh.closed {
-		p.dropLocked(sh, idxAfterShutdown)
-		return
-	}
-	if sh.charged-sh.releasedN.Load() >= p.spanCap && !p.cfg.blocking {
-		p.full(sh) // without sizing the span: the cheapest way out of a flood
-		return
-	}
-	size, exact := spanSize(s, sc, false)
+	e := entry{span: s}
+	e.size, e.exact = spanSize(s, sc, false)
+	p.mu.Lock()
 	switch {
-	case size > p.cfg.maxBatchBytes && exact:
-		p.dropLocked(sh, idxTooLarge)
-	case p.fitsLocked(sh, size):
-		p.pushLocked(sh, entry{span: s, size: size, shard: i, exact: exact})
+	case p.closed:
+		p.dropLocked(idxAfterShutdown)
+	case e.exact && e.size > p.cfg.maxBatchBytes:
+		p.dropLocked(idxTooLarge)
+	case p.fitsLocked(e.size):
+		p.pushLocked(e)
 	case p.cfg.blocking:
-		sh.mu.Unlock()
-		p.enqueueBlocking(entry{span: s, size: size, exact: exact}, i)
+		p.enqueueBlocking(e)
 	default:
-		p.full(sh)
-	}
-}
-
-// full drops a span for lack of room in a locked shard and unlocks it. Until
-// the flusher makes room, further spans for this shard take fastDrop.
-func (p *Processor) full(sh *shard) {
-	sh.fullHint.Store(true)
-	p.dropLocked(sh, idxQueueFull)
-	p.pressureWake()
-}
-
-// fastDrop drops a span with queue_full without taking the shard's lock.
-func (p *Processor) fastDrop(sh *shard) {
-	sh.fastDrops.Add(1)
-	p.notifyDrop(QueueFull, 1)
-	p.pressureWake()
-}
-
-// pressureWake tells the flusher the queue is full, so that it sends even a
-// partial batch.
-func (p *Processor) pressureWake() {
-	if !p.pressure.Load() {
-		p.pressure.Store(true)
-	}
-	p.wake()
-}
-
-// lockShard locks shard i, or the first of the following ones that is free,
-// and returns the index it locked.
-func (p *Processor) lockShard(i int) int {
-	for k := range len(p.shards) {
-		j := (i + k) & p.shardMask
-		if p.shards[j].mu.TryLock() {
-			return j
-		}
-	}
-	p.shards[i].mu.Lock()
-	return i
-}
-
-func (p *Processor) fitsLocked(sh *shard, size int) bool {
-	return sh.charged-sh.releasedN.Load() < p.spanCap &&
-		sh.chargedB-sh.releasedB.Load()+int64(size) <= p.byteCap
-}
-
-// pushLocked queues e in shard sh (e.shard) and unlocks it.
-func (p *Processor) pushLocked(sh *shard, e entry) {
-	sh.in = append(sh.in, e)
-	sh.inBytes += e.size
-	sh.charged++
-	sh.chargedB += int64(e.size)
-	sh.enqueued++
-	kick := len(sh.in) >= p.kickSpans || sh.inBytes >= p.kickBytes
-	sh.mu.Unlock()
-	if kick {
+		p.full.Store(true)
+		p.pressured = true
+		p.dropLocked(idxQueueFull)
 		p.wake()
 	}
 }
 
-// dropLocked counts one span dropped by OnEnd and unlocks the shard.
-func (p *Processor) dropLocked(sh *shard, reason int) {
-	sh.enqueued++
-	sh.dropped[reason]++
-	sh.mu.Unlock()
-	p.notifyDrop(reasons[reason], 1)
+func (p *Processor) fitsLocked(size int) bool {
+	return p.queue.n < p.cfg.maxQueueSpans && p.queueBytes+size <= p.cfg.maxQueueBytes
 }
 
-// wake wakes the flusher unless it is already awake and has not collected.
-func (p *Processor) wake() {
-	if !p.kicked.Load() && p.kicked.CompareAndSwap(false, true) {
-		p.signal(p.kick)
+// pushLocked queues e and unlocks.
+func (p *Processor) pushLocked(e entry) {
+	p.enqueued++
+	p.tailSeq++
+	p.queue.push(e)
+	p.queueBytes += e.size
+	due := p.queue.n >= p.cfg.maxBatchSpans || p.queueBytes >= p.cfg.maxBatchBytes
+	p.mu.Unlock()
+	if due {
+		p.wake()
 	}
 }
 
-func (*Processor) signal(ch chan struct{}) {
+// dropLocked counts one span dropped by OnEnd and unlocks.
+func (p *Processor) dropLocked(reason int) {
+	p.enqueued++
+	p.dropped[reason]++
+	p.mu.Unlock()
+	p.notifyDrop(reasons[reason], 1)
+}
+
+// enqueueBlocking waits, at most the blocking timeout, for room for e. It
+// is called with p.mu held and unlocks it.
+func (p *Processor) enqueueBlocking(e entry) {
+	timer := time.NewTimer(p.cfg.blockTimeout)
+	defer timer.Stop()
+	for {
+		if p.room == nil {
+			p.room = make(chan struct{})
+		}
+		room := p.room
+		p.pressured = true
+		p.mu.Unlock()
+		p.wake()
+		expired := false
+		select {
+		case <-room:
+		case <-timer.C:
+			expired = true
+		}
+		p.mu.Lock()
+		switch {
+		case p.closed:
+			p.dropLocked(idxAfterShutdown)
+			return
+		case p.fitsLocked(e.size):
+			p.pushLocked(e)
+			return
+		case expired:
+			p.dropLocked(idxQueueFull)
+			return
+		}
+	}
+}
+
+// wake wakes the flusher.
+func (p *Processor) wake() {
 	select {
-	case ch <- struct{}{}:
+	case p.kick <- struct{}{}:
 	default:
 	}
 }
 
-// enqueueBlocking waits for room, at most the blocking timeout.
-func (p *Processor) enqueueBlocking(e entry, i int) {
-	var timer *time.Timer
-	expired := false
-	for {
-		p.mu.Lock()
-		if p.spaceWait == nil {
-			p.spaceWait = make(chan struct{})
-		}
-		ch := p.spaceWait
-		p.mu.Unlock()
-
-		j := p.lockShard(i)
-		sh := &p.shards[j]
-		switch {
-		case sh.closed:
-			p.dropLocked(sh, idxAfterShutdown)
-			return
-		case p.fitsLocked(sh, e.size):
-			e.shard = j
-			p.pushLocked(sh, e)
-			return
-		case expired:
-			p.dropLocked(sh, idxQueueFull)
-			return
-		}
-		sh.mu.Unlock()
-		p.pressureWake()
-		if timer == nil {
-			timer = time.NewTimer(p.cfg.blockTimeout)
-			defer timer.Stop()
-		}
-		select {
-		case <-ch:
-		case <-timer.C:
-			expired = true
-		}
-	}
-}
-
-// notifyDrop reports n spans dropped for r to the OnDrop callback and marks
-// that there is something to log.
+// notifyDrop reports n spans dropped for r to the OnDrop callback.
 func (p *Processor) notifyDrop(r DropReason, n int) {
-	if n <= 0 {
-		return
-	}
-	if !p.dropSeen.Load() {
-		p.dropSeen.Store(true)
-	}
-	if p.cfg.onDrop != nil {
+	if n > 0 && p.cfg.onDrop != nil {
 		p.cfg.onDrop(r, n)
 	}
 }
 
 // Stats returns a consistent snapshot of the processor's counters.
 func (p *Processor) Stats() Stats {
-	for i := range p.shards {
-		p.shards[i].mu.Lock()
-	}
 	p.mu.Lock()
-	st := Stats{
+	defer p.mu.Unlock()
+	fast := p.fullDrops.Load()
+	return Stats{
+		Enqueued:    p.enqueued + fast,
 		Exported:    p.exported,
-		Queued:      p.pendQueued,
-		QueuedBytes: p.pendBytes,
+		Dropped:     p.droppedLocked(fast),
+		Queued:      p.queue.n,
+		QueuedBytes: p.queueBytes,
 		InFlight:    p.inflight,
 	}
-	dropped := p.dropped
-	p.mu.Unlock()
-	for i := range p.shards {
-		sh := &p.shards[i]
-		fast := sh.fastDrops.Load()
-		st.Enqueued += sh.enqueued + fast
-		st.Queued += len(sh.in)
-		st.QueuedBytes += sh.inBytes
-		for r := range dropped {
-			dropped[r] += sh.dropped[r]
-		}
-		dropped[idxQueueFull] += fast
-		sh.mu.Unlock()
-	}
-	st.Dropped = dropCountsOf(dropped)
-	return st
+}
+
+// droppedLocked returns the drop counts, given the fullDrops count read
+// under the same lock.
+func (p *Processor) droppedLocked(fast uint64) DropCounts {
+	d := p.dropped
+	d[idxQueueFull] += fast
+	return dropCountsOf(d)
 }
 
 // Backlog reports how full the queue is: the larger of its span count and
@@ -416,202 +285,130 @@ func (p *Processor) Stats() Stats {
 // spans (agenttrace's trace messages) waits while the backlog is high and
 // exports make progress.
 func (p *Processor) Backlog() (share float64, exported uint64) {
-	st := p.Stats()
-	return max(float64(st.Queued)/float64(p.cfg.maxQueueSpans), float64(st.QueuedBytes)/float64(p.cfg.maxQueueBytes)), st.Exported
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return max(float64(p.queue.n)/float64(p.cfg.maxQueueSpans),
+		float64(p.queueBytes)/float64(p.cfg.maxQueueBytes)), p.exported
 }
 
-// run is the flusher goroutine: it cuts batches when a shard is full enough,
-// when the interval passes, when ForceFlush asks and when Shutdown drains, and
-// starts an export for each while fewer than MaxInFlight run.
+// run is the flusher goroutine: it cuts batches when a full one is queued,
+// when the queue refused a span, when the interval passes, when ForceFlush
+// asks and when Shutdown drains, and starts an export for each while fewer
+// than MaxInFlight run. On Shutdown it drains the queue, waits for every
+// export and returns.
 func (p *Processor) run() {
 	defer close(p.flusherExit)
-	timer := time.NewTimer(p.cfg.interval)
-	defer timer.Stop()
+	tick := time.NewTicker(p.cfg.interval)
+	defer tick.Stop()
 	for {
-		var all uint64 // send partial batches up to everything collected
-		draining := false
 		select {
 		case <-p.kick:
-		case <-timer.C:
-			all = 1
-			timer.Reset(p.cfg.interval)
+		case <-tick.C:
+			p.flushQueued(p.tailSeqNow())
 		case <-p.stop:
-			draining = true
-			all = math.MaxUint64
+			p.flushQueued(math.MaxUint64)
+			if p.dispatch(tick) {
+				p.awaitExports()
+			}
+			p.dropLeftovers()
+			return
 		}
-		ok := p.dispatch(all, timer)
-		if draining || !ok {
-			p.finishFlusher()
+		if !p.dispatch(tick) {
+			p.dropLeftovers()
 			return
 		}
 		p.maybeWarn(false)
 	}
 }
 
-// dispatch starts exports while a full batch is pending or partial batches are
-// due: all=1 makes everything its first collect finds due, all=MaxUint64
-// everything from now on. It returns false if Shutdown aborted it.
-//
-// Each export runs in exportLoop, which after its export takes the next due
-// batch itself: when the program keeps every CPU busy, handing each batch back
-// through the flusher would add a scheduling delay per export.
-func (p *Processor) dispatch(all uint64, timer *time.Timer) bool {
-	for {
-		p.cutMu.Lock()
-		due := p.collectDue(all)
-		p.cutMu.Unlock()
-		all = 0 // the targets it set persist in p.until
-		if !due {
-			return true
-		}
-	wait: // for an export slot; exports can take long, so keep the interval
+func (p *Processor) tailSeqNow() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tailSeq
+}
+
+// flushQueued makes every span with a sequence number below target due, in
+// partial batches if need be.
+func (p *Processor) flushQueued(target uint64) {
+	p.mu.Lock()
+	p.until = max(p.until, target)
+	p.mu.Unlock()
+}
+
+// dispatch starts an export for each due batch, waiting for an export slot
+// before cutting each, and returns when none is due. It returns false if
+// Shutdown's context ran out.
+func (p *Processor) dispatch(tick *time.Ticker) bool {
+	for p.due() {
+		// Exports can take long: keep the interval and the warnings going.
+	wait:
 		for {
 			select {
-			case p.sem <- struct{}{}:
+			case p.slots <- struct{}{}:
 				break wait
 			case <-p.abort:
 				return false
-			case <-timer.C:
-				timer.Reset(p.cfg.interval)
-				all = 1
+			case <-tick.C:
+				p.flushQueued(p.tailSeqNow())
 				p.maybeWarn(false)
 			}
 		}
-		b := p.next(all)
-		if b == nil {
-			<-p.sem
-			continue
-		}
-		// Hand the processor to the new goroutine at once (a new goroutine
-		// runs next on this P once the flusher blocks): when the program keeps
-		// every CPU busy, it would otherwise wait behind the program's
-		// goroutines for a time slice while holding an export slot.
-		started := make(chan struct{})
-		go p.exportLoop(b, started)
-		<-started
-	}
-}
-
-// exportLoop exports b, then keeps exporting due batches while there are any,
-// holding one export slot throughout.
-func (p *Processor) exportLoop(b *exportBatch, started chan struct{}) {
-	close(started)
-	for b != nil {
-		p.export(b)
-		b = p.next(0)
-	}
-	<-p.sem
-}
-
-// next collects and cuts the next due batch, or returns nil if none is due or
-// Shutdown aborted. all is as for dispatch.
-func (p *Processor) next(all uint64) *exportBatch {
-	tooLarge := 0
-	defer func() { p.notifyDrop(TooLarge, tooLarge) }()
-	p.cutMu.Lock()
-	defer p.cutMu.Unlock()
-	for {
-		select {
+		select { // the slot and abort may have been ready together
 		case <-p.abort:
-			return nil
+			<-p.slots
+			return false
 		default:
 		}
-		if !p.collectDue(all) {
-			return nil
-		}
-		all = 0
-		b, n := p.cut()
-		tooLarge += n
-		if b != nil {
-			return b
-		}
-	}
-}
-
-// collectDue collects and reports whether a batch is due: a full one is
-// pending, the queue refused spans since the last cut, or a flush target
-// (interval, ForceFlush, Shutdown) is not reached yet. Called with cutMu held.
-func (p *Processor) collectDue(all uint64) bool {
-	pressure, until := p.collect(all)
-	p.pressured = p.pressured || pressure
-	n := p.pend.n
-	return n > 0 && (n >= p.cfg.maxBatchSpans || p.pendBytes >= p.cfg.maxBatchBytes ||
-		p.pressured || p.headSeq < until)
-}
-
-// collect moves every shard's buffer to p.pend (swapping in a spare, so each
-// shard lock is held only briefly), gives pending ForceFlush calls their
-// target, and returns the pressure flag and the partial-batch target. all=1
-// raises the target to everything collected; all=MaxUint64 to everything.
-func (p *Processor) collect(all uint64) (pressure bool, until uint64) {
-	p.kicked.Store(false)
-	pressure = p.pressure.Swap(false)
-	p.mu.Lock()
-	reqs := p.requests
-	p.requests = nil
-	p.mu.Unlock()
-
-	for j := range p.shards {
-		sh := &p.shards[j]
-		sh.mu.Lock()
-		got := sh.in
-		if len(got) == 0 {
-			sh.mu.Unlock()
+		b, tooLarge := p.cut()
+		p.notifyDrop(TooLarge, tooLarge)
+		if b == nil {
+			<-p.slots
 			continue
 		}
-		gotBytes := sh.inBytes
-		sh.in, sh.inBytes = p.spares[j], 0
-		p.mu.Lock()
-		p.pendQueued += len(got)
-		p.pendBytes += gotBytes
-		p.tailSeq += uint64(len(got))
-		p.mu.Unlock()
-		sh.mu.Unlock()
-		for _, e := range got {
-			p.pend.push(e)
-		}
-		clear(got)
-		p.spares[j] = got[:0]
+		go p.export(b)
 	}
-
-	p.mu.Lock()
-	for _, w := range reqs {
-		w.target = p.tailSeq
-		p.until = max(p.until, w.target)
-		p.waiters = append(p.waiters, w)
-	}
-	switch all {
-	case 0:
-	case math.MaxUint64:
-		p.until = all
-	default:
-		p.until = max(p.until, p.tailSeq)
-	}
-	p.releaseWaitersLocked()
-	until = p.until
-	p.mu.Unlock()
-	return pressure, until
+	return true
 }
 
-// cut takes the next batch off p.pend: at most MaxBatchSpans spans whose
-// estimated request size stays within MaxBatchBytes. A span that does not fit
-// even alone is dropped with too_large. It returns nil if every span it looked
-// at was too large.
-func (p *Processor) cut() (*exportBatch, int) {
-	bp, _ := p.slices.Get().(*[]sdktrace.ReadOnlySpan)
-	if bp == nil {
-		s := make([]sdktrace.ReadOnlySpan, 0, p.cfg.maxBatchSpans)
-		bp = &s
+// awaitExports waits until every export has returned (by taking every
+// slot), or Shutdown's context runs out.
+func (p *Processor) awaitExports() {
+	for range cap(p.slots) {
+		select {
+		case p.slots <- struct{}{}:
+		case <-p.abort:
+			return
+		}
 	}
-	spans := (*bp)[:0]
+}
+
+// due reports whether a batch is due: a full one is queued, the queue
+// refused a span since the last cut, or a flush target (interval,
+// ForceFlush, Shutdown) is not reached yet.
+func (p *Processor) due() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.queue.n
+	return n > 0 && (n >= p.cfg.maxBatchSpans || p.queueBytes >= p.cfg.maxBatchBytes ||
+		p.pressured || p.headSeq < p.until)
+}
+
+// cut takes the next batch off the queue: at most MaxBatchSpans spans whose
+// estimated request size (resource and scope included) stays within
+// MaxBatchBytes. A span that does not fit even alone is dropped with
+// too_large; cut returns their number, and a nil batch if every span it
+// looked at was too large.
+func (p *Processor) cut() (*exportBatch, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var (
+		spans                               = make([]sdktrace.ReadOnlySpan, 0, min(p.queue.n, p.cfg.maxBatchSpans))
 		used, popped, poppedBytes, tooLarge int
 		lastRes                             *resource.Resource
 		lastScope                           instrumentation.Scope
-		relN, relB                          [maxShards]int64
 	)
-	for p.pend.n > 0 && len(spans) < p.cfg.maxBatchSpans {
-		e := p.pend.peek()
+	for p.queue.n > 0 && len(spans) < p.cfg.maxBatchSpans {
+		e := p.queue.peek()
 		add := e.size
 		if !e.exact { // measure the slice attributes OnEnd only guessed
 			add, _ = spanSize(e.span, e.span.SpanContext(), true)
@@ -619,7 +416,7 @@ func (p *Processor) cut() (*exportBatch, int) {
 		res := e.span.Resource()
 		newRes := len(spans) == 0 || res != lastRes
 		if newRes {
-			add += p.resourceOverhead(res)
+			add += resourceOverhead(res)
 		}
 		sc := e.span.InstrumentationScope()
 		if newRes || sc != lastScope {
@@ -629,68 +426,40 @@ func (p *Processor) cut() (*exportBatch, int) {
 		if !fits && len(spans) > 0 {
 			break
 		}
-		ent := p.pend.pop()
+		ent := p.queue.pop()
 		popped++
 		poppedBytes += ent.size
-		relN[ent.shard]++
-		relB[ent.shard] += int64(ent.size)
 		if !fits {
-			tooLarge++ // alone too large: only possible while len(spans) == 0
+			tooLarge++ // alone too large: only while len(spans) == 0
 			continue
 		}
 		spans = append(spans, ent.span)
 		used += add
 		lastRes, lastScope = res, sc
 	}
-	for j := range p.shards {
-		if relN[j] > 0 {
-			sh := &p.shards[j]
-			sh.releasedB.Add(relB[j])
-			sh.releasedN.Add(relN[j])
-			sh.fullHint.Store(false)
-		}
-	}
-
 	var b *exportBatch
-	p.mu.Lock()
 	if len(spans) > 0 {
-		b = &exportBatch{start: p.headSeq + uint64(tooLarge), spans: spans, buf: bp}
+		b = &exportBatch{start: p.headSeq + uint64(tooLarge), spans: spans}
 		p.running = append(p.running, b)
 		p.inflight += len(spans)
 	}
 	if popped > 0 {
 		p.pressured = false
+		p.full.Store(false)
+		if p.room != nil {
+			close(p.room)
+			p.room = nil
+		}
 	}
-	p.pendQueued -= popped
-	p.pendBytes -= poppedBytes
+	p.queueBytes -= poppedBytes
 	p.headSeq += uint64(popped)
 	p.dropped[idxTooLarge] += uint64(tooLarge)
-	if p.spaceWait != nil {
-		close(p.spaceWait)
-		p.spaceWait = nil
-	}
 	p.releaseWaitersLocked()
-	p.mu.Unlock()
-	if b == nil {
-		*bp = spans
-		p.slices.Put(bp)
-	}
 	return b, tooLarge
 }
 
-func (p *Processor) resourceOverhead(r *resource.Resource) int {
-	if n, ok := p.resSizes[r]; ok {
-		return n
-	}
-	if len(p.resSizes) >= 64 {
-		clear(p.resSizes)
-	}
-	n := resourceOverhead(r)
-	p.resSizes[r] = n
-	return n
-}
-
-// export runs one ExportSpans call and accounts for its outcome.
+// export runs one ExportSpans call, accounts for its outcome and frees its
+// export slot.
 func (p *Processor) export(b *exportBatch) {
 	ctx, cancel := p.exportCtx, context.CancelFunc(func() {})
 	if p.cfg.exportTimeout > 0 {
@@ -706,6 +475,7 @@ func (p *Processor) export(b *exportBatch) {
 			failed = min(rejected, n)
 		}
 	}
+	p.notifyDrop(ExportFailed, failed)
 	p.mu.Lock()
 	p.inflight -= n
 	if i := slices.Index(p.running, b); i >= 0 {
@@ -717,13 +487,8 @@ func (p *Processor) export(b *exportBatch) {
 		p.lastErr = err
 	}
 	p.releaseWaitersLocked()
-	p.checkIdleLocked()
 	p.mu.Unlock()
-
-	p.notifyDrop(ExportFailed, failed)
-	clear(b.spans)
-	*b.buf = b.spans[:0]
-	p.slices.Put(b.buf)
+	<-p.slots
 }
 
 // partialRejected recognises the error otlptracehttp returns when the
@@ -749,22 +514,19 @@ func partialRejected(err error) (int, bool) {
 	return n, true
 }
 
-// watermarkLocked is the sequence number below which every collected span is
-// exported or dropped.
-func (p *Processor) watermarkLocked() uint64 {
-	if len(p.running) > 0 {
-		return p.running[0].start
-	}
-	return p.headSeq
-}
-
+// releaseWaitersLocked ends the ForceFlush calls whose spans are all
+// exported or dropped: every span below the oldest running batch's first,
+// or below headSeq when none runs.
 func (p *Processor) releaseWaitersLocked() {
 	if len(p.waiters) == 0 {
 		return
 	}
-	wm := p.watermarkLocked()
+	done := p.headSeq
+	if len(p.running) > 0 {
+		done = p.running[0].start
+	}
 	p.waiters = slices.DeleteFunc(p.waiters, func(w *flushWaiter) bool {
-		if w.target <= wm {
+		if w.target <= done {
 			close(w.done)
 			return true
 		}
@@ -772,55 +534,21 @@ func (p *Processor) releaseWaitersLocked() {
 	})
 }
 
-func (p *Processor) checkIdleLocked() {
-	if p.flusherGone && len(p.running) == 0 {
-		select {
-		case <-p.idle:
-		default:
-			close(p.idle)
-		}
-	}
-}
-
-// finishFlusher runs as the flusher returns: spans still queued (only when
+// dropLeftovers runs as the flusher returns: spans still queued (only when
 // Shutdown's context ran out) are dropped with after_shutdown.
-func (p *Processor) finishFlusher() {
-	n := p.dropLeftovers()
-	p.notifyDrop(AfterShutdown, n)
-}
-
-// dropLeftovers drops what is still queued and marks the flusher gone.
-func (p *Processor) dropLeftovers() int {
-	p.cutMu.Lock()
-	defer p.cutMu.Unlock()
-	for p.pend.n > 0 {
-		p.pend.pop()
-	}
-	n := 0
-	for j := range p.shards {
-		sh := &p.shards[j]
-		sh.mu.Lock()
-		k := len(sh.in)
-		clear(sh.in)
-		sh.in, sh.inBytes = sh.in[:0], 0
-		p.mu.Lock()
-		p.dropped[idxAfterShutdown] += uint64(k)
-		p.mu.Unlock()
-		sh.mu.Unlock()
-		n += k
-	}
+func (p *Processor) dropLeftovers() {
 	p.mu.Lock()
-	k := p.pendQueued
-	p.dropped[idxAfterShutdown] += uint64(k)
-	p.headSeq += uint64(k)
-	p.pendQueued, p.pendBytes = 0, 0
-	n += k
+	n := p.queue.n
+	for p.queue.n > 0 {
+		p.queue.pop()
+	}
+	p.queueBytes = 0
+	p.headSeq += uint64(n)
+	p.dropped[idxAfterShutdown] += uint64(n)
 	p.leftover += n
-	p.flusherGone = true
 	p.releaseWaitersLocked()
-	p.checkIdleLocked()
 	p.mu.Unlock()
-	return n
+	p.notifyDrop(AfterShutdown, n)
 }
 
 // ForceFlush returns once every span that ended before the call has been
@@ -837,10 +565,12 @@ func (p *Processor) ForceFlush(ctx context.Context) error {
 		p.mu.Unlock()
 		return nil
 	}
-	w := &flushWaiter{target: math.MaxUint64, done: make(chan struct{})}
-	p.requests = append(p.requests, w)
+	w := &flushWaiter{target: p.tailSeq, done: make(chan struct{})}
+	p.waiters = append(p.waiters, w)
+	p.until = max(p.until, w.target)
+	p.releaseWaitersLocked()
 	p.mu.Unlock()
-	p.signal(p.kick)
+	p.wake()
 
 	select {
 	case <-w.done:
@@ -861,19 +591,12 @@ func (p *Processor) ForceFlush(ctx context.Context) error {
 
 // abandonFlush unregisters w and describes what it was still waiting for.
 func (p *Processor) abandonFlush(ctx context.Context, w *flushWaiter) error {
-	st := p.Stats()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	del := func(x *flushWaiter) bool { return x == w }
-	p.requests = slices.DeleteFunc(p.requests, del)
-	p.waiters = slices.DeleteFunc(p.waiters, del)
+	p.waiters = slices.DeleteFunc(p.waiters, func(x *flushWaiter) bool { return x == w })
 	ue := &UndeliveredError{Op: "flush", Err: ctx.Err()}
-	if w.target == math.MaxUint64 { // the flusher never collected for it
-		ue.Queued, ue.InFlight = st.Queued, st.InFlight
-		return ue
-	}
 	if w.target > p.headSeq {
-		ue.Queued = int(min(w.target-p.headSeq, uint64(p.pendQueued)))
+		ue.Queued = int(min(w.target-p.headSeq, uint64(p.queue.n)))
 	}
 	for _, b := range p.running {
 		if b.start < w.target {
@@ -891,50 +614,49 @@ func (p *Processor) abandonFlush(ctx context.Context, w *flushWaiter) error {
 // also returns an *UndeliveredError (with a nil Err) when exports failed
 // during the drain. Later calls wait for the first one and return its result.
 func (p *Processor) Shutdown(ctx context.Context) error {
-	p.mu.Lock()
-	first := !p.shutStarted
-	p.shutStarted = true
-	p.mu.Unlock()
-	if !first {
-		select {
-		case <-p.shutdownDone:
-			return p.shutdownErr
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	first := false
+	p.shutdownOnce.Do(func() { first = true })
+	if first {
+		p.shutdownErr = p.shutdown(ctx)
+		close(p.shutdownDone)
+		return p.shutdownErr
 	}
-	p.shutdownErr = p.shutdown(ctx)
-	close(p.shutdownDone)
-	return p.shutdownErr
+	select {
+	case <-p.shutdownDone:
+		return p.shutdownErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (p *Processor) shutdown(ctx context.Context) error {
-	for i := range p.shards {
-		sh := &p.shards[i]
-		sh.mu.Lock()
-		sh.closed = true
-		sh.fullHint.Store(false)
-		sh.mu.Unlock()
-	}
 	p.mu.Lock()
 	p.closed = true
+	p.full.Store(false) // from now on OnEnd takes the lock and sees closed
 	before := p.dropped
-	if p.spaceWait != nil {
-		close(p.spaceWait)
-		p.spaceWait = nil
+	if p.room != nil {
+		close(p.room)
+		p.room = nil
 	}
 	p.mu.Unlock()
-	close(p.stop)
 
-	var ctxErr error
-	select {
-	case <-p.idle:
-	case <-ctx.Done():
-		ctxErr = ctx.Err()
+	// A context done already drains nothing: the flusher sees abort first.
+	ctxErr := ctx.Err()
+	if ctxErr != nil {
 		close(p.abort)
 		p.cancelExports()
-		<-p.flusherExit
 	}
+	close(p.stop)
+	if ctxErr == nil {
+		select {
+		case <-p.flusherExit:
+		case <-ctx.Done():
+			ctxErr = ctx.Err()
+			close(p.abort)
+			p.cancelExports()
+		}
+	}
+	<-p.flusherExit
 	expErr := p.exp.Shutdown(ctx)
 	p.cancelExports()
 
@@ -953,10 +675,7 @@ func (p *Processor) shutdown(ctx context.Context) error {
 	for _, w := range p.waiters {
 		close(w.done)
 	}
-	for _, w := range p.requests {
-		close(w.done)
-	}
-	p.waiters, p.requests = nil, nil
+	p.waiters = nil
 	p.mu.Unlock()
 	p.maybeWarn(true)
 
@@ -977,16 +696,13 @@ func (p *Processor) shutdown(ctx context.Context) error {
 // maybeWarn logs the drops since the last warning, at most once every
 // warnEvery unless force is set.
 func (p *Processor) maybeWarn(force bool) {
-	p.warnMu.Lock()
-	defer p.warnMu.Unlock()
+	p.mu.Lock()
 	now := time.Now()
 	if !force && !p.lastWarn.IsZero() && now.Sub(p.lastWarn) < warnEvery {
+		p.mu.Unlock()
 		return
 	}
-	if !p.dropSeen.Swap(false) && !force {
-		return
-	}
-	cur := p.Stats().Dropped
+	cur := p.droppedLocked(p.fullDrops.Load())
 	since := DropCounts{
 		QueueFull:     cur.QueueFull - p.warned.QueueFull,
 		TooLarge:      cur.TooLarge - p.warned.TooLarge,
@@ -994,15 +710,15 @@ func (p *Processor) maybeWarn(force bool) {
 		AfterShutdown: cur.AfterShutdown - p.warned.AfterShutdown,
 	}
 	if since.Total() == 0 {
+		p.mu.Unlock()
 		return
 	}
-	p.mu.Lock()
 	lastErr := p.lastErr
 	p.lastErr = nil
-	p.mu.Unlock()
-
 	p.lastWarn = now
 	p.warned = cur
+	p.mu.Unlock()
+
 	attrs := []slog.Attr{
 		slog.Uint64("dropped", since.Total()),
 		slog.Uint64(string(QueueFull), since.QueueFull),

@@ -494,7 +494,7 @@ func TestBlockingWaitsAtMostTimeout(t *testing.T) {
 	waitFor(t, "OnEnd to block", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return p.spaceWait != nil
+		return p.room != nil
 	})
 	close(exp.block)
 	<-done
@@ -570,37 +570,13 @@ func TestDropCounts(t *testing.T) {
 
 var _ = trace.SpanContext{}
 
-func TestShardCount(t *testing.T) {
-	c, err := newConfig(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct{ procs, want int }{{1, 4}, {2, 8}, {4, 16}, {64, 16}} {
-		if got := shardCount(c, tc.procs); got != tc.want {
-			t.Errorf("defaults, %d procs: %d shards, want %d", tc.procs, got, tc.want)
-		}
-	}
-	// Each shard must hold a full batch by spans and by bytes.
-	c.maxQueueSpans, c.maxBatchSpans = 1000, 512
-	if got := shardCount(c, 8); got != 1 {
-		t.Errorf("queue 1000, batch 512: %d shards", got)
-	}
-	c.maxQueueSpans, c.maxQueueBytes, c.maxBatchBytes = 1<<20, 10<<20, 4<<20
-	if got := shardCount(c, 8); got != 2 {
-		t.Errorf("queue 10 MiB, batch 4 MiB: %d shards", got)
-	}
-}
-
-// TestShardedQueueBound: with the queue split in shards, the spans held never
-// exceed the span bound, and what does not fit is counted as queue_full.
-func TestShardedQueueBound(t *testing.T) {
+// TestQueueBound: producers on several goroutines never get more spans into
+// the queue than its bound, and what does not fit is counted as queue_full.
+func TestQueueBound(t *testing.T) {
 	exp := newRecExporter()
 	exp.block = make(chan struct{})
 	p := mustNew(t, exp, WithMaxQueueSpans(4096), WithMaxBatchSpans(64), WithMaxInFlight(2),
 		WithInterval(time.Hour), WithLogger(slog.New(slog.DiscardHandler)))
-	if len(p.shards) < 2 {
-		t.Skipf("only %d shard on this machine", len(p.shards))
-	}
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
@@ -729,7 +705,10 @@ func (d *delayExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOn
 // slice attributes (agenttrace records finish reasons and tags as slices).
 func TestOnEndDoesNotAllocate(t *testing.T) {
 	exp := newRecExporter()
-	p := mustNew(t, exp, WithInterval(time.Hour), WithMaxBatchSpans(1<<14), WithMaxQueueSpans(1<<16))
+	// No batch becomes due during the test (by count, bytes or time): the
+	// flusher's allocations would count too.
+	p := mustNew(t, exp, WithInterval(time.Hour), WithMaxBatchSpans(1<<14), WithMaxQueueSpans(1<<16),
+		WithMaxBatchBytes(1<<29), WithMaxQueueBytes(1<<30))
 	defer p.Shutdown(context.Background())
 	spans := make([]sdktrace.ReadOnlySpan, 64)
 	for i := range spans {
@@ -738,7 +717,7 @@ func TestOnEndDoesNotAllocate(t *testing.T) {
 			attribute.StringSlice("agenttrace.tags", []string{"a", "b", "c", "d"}),
 			attribute.Int64("gen_ai.usage.input_tokens", 12))
 	}
-	for range 200 { // grow the shard buffers first
+	for range 200 { // grow the queue first
 		for _, s := range spans {
 			p.OnEnd(s)
 		}
@@ -770,5 +749,56 @@ func TestSliceAttributesMeasuredBeforeSending(t *testing.T) {
 	checkInvariant(t, st)
 	if exp.has("big") != 0 || exp.has("small") != 1 || st.Dropped.TooLarge != 1 {
 		t.Fatalf("stats %+v, exported %v", st, exp.names)
+	}
+}
+
+// sizeExporter records the estimated request size (exact, resource and
+// scope included) of every ExportSpans call.
+type sizeExporter struct {
+	recExporter
+	sizes []int
+}
+
+func (e *sizeExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	n := resourceOverhead(spans[0].Resource()) + scopeOverhead(spans[0].InstrumentationScope())
+	for _, s := range spans {
+		n += estimate(s)
+	}
+	e.mu.Lock()
+	e.sizes = append(e.sizes, n)
+	e.mu.Unlock()
+	return e.recExporter.ExportSpans(ctx, spans)
+}
+
+// TestSliceAttributesMeasuredWhenCutting: OnEnd guesses slice attributes
+// small (40 spans of ~1.1 KB look like ~200 bytes each); the flusher
+// measures them before it cuts a batch, so every request stays within the
+// maximum request size, and no span is lost.
+func TestSliceAttributesMeasuredWhenCutting(t *testing.T) {
+	exp := &sizeExporter{recExporter: *newRecExporter()}
+	const limit = 4000
+	p := mustNew(t, exp, WithMaxBatchBytes(limit), WithMaxBatchSpans(20), WithInterval(time.Hour))
+	tags := make([]string, 10)
+	for i := range tags {
+		tags[i] = strings.Repeat("t", 100)
+	}
+	for i := range 40 {
+		p.OnEnd(mkSpan(fmt.Sprint(i), attribute.StringSlice("agenttrace.tags", tags)))
+	}
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	checkInvariant(t, st)
+	if exp.count() != 40 || st.Exported != 40 {
+		t.Fatalf("stats %+v, exporter saw %d", st, exp.count())
+	}
+	if len(exp.sizes) < 8 {
+		t.Fatalf("request sizes %v: 40 spans of ~1.1 KB need at least 8 requests under %d bytes", exp.sizes, limit)
+	}
+	for _, n := range exp.sizes {
+		if n > limit {
+			t.Fatalf("request sizes %v: one exceeds %d", exp.sizes, limit)
+		}
 	}
 }

@@ -5,8 +5,7 @@ import sdktrace "go.opentelemetry.io/otel/sdk/trace"
 // entry is a queued span with its estimated encoded size.
 type entry struct {
 	span  sdktrace.ReadOnlySpan
-	size  int  // estimated size, as charged to the shard's byte bound
-	shard int  // the shard that accepted it
+	size  int  // estimated size, as charged to the queue's byte bound
 	exact bool // size is an upper bound, not a guess for slice attributes
 }
 

@@ -2,7 +2,6 @@ package batch
 
 import (
 	"math/bits"
-	"reflect"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
@@ -25,10 +24,9 @@ import (
 // into account, so the gzip body on the wire is smaller still.
 //
 // Cost: OnEnd computes it without allocating, counting slice, map and bytes
-// attributes at a guess; the flusher measures those exactly before it cuts a
-// batch (bool, int, float and string slices without copying them, see
-// arraySize), so the request bound holds either way while the queue byte bound
-// uses the guess for them.
+// attributes at a guess; the flusher measures those exactly (through the
+// attribute API, which copies them) before it cuts a batch, so the request
+// bound holds either way while the queue byte bound uses the guess for them.
 
 // varintLen is the length of x as a protobuf varint.
 func varintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
@@ -142,10 +140,7 @@ func anyValueSize(v *attribute.Value) int {
 	case attribute.BYTESLICE:
 		return lenField(len(v.AsByteSlice()))
 	case attribute.BOOLSLICE, attribute.INT64SLICE, attribute.FLOAT64SLICE, attribute.STRINGSLICE:
-		if n, ok := arraySize(v); ok {
-			return n
-		}
-		return copiedArraySize(v)
+		return arraySize(v)
 	case attribute.SLICE:
 		m := 0
 		for _, x := range v.AsSlice() {
@@ -163,9 +158,10 @@ func anyValueSize(v *attribute.Value) int {
 	}
 }
 
-// copiedArraySize measures a bool, int64, float64 or string slice value
-// through the attribute API, which copies it.
-func copiedArraySize(v *attribute.Value) int {
+// arraySize measures a bool, int64, float64 or string slice value. The
+// attribute API hands these out only as copies, so this allocates: it runs
+// on the flusher, never in OnEnd.
+func arraySize(v *attribute.Value) int {
 	m := 0
 	switch v.Type() {
 	case attribute.BOOLSLICE:
@@ -182,54 +178,6 @@ func copiedArraySize(v *attribute.Value) int {
 		}
 	}
 	return lenField(m)
-}
-
-// valueSliceField is the index of attribute.Value's field holding slice
-// values (an array in an interface), or -1 if this version of the attribute
-// package has none.
-var valueSliceField = func() int {
-	f, ok := reflect.TypeFor[attribute.Value]().FieldByName("slice")
-	if !ok || f.Type.Kind() != reflect.Interface || len(f.Index) != 1 {
-		return -1
-	}
-	return f.Index[0]
-}()
-
-// arraySize measures a bool, int64, float64 or string slice value without
-// copying it (the attribute API only hands out copies, an allocation per
-// span for finish reasons and tags), by reading the array the value holds.
-// It returns false if the value is not laid out as expected, and the caller
-// falls back to copiedArraySize.
-func arraySize(v *attribute.Value) (int, bool) {
-	if valueSliceField < 0 {
-		return 0, false
-	}
-	a := reflect.ValueOf(v).Elem().Field(valueSliceField)
-	if a.Kind() != reflect.Interface || a.IsNil() {
-		return 0, false
-	}
-	a = a.Elem()
-	if a.Kind() != reflect.Array {
-		return 0, false
-	}
-	m := 0
-	switch ek := a.Type().Elem().Kind(); {
-	case v.Type() == attribute.BOOLSLICE && ek == reflect.Bool:
-		m = a.Len() * lenField(2)
-	case v.Type() == attribute.INT64SLICE && ek == reflect.Int64:
-		for i := range a.Len() {
-			m += lenField(1 + varintLen(uint64(a.Index(i).Int()))) //nolint:gosec // as above
-		}
-	case v.Type() == attribute.FLOAT64SLICE && ek == reflect.Float64:
-		m = a.Len() * lenField(9)
-	case v.Type() == attribute.STRINGSLICE && ek == reflect.String:
-		for i := range a.Len() {
-			m += lenField(lenField(a.Index(i).Len()))
-		}
-	default:
-		return 0, false
-	}
-	return lenField(m), true
 }
 
 // maxLenPrefix bounds the tag plus length prefix of a ResourceSpans or

@@ -130,34 +130,3 @@ func FuzzSizeEstimate(f *testing.F) {
 }
 
 func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
-
-// TestArraySizeReadsWithoutCopying: the flusher measures slice attributes by
-// reading the array inside attribute.Value. If an upgrade of the attribute
-// package changes that layout, arraySize must fall back (not guess), and this
-// test says so.
-func TestArraySizeReadsWithoutCopying(t *testing.T) {
-	values := []attribute.Value{
-		attribute.StringSliceValue([]string{"stop"}),
-		attribute.StringSliceValue([]string{"a", "bb", "ccc", "dddd", "eeeee"}),
-		attribute.Int64SliceValue([]int64{1, -2, 1 << 40}),
-		attribute.Float64SliceValue([]float64{1.5}),
-		attribute.BoolSliceValue([]bool{true, false}),
-		attribute.StringSliceValue(nil),
-	}
-	for _, v := range values {
-		got, ok := arraySize(&v)
-		if !ok {
-			t.Fatalf("%s %v: arraySize cannot read this attribute package's layout", v.Type(), v.Emit())
-		}
-		if want := copiedArraySize(&v); got != want {
-			t.Errorf("%s %v: arraySize %d, copiedArraySize %d", v.Type(), v.Emit(), got, want)
-		}
-		if n := testing.AllocsPerRun(10, func() { arraySize(&v) }); n != 0 {
-			t.Errorf("%s: arraySize allocates %v times", v.Type(), n)
-		}
-	}
-	s := attribute.StringValue("not a slice")
-	if _, ok := arraySize(&s); ok {
-		t.Error("arraySize accepted a string")
-	}
-}

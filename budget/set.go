@@ -139,15 +139,16 @@ type Admission struct {
 // known=false charges the call by each budget's unknown policy (its worst
 // case, when it was known), with why saying what is unknown, except for a
 // stream a budget cut (StreamCheck), which is charged its estimate at the
-// cut.
+// cut when that is more than cost.
 func (a *Admission) Settle(cost NanoUSD, known bool, why string) {
 	if a == nil {
 		return
 	}
-	if c := a.cut.Load(); !known && c > 0 {
-		// A stream cut short has no usage: its estimate at the cut is the
+	if c := NanoUSD(a.cut.Load()); c > 0 && (!known || c > cost) {
+		// A stream cut short has no final usage (or only the start's, as
+		// Anthropic's message_start gives): its estimate at the cut is the
 		// best figure there is.
-		cost, known = NanoUSD(c), true
+		cost, known = c, true
 	}
 	a.once.Do(func() {
 		for i, t := range a.set.trackers {

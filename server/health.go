@@ -20,7 +20,11 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusMethodNotAllowed, usage.CodeMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path))
 		return
 	}
-	if err := s.st.Ping(r.Context()); err != nil {
+	err := s.st.Ping(r.Context())
+	if err == nil && s.q != nil {
+		err = s.q.failing()
+	}
+	if err != nil {
 		s.log.Warn("not ready", "err", err)
 		s.writeError(w, r, errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "not ready: %v", err))
 		return

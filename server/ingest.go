@@ -114,7 +114,8 @@ func decodeOTLP(body []byte, json bool) (ptraceotlp.ExportRequest, error) {
 }
 
 // handleIngest is POST /v1/traces (OTLP/HTTP). It answers 200 only once
-// every accepted span is committed.
+// every accepted span is committed to the store or, with WithIngestLog,
+// to the ingest log.
 func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p principal) error {
 	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	isJSON := ct == contentTypeJSON
@@ -138,51 +139,24 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p principa
 		return err
 	}
 	*bp = body
-	req, err := decodeOTLP(body, isJSON)
+	res, err := s.spansOf(body, isJSON, p.tenant)
 	if err != nil {
 		return err
 	}
-	res := convert(req.Traces(), s.prices)
-	if res.ignored > 0 {
-		// Bad values never fail a request: the span is stored, the value
-		// ignored (a lower-priority key may fill its place) and counted.
-		s.log.Warn("ingest: ignored attribute values", "values", res.ignored, "first", res.ignoredMsg)
-	}
-	if res.nested > 0 {
-		s.log.Debug("ingest: model-call spans with model-call children add nothing", "spans", res.nested)
-	}
-	if p.tenant != "" {
-		for i := range res.spans {
-			sp := &res.spans[i]
-			switch sp.TenantID {
-			case "":
-				sp.TenantID = p.tenant
-			case p.tenant:
-			default:
-				return errorf(http.StatusForbidden, usage.CodePermissionDenied,
-					"span %s of trace %s is for tenant %q but the API key is scoped to tenant %q; nothing was stored",
-					sp.SpanID, sp.TraceID, sp.TenantID, p.tenant)
-			}
+	if len(res.spans) > 0 && s.q != nil && s.q.failing() == nil {
+		var flags uint8
+		if isJSON {
+			flags = logFlagJSON
 		}
-	}
-	if len(res.spans) > 0 {
-		wr, err := s.st.WriteSpans(r.Context(), res.spans)
-		if err != nil {
-			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-				return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "request canceled")
-			}
-			if errors.Is(err, store.ErrInvalidSpan) {
-				return errorf(http.StatusBadRequest, usage.CodeInvalidArgument, "%v", err)
-			}
-			s.log.Warn("cannot store spans", "spans", len(res.spans), "err", err)
-			return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "cannot store spans now; retry")
+		if err := s.q.add(r.Context(), s, flags, p.tenant, body, res.spans); err != nil {
+			return err
 		}
-		s.log.Debug("ingested", "spans", len(res.spans), "new", wr.Inserted, "duplicates", wr.Duplicates)
-		if wr.Conflicts > 0 {
-			// Two sessions (users, tenants, environments) in one trace: each
-			// span keeps its own, the trace keeps its root's.
-			s.log.Warn("ingest: spans carry trace-level fields other than their trace's; each keeps its own",
-				"fields", wr.Conflicts, "spans", len(res.spans))
+	} else if len(res.spans) > 0 {
+		// Without the ingest log, or while writes fail (a full disk): the
+		// store's commit, before the answer, tells whether they can
+		// be stored again.
+		if err := s.writeNow(r, res.spans); err != nil {
+			return err
 		}
 	}
 	s.countIngest(&res)
@@ -205,4 +179,63 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p principa
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
 	return nil
+}
+
+// writeNow writes spans to the store and returns once they are committed.
+func (s *Server) writeNow(r *http.Request, spans []store.Span) error {
+	wr, err := s.st.WriteSpans(r.Context(), spans)
+	if err != nil {
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "request canceled")
+		}
+		if errors.Is(err, store.ErrInvalidSpan) {
+			return errorf(http.StatusBadRequest, usage.CodeInvalidArgument, "%v", err)
+		}
+		s.log.Warn("cannot store spans", "spans", len(spans), "err", err)
+		return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "cannot store spans now; retry")
+	}
+	s.log.Debug("ingested", "spans", len(spans), "new", wr.Inserted, "duplicates", wr.Duplicates)
+	if wr.Conflicts > 0 {
+		// Two sessions (users, tenants, environments) in one trace: each
+		// span keeps its own, the trace keeps its root's.
+		s.log.Warn("ingest: spans carry trace-level fields other than their trace's; each keeps its own",
+			"fields", wr.Conflicts, "spans", len(spans))
+	}
+	if s.q != nil {
+		s.q.setFail(nil)
+	}
+	return nil
+}
+
+// spansOf decodes an OTLP body and converts its spans, scoped to tenant
+// (a tenant-scoped key's; "" for none).
+func (s *Server) spansOf(body []byte, isJSON bool, tenant string) (convertResult, error) {
+	req, err := decodeOTLP(body, isJSON)
+	if err != nil {
+		return convertResult{}, err
+	}
+	res := convert(req.Traces(), s.prices)
+	if res.ignored > 0 {
+		// Bad values never fail a request: the span is stored, the value
+		// ignored (a lower-priority key may fill its place) and counted.
+		s.log.Warn("ingest: ignored attribute values", "values", res.ignored, "first", res.ignoredMsg)
+	}
+	if res.nested > 0 {
+		s.log.Debug("ingest: model-call spans with model-call children add nothing", "spans", res.nested)
+	}
+	if tenant != "" {
+		for i := range res.spans {
+			sp := &res.spans[i]
+			switch sp.TenantID {
+			case "":
+				sp.TenantID = tenant
+			case tenant:
+			default:
+				return convertResult{}, errorf(http.StatusForbidden, usage.CodePermissionDenied,
+					"span %s of trace %s is for tenant %q but the API key is scoped to tenant %q; nothing was stored",
+					sp.SpanID, sp.TraceID, sp.TenantID, tenant)
+			}
+		}
+	}
+	return res, nil
 }

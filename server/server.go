@@ -35,6 +35,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -161,6 +162,12 @@ type Server struct {
 	readTimeout, queryTimeout, writeTimeout time.Duration
 	maxConns                                int
 	maxWindow                               time.Duration
+
+	// the ingest log (ingestlog.go), when WithIngestLog is given
+	logDir    string
+	logSync   bool
+	q         *ingestQueue
+	closeOnce sync.Once
 }
 
 // principal is who a request acts as.
@@ -205,6 +212,11 @@ func New(st store.Store, opts ...Option) (*Server, error) {
 		s.keys[h] = principal{tenant: k.Tenant}
 	}
 	s.pendingKeys = nil
+	if s.logDir != "" {
+		if err := s.openIngestLog(); err != nil {
+			return nil, err
+		}
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -218,8 +230,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve serves HTTP on ln until ctx is done, then shuts down gracefully:
 // it stops accepting, lets in-flight requests finish (bounded by the
-// shutdown timeout) and returns. It closes ln. It returns nil after a clean
-// shutdown.
+// shutdown timeout), finishes the ingest log's background writes (Close)
+// and returns. It closes ln. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.Open() && !isLoopbackAddr(ln.Addr()) {
 		ln.Close()
@@ -235,7 +247,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("server: %w", err)
+		return errors.Join(fmt.Errorf("server: %w", err), s.Close())
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down: finishing in-flight requests", "timeout", s.shutdownTimeout)
@@ -247,9 +259,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if err != nil {
 		hs.Close()
-		return fmt.Errorf("server: shutdown: %w", err)
+		return errors.Join(fmt.Errorf("server: shutdown: %w", err), s.Close())
 	}
-	return nil
+	return s.Close()
 }
 
 func isLoopbackAddr(a net.Addr) bool {
@@ -295,6 +307,14 @@ func (s *Server) routes() http.Handler {
 				return
 			}
 			p, err := s.authenticate(r)
+			if err == nil && s.q != nil && r.Method == http.MethodGet {
+				// What was answered 200 before this query is in it.
+				if err = s.q.caughtUp(r.Context()); err != nil {
+					if err = s.timeoutError(r, err); err == nil {
+						err = errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "request canceled")
+					}
+				}
+			}
 			if err == nil {
 				err = h(w, r, p)
 			}

@@ -35,11 +35,13 @@ func (s *Server) checkWindow(start, end time.Time) error {
 }
 
 // spansWindow fills the window of GET /v1/spans, where both ends are
-// optional: an absent end_time is an hour past now, an absent start_time
-// the maximum window before end_time.
+// optional: an absent end_time is an hour past now (a quarter of the
+// maximum window past now when that is less, so that the window still
+// looks mostly back), an absent start_time the maximum window before
+// end_time.
 func (s *Server) spansWindow(start, end time.Time) (time.Time, time.Time, error) {
 	if end.IsZero() {
-		end = time.Now().UTC().Add(spansDefaultSkew).Truncate(time.Second)
+		end = time.Now().UTC().Add(min(spansDefaultSkew, s.maxWindow/4)).Truncate(time.Second)
 		if !start.IsZero() && !end.After(start) {
 			end = start.Add(s.maxWindow)
 		}

@@ -9,11 +9,13 @@
 // semantic conventions (see DESIGN.md section 3). Recorded text is valid
 // UTF-8: invalid bytes become U+FFFD.
 //
-// Spans nest through context.Context: Start, StartLLM and the trace package's
-// Trace.Span, Trace.LLM and Trace.Tool start a child of the span the context
-// carries and return a context carrying the new span. Outside an agenttrace
-// trace (or with a disabled client) they return the context unchanged and a
-// nil *Span. Every method of a nil or ended *Span is a no-op, so callers never
+// Spans are started with the trace package's Trace.Span, Trace.LLM and
+// Trace.Tool; this package's Start and StartLLM are the building block under
+// them, for code that holds only a context (instrumentation libraries). Spans
+// nest through context.Context: each starts a child of the span the context
+// carries, in that span's trace, and returns a context carrying the new span.
+// Start and StartLLM outside an agenttrace trace (and all of them with a
+// disabled client) return the context unchanged and a nil *Span. Every method of a nil or ended *Span is a no-op, so callers never
 // need to check.
 //
 // Use defer s.End(): if a panic passes through it, End marks the span failed,

@@ -20,8 +20,8 @@ import (
 	"github.com/agenttrace/agenttrace/llm"
 )
 
-// Span is one recorded unit of work. Create it with Start, StartLLM or the
-// trace package; the zero Span is not usable, a nil *Span is (every method
+// Span is one recorded unit of work. Create it with the trace package's
+// Trace.Span, Trace.LLM or Trace.Tool (or Start and StartLLM); the zero Span is not usable, a nil *Span is (every method
 // is a no-op). A Span is safe for concurrent use.
 type Span struct {
 	// node is the context.Context returned with the span. It lives inside
@@ -46,11 +46,18 @@ type Span struct {
 	adm *budget.Admission
 }
 
-// Start starts a span of the given kind as a child of the span or trace ctx
-// carries, using the tracer and settings of the trace's client, and returns
-// a context carrying the new span. An empty kind means Generic; an empty name
-// means the kind's default name: "execute_tool" for Tool spans, the kind
-// itself otherwise. A nil ctx is treated as context.Background().
+// Start is the building block under the trace package's Trace.Span,
+// Trace.LLM and Trace.Tool, which are the way to start spans in application
+// code; Start is for code that holds only a context, such as
+// instrumentation libraries (agenttrace's provider middleware uses
+// StartLLM).
+//
+// It starts a span of the given kind as a child of the span ctx carries, in
+// the trace ctx carries, using the tracer and settings of that trace's
+// client, and returns a context carrying the new span. An empty kind means
+// Generic; an empty name means the kind's default name: "execute_tool" for
+// Tool spans, the kind itself otherwise. A nil ctx is treated as
+// context.Background().
 //
 // Outside an agenttrace trace, or in a trace of a disabled client, Start
 // returns ctx unchanged and a nil *Span, whose methods do nothing.
@@ -77,7 +84,8 @@ func Start(ctx context.Context, kind Kind, name string, opts ...Option) (context
 	return start(ctx, n.State, kind, name, &c, nil)
 }
 
-// StartLLM starts an LLM span (a model call) as Start does, configured by
+// StartLLM starts an LLM span (a model call) as Start does (it too is the
+// building block under Trace.LLM), configured by
 // llm options: llm.Model, llm.Provider, llm.Prompt, llm.Operation and
 // llm.Attributes. An empty name becomes "{operation} {model}", for example
 // "chat gpt-4.1-mini".
@@ -489,7 +497,9 @@ func (s *Span) SetTimeToFirstChunk(d time.Duration) {
 // priced as the request model it may be a snapshot of, since snapshots are
 // sometimes priced differently (never a wrong cost).
 func (s *Span) SetUsage(u llm.Usage) {
-	if !s.active() {
+	// A sampled-out LLM span records nothing, but its usage still counts
+	// against the trace's budgets.
+	if s == nil || s.ended.Load() || (!s.recording && (s.kind != LLM || s.node.State.Budgets == nil)) {
 		return
 	}
 	s.mu.Lock()
@@ -508,14 +518,21 @@ func (s *Span) finish() {
 		return
 	}
 	budgets := s.node.State.Budgets
-	if !s.recording {
-		// A sampled-out call records no usage: nothing is charged.
-		s.adm.Release()
+	if !s.hasUsageSet() {
+		if s.recording {
+			s.otel.SetAttributes(attr.UsageUnknown.Bool(true))
+		}
+		s.charge(budgets, 0, false, "the call's usage is unknown")
 		return
 	}
-	if !s.hasUsageSet() {
-		s.otel.SetAttributes(attr.UsageUnknown.Bool(true))
-		s.charge(budgets, 0, false, "the call's usage is unknown")
+	if !s.recording {
+		// A sampled-out call records no attributes, but is charged like
+		// any other: sampling must not let an agent spend for free.
+		s.mu.Lock()
+		u, req, resp := s.usage, s.requestModel, s.responseModel
+		s.mu.Unlock()
+		_, cost, known := usageAttributes(nil, u, req, resp, s.settings.Prices)
+		s.charge(budgets, budget.FromUSD(cost), known, "the price table does not list the call's model")
 		return
 	}
 	cost, known := s.writeUsage()

@@ -46,6 +46,11 @@ const envEventCountLimit = "OTEL_SPAN_EVENT_COUNT_LIMIT"
 // the error names it.
 var ErrInvalidOption = errors.New("agenttrace: invalid option")
 
+// ErrConflictingOptions means two options given to NewClient contradict each
+// other (WithExporter and WithEndpoint, say), so that one would be ignored;
+// the error names both. It wraps ErrInvalidOption.
+var ErrConflictingOptions = fmt.Errorf("%w: conflicting options", ErrInvalidOption)
+
 // Client records traces. Create it with NewClient and shut it down with
 // Shutdown to flush what is buffered. A Client is safe for concurrent use; a
 // nil *Client behaves as a disabled one.
@@ -86,11 +91,13 @@ type Client struct {
 // dropped as too_large (see Stats).
 //
 // Invalid option values (a negative WithMaxValueBytes, a malformed endpoint,
-// WithSampler together with WithTracerProvider, an unparsable
-// AGENTTRACE_DISABLED, a batch option batch.New rejects) give an error
-// wrapping ErrInvalidOption or exporter.ErrInvalidEndpoint (and, for a batch
-// option, batch.ErrInvalidOption too). NewClient does not contact the
-// endpoint.
+// an unparsable AGENTTRACE_DISABLED, a batch option batch.New rejects) give
+// an error wrapping ErrInvalidOption or exporter.ErrInvalidEndpoint (and, for
+// a batch option, batch.ErrInvalidOption too). Options that contradict each
+// other (WithExporter with WithEndpoint, WithHeaders, WithAPIKey or
+// WithExporterOptions; WithSampler with WithTracerProvider) give an error
+// wrapping ErrConflictingOptions that names both, never a silent choice.
+// NewClient does not contact the endpoint.
 func NewClient(ctx context.Context, opts ...Option) (*Client, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -182,7 +189,16 @@ func (cfg *clientConfig) validate() error {
 		errs = append(errs, fmt.Errorf("%w: WithTracerProvider(nil)", ErrInvalidOption))
 	}
 	if cfg.provider != nil && cfg.sampler != nil {
-		errs = append(errs, fmt.Errorf("%w: WithSampler cannot be combined with WithTracerProvider (configure the sampler on that provider)", ErrInvalidOption))
+		errs = append(errs, fmt.Errorf("%w: WithSampler and WithTracerProvider (configure the sampler on that provider)", ErrConflictingOptions))
+	}
+	if cfg.exporterSet && cfg.exporter == nil {
+		errs = append(errs, fmt.Errorf("%w: WithExporter(nil)", ErrInvalidOption))
+	}
+	if cfg.exporterSet {
+		for _, name := range cfg.exporterOptNames {
+			errs = append(errs, fmt.Errorf("%w: %s and WithExporter (%s configures the exporter the client builds; "+
+				"configure the exporter given to WithExporter where it is built)", ErrConflictingOptions, name, name))
+		}
 	}
 	if cfg.endpoint != "" {
 		if err := exporter.ValidateEndpoint(cfg.endpoint); err != nil {

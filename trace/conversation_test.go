@@ -54,8 +54,13 @@ func TestLongConversationArrivesWhole(t *testing.T) {
 		trace.WithEndpoint(srv.URL), trace.WithServiceName("support-bot"),
 		trace.WithExporterOptions(exporter.WithRetry(otlptracehttp.RetryConfig{
 			Enabled: true, InitialInterval: 100 * time.Millisecond,
-			MaxInterval: time.Second, MaxElapsedTime: 10 * time.Minute})),
-		trace.WithBatchOptions(batch.WithBlocking(10*time.Minute)))
+			MaxInterval: time.Second, MaxElapsedTime: 10 * time.Minute}),
+			// A loaded machine (make test runs packages in parallel) may
+			// take the server well past the default 10 s per request and
+			// 30 s per export to store 4 MiB of messages: no bound but
+			// the retry policy's.
+			exporter.WithTimeout(2*time.Minute)),
+		trace.WithBatchOptions(batch.WithBlocking(10*time.Minute), batch.WithExportTimeout(0)))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = client.Shutdown(context.Background()) })
 	const n = 10_000

@@ -14,10 +14,12 @@
 //	g.SetUsage(llm.Usage{InputTokens: 120, OutputTokens: 40})
 //	g.End()
 //
-// Nesting follows context.Context: a span started from a context that
-// carries a span is its child, in any goroutine. Code deep in the call stack
-// reaches the current trace with FromContext and starts spans with package
-// span. Trace-level fields (user, session, tenant, conversation, external id,
+// Spans are started with Trace.Span, Trace.LLM and Trace.Tool. Nesting
+// follows context.Context: a span started from a context that carries a span
+// is its child, in that span's trace, in any goroutine (see Trace.Span for a
+// context of another trace or of none). Code deep in the call stack reaches
+// the current trace with FromContext: FromContext(ctx).LLM(ctx, ...) is
+// safe also outside a trace, where FromContext returns nil. Trace-level fields (user, session, tenant, conversation, external id,
 // tags, environment and WithContext fields) are copied onto every span
 // started inside the trace, including spans that other OpenTelemetry
 // instrumentation starts with the client's TracerProvider: a span processor

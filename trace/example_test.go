@@ -102,6 +102,48 @@ func ExampleClient_Start() {
 	//    └─ search_docs [retrieval]  input={"query":"refund policy"} output={"hits":3}
 }
 
+// Span, LLM and Tool nest through the context they are given: a child of
+// the span the context carries, or of the root for a context that carries
+// none (here a goroutine's fresh context).
+func ExampleTrace_Span() {
+	client := consoleClient()
+	defer client.Shutdown(context.Background())
+	ctx, tr := client.Start(context.Background(), "research_agent")
+
+	ctx, plan := tr.Span(ctx, span.Task, "plan")
+	_, g := tr.LLM(ctx, "", llm.Model("gpt-4.1-mini"))
+	g.End()
+	plan.End()
+
+	done := make(chan struct{})
+	go func() { // a background job that was handed tr, not ctx
+		defer close(done)
+		_, s := tr.Span(context.Background(), span.Retrieval, "refresh_index")
+		s.End()
+	}()
+	<-done
+	tr.End()
+	// Output:
+	// trace
+	// └─ research_agent [trace]
+	//    ├─ plan [task]
+	//    │  └─ chat gpt-4.1-mini [llm]  model=gpt-4.1-mini
+	//    └─ refresh_index [retrieval]
+}
+
+// The exporter is configured in one place: options for the exporter the
+// client builds and an exporter of your own cannot be combined.
+func ExampleWithExporter() {
+	_, err := trace.NewClient(context.Background(),
+		trace.WithExporter(exporter.NewConsole(os.Stdout)),
+		trace.WithAPIKey("secret"))
+	fmt.Println(errors.Is(err, trace.ErrConflictingOptions))
+	fmt.Println(err)
+	// Output:
+	// true
+	// agenttrace: invalid option: conflicting options: WithAPIKey and WithExporter (WithAPIKey configures the exporter the client builds; configure the exporter given to WithExporter where it is built)
+}
+
 // Task runs a function in a task span; its error marks the span failed.
 func ExampleTask() {
 	client := consoleClient()

@@ -1,6 +1,8 @@
 package trace
 
 import (
+	"slices"
+
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -14,20 +16,25 @@ import (
 type Option func(*clientConfig)
 
 type clientConfig struct {
-	serviceName   string
-	exporterOpts  []exporter.Option
-	batchOpts     []batch.Option
-	endpoint      string
-	sampler       sdktrace.Sampler
-	provider      *sdktrace.TracerProvider
-	providerSet   bool
-	exporter      sdktrace.SpanExporter
-	disabled      bool
-	mask          func(key, value string) string
-	maxValueBytes int
-	prices        *llm.PriceTable
-	sessionBudget *budget.Limit
-	tenantBudget  *budget.Limit
+	serviceName  string
+	exporterOpts []exporter.Option
+	// exporterOptNames names the options that configure the exporter the
+	// client builds (WithEndpoint, ...), in the order given, without
+	// repeats: each conflicts with WithExporter.
+	exporterOptNames []string
+	batchOpts        []batch.Option
+	endpoint         string
+	sampler          sdktrace.Sampler
+	provider         *sdktrace.TracerProvider
+	providerSet      bool
+	exporter         sdktrace.SpanExporter
+	exporterSet      bool
+	disabled         bool
+	mask             func(key, value string) string
+	maxValueBytes    int
+	prices           *llm.PriceTable
+	sessionBudget    *budget.Limit
+	tenantBudget     *budget.Limit
 }
 
 // WithServiceName sets the service.name resource attribute of the client's
@@ -42,29 +49,40 @@ func WithServiceName(name string) Option {
 // ending in /v1/traces is used as is). It overrides
 // OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_TRACES_ENDPOINT. A
 // malformed URL makes NewClient fail with an error wrapping
-// exporter.ErrInvalidEndpoint.
+// exporter.ErrInvalidEndpoint. It configures the exporter the client builds,
+// so it cannot be combined with WithExporter (ErrConflictingOptions).
 func WithEndpoint(url string) Option {
 	return func(c *clientConfig) {
 		c.endpoint = url
-		c.exporterOpts = append(c.exporterOpts, exporter.WithEndpoint(url))
+		c.addExporterOpts("WithEndpoint", exporter.WithEndpoint(url))
 	}
 }
 
 // WithHeaders adds HTTP headers to every export request; they override
-// headers of the same name from OTEL_EXPORTER_OTLP_HEADERS.
+// headers of the same name from OTEL_EXPORTER_OTLP_HEADERS. It cannot be
+// combined with WithExporter (ErrConflictingOptions).
 func WithHeaders(headers map[string]string) Option {
-	return func(c *clientConfig) { c.exporterOpts = append(c.exporterOpts, exporter.WithHeaders(headers)) }
+	return func(c *clientConfig) { c.addExporterOpts("WithHeaders", exporter.WithHeaders(headers)) }
 }
 
 // WithAPIKey sends "Authorization: Bearer key" with every export request.
+// It cannot be combined with WithExporter (ErrConflictingOptions).
 func WithAPIKey(key string) Option {
-	return func(c *clientConfig) { c.exporterOpts = append(c.exporterOpts, exporter.WithAPIKey(key)) }
+	return func(c *clientConfig) { c.addExporterOpts("WithAPIKey", exporter.WithAPIKey(key)) }
 }
 
 // WithExporterOptions passes further options to exporter.New when the
-// client builds its OTLP/HTTP exporter.
+// client builds its OTLP/HTTP exporter. It cannot be combined with
+// WithExporter (ErrConflictingOptions).
 func WithExporterOptions(opts ...exporter.Option) Option {
-	return func(c *clientConfig) { c.exporterOpts = append(c.exporterOpts, opts...) }
+	return func(c *clientConfig) { c.addExporterOpts("WithExporterOptions", opts...) }
+}
+
+func (c *clientConfig) addExporterOpts(name string, opts ...exporter.Option) {
+	c.exporterOpts = append(c.exporterOpts, opts...)
+	if !slices.Contains(c.exporterOptNames, name) {
+		c.exporterOptNames = append(c.exporterOptNames, name)
+	}
 }
 
 // WithBatchOptions configures the batch processor every ended span goes
@@ -79,11 +97,15 @@ func WithBatchOptions(opts ...batch.Option) Option {
 }
 
 // WithExporter makes the client export through exp instead of building an
-// OTLP/HTTP exporter (for example exporter.NewConsole, or the SDK's
-// in-memory tracetest exporter in tests). The client shuts exp down with
-// itself.
+// OTLP/HTTP exporter (for example exporter.NewConsole, an exporter.New
+// configured as needed, or the SDK's in-memory tracetest exporter in
+// tests). The client shuts exp down with itself. exp is used as it is
+// built: combined with an option that configures the exporter the client
+// would build (WithEndpoint, WithHeaders, WithAPIKey,
+// WithExporterOptions), NewClient fails with ErrConflictingOptions; a nil
+// exp makes it fail with ErrInvalidOption.
 func WithExporter(exp sdktrace.SpanExporter) Option {
-	return func(c *clientConfig) { c.exporter = exp }
+	return func(c *clientConfig) { c.exporter, c.exporterSet = exp, true }
 }
 
 // WithSampler sets the sampler of the client's own TracerProvider (the

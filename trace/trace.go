@@ -139,13 +139,14 @@ func (t *Trace) End() {
 	t.root.End()
 }
 
-// parent returns the context to start a span of t from: ctx when it belongs
-// to t, otherwise ctx's values with t's root span as parent.
+// parent returns the context to start a span of t from: ctx itself when it
+// carries a span of an agenttrace trace (the new span joins that trace, see
+// Span); otherwise ctx's values with t's root span as parent.
 func (t *Trace) parent(ctx context.Context) context.Context {
 	if ctx == nil {
 		return t.ctx
 	}
-	if n := recording.NodeFrom(ctx); n != nil && n.State == t.state {
+	if recording.NodeFrom(ctx) != nil {
 		return ctx
 	}
 	return &recording.Node{
@@ -155,10 +156,22 @@ func (t *Trace) parent(ctx context.Context) context.Context {
 	}
 }
 
-// Span starts a span of the given kind in the trace: a child of the span
-// ctx carries when ctx belongs to this trace, otherwise of the root span.
-// Custom kinds are free strings: tr.Span(ctx, "rerank", "rerank_docs").
-// See span.Start for default names.
+// Span starts a span of the given kind and returns a context carrying it.
+// Span, LLM and Tool are the way to start spans; package span's Start and
+// StartLLM are the building block under them, for code that holds only a
+// context.
+//
+// Nesting follows ctx. When ctx carries a span of an agenttrace trace, the
+// new span is that span's child and belongs to that span's trace: usually t
+// (ctx came from t), but a ctx from another trace, such as one started
+// inside t, puts the span in that trace, with its fields. When ctx carries
+// no agenttrace span (nil, context.Background(), a context of other code,
+// even one carrying another instrumentation's span), the new span is a child
+// of t's root span, and the returned context keeps ctx's values.
+//
+// Custom kinds are free strings: tr.Span(ctx, "rerank", "rerank_docs"). See
+// span.Start for default names. A nil t returns ctx (context.Background()
+// for a nil ctx) and a nil *span.Span.
 func (t *Trace) Span(ctx context.Context, kind span.Kind, name string, opts ...span.Option) (context.Context, *span.Span) {
 	if t == nil {
 		return orBackground(ctx), nil
@@ -166,9 +179,9 @@ func (t *Trace) Span(ctx context.Context, kind span.Kind, name string, opts ...s
 	return span.Start(t.parent(ctx), kind, name, opts...)
 }
 
-// LLM starts an LLM span (a model call) in the trace, configured by
-// llm.Model, llm.Provider, llm.Prompt, llm.Operation and llm.Attributes. An
-// empty name becomes "{operation} {model}", such as "chat gpt-4.1-mini".
+// LLM starts an LLM span (a model call), nested as Span nests, configured
+// by llm.Model, llm.Provider, llm.Prompt, llm.Operation and llm.Attributes.
+// An empty name becomes "{operation} {model}", such as "chat gpt-4.1-mini".
 func (t *Trace) LLM(ctx context.Context, name string, opts ...llm.Option) (context.Context, *span.Span) {
 	if t == nil {
 		return orBackground(ctx), nil
@@ -176,10 +189,10 @@ func (t *Trace) LLM(ctx context.Context, name string, opts ...llm.Option) (conte
 	return span.StartLLM(t.parent(ctx), name, opts...)
 }
 
-// Tool starts a tool span named after the tool (gen_ai.tool.name,
-// gen_ai.operation.name=execute_tool); pass span.Arguments to record the
-// call's arguments and span.ToolCallID for the model's call id. Record the
-// result with RecordOutput.
+// Tool starts a tool span, nested as Span nests, named after the tool
+// (gen_ai.tool.name, gen_ai.operation.name=execute_tool); pass
+// span.Arguments to record the call's arguments and span.ToolCallID for the
+// model's call id. Record the result with RecordOutput.
 func (t *Trace) Tool(ctx context.Context, name string, opts ...span.Option) (context.Context, *span.Span) {
 	if t == nil {
 		return orBackground(ctx), nil

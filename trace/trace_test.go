@@ -198,8 +198,9 @@ func TestTraceFieldsOnEverySpan(t *testing.T) {
 	}
 }
 
-// TestNestedTraceAndForeignContext covers a trace started inside another
-// and a span started with a ctx that belongs to no trace.
+// TestNestedTraceAndForeignContext covers a trace started inside another,
+// a span started with a ctx of another trace (it joins that trace) and one
+// started with a ctx that belongs to no trace (under the root).
 func TestNestedTraceAndForeignContext(t *testing.T) {
 	r := newRecorder(t)
 	outerCtx, outer := r.client.Start(context.Background(), "outer", trace.WithUserID("u-outer"))
@@ -208,9 +209,12 @@ func TestNestedTraceAndForeignContext(t *testing.T) {
 	assert.Same(t, outer, trace.FromContext(outerCtx))
 	_, s := inner.Span(innerCtx, span.Task, "inner_task")
 	s.End()
-	// A ctx of another trace, or none, parents under this trace's root.
-	_, s2 := outer.Span(innerCtx, span.Task, "outer_task")
+	// A ctx of another trace: the span joins that trace, as span.Start's
+	// would. A ctx of none: under this trace's root.
+	_, s2 := outer.Span(innerCtx, span.Task, "joins_inner")
 	s2.End()
+	_, s2b := outer.LLM(innerCtx, "joins_inner_llm")
+	s2b.End()
 	type key struct{}
 	vctx := context.WithValue(context.Background(), key{}, "v")
 	fctx, s3 := outer.Tool(vctx, "foreign_tool")
@@ -223,8 +227,10 @@ func TestNestedTraceAndForeignContext(t *testing.T) {
 	assert.Equal(t, spans["outer"].SpanContext.SpanID(), spans["inner"].Parent.SpanID())
 	assert.Equal(t, "u-inner", attrs(spans["inner"].Attributes)[attr.UserID].AsString())
 	assert.Equal(t, "u-inner", attrs(spans["inner_task"].Attributes)[attr.UserID].AsString())
-	assert.Equal(t, spans["outer"].SpanContext.SpanID(), spans["outer_task"].Parent.SpanID())
-	assert.Equal(t, "u-outer", attrs(spans["outer_task"].Attributes)[attr.UserID].AsString())
+	for _, name := range []string{"joins_inner", "joins_inner_llm"} {
+		assert.Equal(t, spans["inner"].SpanContext.SpanID(), spans[name].Parent.SpanID(), name)
+		assert.Equal(t, "u-inner", attrs(spans[name].Attributes)[attr.UserID].AsString(), name)
+	}
 	assert.Equal(t, spans["outer"].SpanContext.SpanID(), spans["foreign_tool"].Parent.SpanID())
 	assert.Equal(t, "u-outer", attrs(spans["foreign_tool"].Attributes)[attr.UserID].AsString())
 }
@@ -711,7 +717,8 @@ func TestInvalidOptions(t *testing.T) {
 		{name: "bad scheme", opts: []trace.Option{trace.WithEndpoint("ftp://x")}, want: exporter.ErrInvalidEndpoint},
 		{name: "no host", opts: []trace.Option{trace.WithEndpoint("http://")}, want: exporter.ErrInvalidEndpoint},
 		{name: "unparsable", opts: []trace.Option{trace.WithEndpoint("http://[::1")}, want: exporter.ErrInvalidEndpoint},
-		{name: "sampler and provider", opts: []trace.Option{trace.WithTracerProvider(tp), trace.WithSampler(sdktrace.AlwaysSample())}, want: trace.ErrInvalidOption},
+		{name: "sampler and provider", opts: []trace.Option{trace.WithTracerProvider(tp), trace.WithSampler(sdktrace.AlwaysSample())}, want: trace.ErrConflictingOptions},
+		{name: "nil exporter", opts: []trace.Option{trace.WithExporter(nil)}, want: trace.ErrInvalidOption},
 		{name: "nil provider", opts: []trace.Option{trace.WithTracerProvider(nil)}, want: trace.ErrInvalidOption},
 		{name: "bad env", env: "banana", want: trace.ErrInvalidOption},
 		{name: "empty API key", opts: []trace.Option{trace.WithAPIKey("")}, want: exporter.ErrInvalidOption},
@@ -724,12 +731,51 @@ func TestInvalidOptions(t *testing.T) {
 			t.Log(err)
 		})
 	}
+	t.Run("sampler and provider names both", func(t *testing.T) {
+		_, err := trace.NewClient(context.Background(), trace.WithTracerProvider(tp), trace.WithSampler(sdktrace.AlwaysSample()))
+		require.ErrorIs(t, err, trace.ErrInvalidOption)
+		assert.Contains(t, err.Error(), "WithSampler and WithTracerProvider")
+	})
 	t.Run("malformed env endpoint", func(t *testing.T) {
 		t.Setenv(exporter.EnvEndpoint, "collector:4318")
 		_, err := trace.NewClient(context.Background())
 		require.ErrorIs(t, err, exporter.ErrInvalidEndpoint)
 		assert.Contains(t, err.Error(), exporter.EnvEndpoint)
 	})
+}
+
+// TestExporterOptionsConflictWithExporter: an option that configures the
+// exporter the client builds, given with WithExporter (whose exporter is
+// used as built), makes NewClient fail naming both options, also for a
+// disabled client.
+func TestExporterOptionsConflictWithExporter(t *testing.T) {
+	mem := tracetest.NewInMemoryExporter()
+	for name, opt := range map[string]trace.Option{
+		"WithEndpoint":        trace.WithEndpoint("http://127.0.0.1:4318"),
+		"WithHeaders":         trace.WithHeaders(map[string]string{"x-team": "a"}),
+		"WithAPIKey":          trace.WithAPIKey("key"),
+		"WithExporterOptions": trace.WithExporterOptions(exporter.WithCompression(false)),
+	} {
+		for _, order := range [][]trace.Option{{opt, trace.WithExporter(mem)}, {trace.WithExporter(mem), opt}, {opt, trace.WithExporter(mem), trace.WithDisabled()}} {
+			client, err := trace.NewClient(context.Background(), order...)
+			require.ErrorIs(t, err, trace.ErrConflictingOptions, name)
+			require.ErrorIs(t, err, trace.ErrInvalidOption, name)
+			assert.Nil(t, client)
+			assert.Contains(t, err.Error(), name+" and WithExporter")
+		}
+	}
+	// Two of them: each named.
+	_, err := trace.NewClient(context.Background(), trace.WithEndpoint("http://127.0.0.1:4318"),
+		trace.WithAPIKey("key"), trace.WithExporter(mem))
+	require.ErrorIs(t, err, trace.ErrConflictingOptions)
+	assert.Contains(t, err.Error(), "WithEndpoint and WithExporter")
+	assert.Contains(t, err.Error(), "WithAPIKey and WithExporter")
+	// Each alone is fine.
+	for _, opts := range [][]trace.Option{{trace.WithExporter(mem)}, {trace.WithEndpoint("http://127.0.0.1:4318"), trace.WithAPIKey("key")}} {
+		client, err := trace.NewClient(context.Background(), opts...)
+		require.NoError(t, err)
+		require.NoError(t, client.Shutdown(context.Background()))
+	}
 }
 
 // TestAttachToProvider attaches a client to a user's provider.

@@ -355,7 +355,9 @@ func TestServeRetention(t *testing.T) {
 			c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
 			var got usage.TenantUsage
 			for i := 0; i < 100; i++ {
-				if got = tenantUsageOf(t, c, url, old.Add(-time.Hour), recent.Add(time.Hour)); got.RequestCount == 3 {
+				// A pass expires spans, then rollups, in separate
+				// transactions: wait for the whole of it.
+				if got = tenantUsageOf(t, c, url, old.Add(-time.Hour), recent.Add(time.Hour)); got.RequestCount == 3 && got.SessionCount == 1 {
 					break
 				}
 				time.Sleep(50 * time.Millisecond)

@@ -63,6 +63,13 @@ func runServe(ctx context.Context, args []string, e env) error {
 	pricesFile := fs.String("prices", envOr("AGENTTRACE_PRICES", ""),
 		"JSON price table `file` merged over the embedded one (same format as llm/prices.json; its entries add models "+
 			"or replace them); it prices spans that carry a model and tokens but no cost (env AGENTTRACE_PRICES)")
+	ingestLog := fs.Bool("ingest-log", envOr("AGENTTRACE_INGEST_LOG", "true") == "true",
+		"answer an ingest request once its body is in an append-only log next to the database (`<db>.ingest/`) and "+
+			"write the spans to the database behind it, in larger transactions; queries wait for what was answered "+
+			"before them. false: answer after the database commit (env AGENTTRACE_INGEST_LOG)")
+	fsync := fs.Bool("fsync", envOr("AGENTTRACE_FSYNC", "false") == "true",
+		"fsync the ingest log (or, without it, each database commit) before answering, so that answered spans survive "+
+			"a power loss; without it they survive a killed process (env AGENTTRACE_FSYNC)")
 	retention := fs.String("retention", envOr("AGENTTRACE_RETENTION", ""),
 		"keep spans this `long` (30d, 36h; at least 1h) and expire older ones, with their summaries and rollups; "+
 			"default: keep everything (env AGENTTRACE_RETENTION)")
@@ -140,19 +147,26 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 
 	ignoreFileSizeSignal()
-	st, err := openStore(ctx, *db)
+	st, err := openStore(ctx, *db, *fsync)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	srv, err := server.New(st, server.WithAPIKeys(keys...), server.WithOrganisation(*org),
+	var logOpt []server.Option
+	if *ingestLog && *db != sqlite.Memory && !postgres.IsURL(*db) {
+		// One serve process per SQLite file: its queries can wait for
+		// its own log. Replicas over PostgreSQL cannot.
+		logOpt = append(logOpt, server.WithIngestLog(*db+".ingest", *fsync))
+	}
+	srv, err := server.New(st, append(logOpt, server.WithAPIKeys(keys...), server.WithOrganisation(*org),
 		server.WithMaxBodyBytes(maxBody), server.WithLogger(log), server.WithShutdownTimeout(shutdown), server.WithPrices(prices),
 		server.WithIngestLimits(lim.ingestInFlight, lim.ingestMemory), server.WithMaxConns(lim.maxConns),
 		server.WithTimeouts(lim.readTimeout, lim.queryTimeout, lim.writeTimeout), server.WithMaxQueryWindow(lim.maxWindow),
-		server.WithPages(viewer.Handler()))
+		server.WithPages(viewer.Handler()))...)
 	if err != nil {
 		return err
 	}
+	defer srv.Close() // Serve closes it; this is for the early returns
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -212,7 +226,7 @@ func envDuration(e env, name string, def time.Duration) (time.Duration, error) {
 
 // openStore opens the store --db names: PostgreSQL for a postgres:// or
 // postgresql:// URL, else a SQLite file (or :memory:).
-func openStore(ctx context.Context, db string) (store.Store, error) {
+func openStore(ctx context.Context, db string, fsync bool) (store.Store, error) {
 	if postgres.IsURL(db) {
 		st, err := postgres.Open(ctx, db)
 		if err != nil {
@@ -223,7 +237,13 @@ func openStore(ctx context.Context, db string) (store.Store, error) {
 	if strings.Contains(db, "://") {
 		return nil, usageError{fmt.Errorf("--db %s: not a postgres:// URL nor a file path", postgres.Redact(db))}
 	}
-	return sqlite.Open(ctx, db)
+	var opts []sqlite.Option
+	if fsync {
+		// With the ingest log too: the log lets go of what a commit
+		// wrote, so the commit must be on disk as well.
+		opts = append(opts, sqlite.WithFullSync())
+	}
+	return sqlite.Open(ctx, db, opts...)
 }
 
 // dbName is --db as it may be logged (a URL without its password).

@@ -78,15 +78,20 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	}
 	opts := []trace.Option{trace.WithServiceName("support-bot")}
 	switch {
+	case cfg.console && cfg.endpoint != "":
+		return errors.New("-console prints the traces instead of exporting them: drop -endpoint or -console")
 	case cfg.console:
+		// The console exporter is used as built: no endpoint, no API key.
 		opts = append(opts, trace.WithExporter(exporter.NewConsole(out)))
-	case cfg.endpoint != "":
-		opts = append(opts, trace.WithEndpoint(cfg.endpoint))
-	case os.Getenv(exporter.EnvEndpoint) == "" && os.Getenv(exporter.EnvTracesEndpoint) == "":
-		opts = append(opts, trace.WithEndpoint(defaultEndpoint))
-	}
-	if cfg.apiKey != "" {
-		opts = append(opts, trace.WithAPIKey(cfg.apiKey))
+	default:
+		if cfg.endpoint != "" {
+			opts = append(opts, trace.WithEndpoint(cfg.endpoint))
+		} else if os.Getenv(exporter.EnvEndpoint) == "" && os.Getenv(exporter.EnvTracesEndpoint) == "" {
+			opts = append(opts, trace.WithEndpoint(defaultEndpoint))
+		}
+		if cfg.apiKey != "" {
+			opts = append(opts, trace.WithAPIKey(cfg.apiKey))
+		}
 	}
 	// Setting up is quick and not worth interrupting; recording is.
 	client, err := trace.NewClient(context.WithoutCancel(ctx), opts...)

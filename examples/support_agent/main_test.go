@@ -61,7 +61,8 @@ func TestRunCancelled(t *testing.T) {
 
 func TestRunConsole(t *testing.T) {
 	var out bytes.Buffer
-	require.NoError(t, run(context.Background(), config{console: true, traces: 1, session: "s-c"}, &out))
+	// An API key (AGENTTRACE_API_KEY, say) does not matter to the console.
+	require.NoError(t, run(context.Background(), config{console: true, apiKey: "k", traces: 1, session: "s-c"}, &out))
 	assert.Contains(t, out.String(), "issue_refund [tool]")
 	assert.Contains(t, out.String(), "openai.responses [llm]")
 }
@@ -69,4 +70,6 @@ func TestRunConsole(t *testing.T) {
 func TestRunBadInput(t *testing.T) {
 	require.Error(t, run(context.Background(), config{traces: 0}, &bytes.Buffer{}))
 	require.Error(t, run(context.Background(), config{traces: 1, endpoint: "nope"}, &bytes.Buffer{}))
+	err := run(context.Background(), config{traces: 1, console: true, endpoint: "http://127.0.0.1:4318"}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "-endpoint")
 }

@@ -1,10 +1,14 @@
 package openai_test
 
 import (
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,4 +311,60 @@ func TestBudgetConcurrent(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBudgetCountsSampledOutCalls: a trace its sampler drops records no
+// spans, but its calls still spend: they are charged to its budget, which
+// stops the agent as it would a sampled one.
+func TestBudgetCountsSampledOutCalls(t *testing.T) {
+	rec := llmtest.NewRecorder(t, trace.WithSampler(sdktrace.NeverSample()))
+	srv := newServer(t, llmtest.JSONHandler(200, chat1k))
+	lim, err := budget.NewNanoUSD(2*chat1kCost + 1)
+	require.NoError(t, err)
+	ctx, tr := rec.Client.Start(context.Background(), "agent", trace.WithBudget(lim))
+	client := srv.client()
+	for range 3 {
+		_, err := client.Chat.Completions.New(ctx, chatParams("gpt-4o"))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 3*chat1kCost, tr.Spent(), "sampled-out calls are charged")
+	_, err = client.Chat.Completions.New(ctx, chatParams("gpt-4o"))
+	assert.ErrorIs(t, err, budget.ErrExceeded)
+	assert.EqualValues(t, 3, srv.Calls.Load(), "the fourth call was not sent")
+	tr.End()
+	assert.Empty(t, rec.Spans(), "a sampled-out trace exports nothing")
+}
+
+// TestBudgetErrorAnswerCostsNothing: a call the provider answers with an
+// error (here a 400) ran no model: its usage is known and zero, so a soft
+// budget that refuses unknown usage is not held by it, and the next call
+// is sent.
+func TestBudgetErrorAnswerCostsNothing(t *testing.T) {
+	rec := llmtest.NewRecorder(t)
+	var n atomic.Int32
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			llmtest.JSONHandler(400, `{"error":{"message":"context length exceeded","type":"invalid_request_error","code":"context_length_exceeded"}}`)(w, r)
+			return
+		}
+		llmtest.JSONHandler(200, chat1k)(w, r)
+	})
+	lim, err := budget.New(1)
+	require.NoError(t, err)
+	ctx, tr := rec.Client.Start(context.Background(), "agent", trace.WithBudget(lim))
+	_, err = srv.client().Chat.Completions.New(ctx, chatParams("gpt-4o"))
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, budget.ErrExceeded)
+	_, err = srv.client().Chat.Completions.New(ctx, chatParams("gpt-4o"))
+	require.NoError(t, err, "the failed call does not hold the budget")
+	assert.Equal(t, chat1kCost, tr.Spent())
+	tr.End()
+	spans := rec.LLMSpans()
+	require.Len(t, spans, 2)
+	failed := llmtest.Attrs(spans[0])
+	if spans[1].Status.Code == codes.Error {
+		failed = llmtest.Attrs(spans[1])
+	}
+	assert.False(t, failed[attr.UsageUnknown].AsBool(), "an error answer's usage is known")
+	assert.Equal(t, int64(0), failed[attr.InputTokens].AsInt64())
 }

@@ -83,7 +83,8 @@ var pages = map[string]struct {
 	})},
 	"spans": {"Spans", fields(timeFields, []field{
 		{Name: "model", Label: "Model"}, {Name: "type", Label: "Type", Options: [][2]string{{"", "any"}, {"llm", "llm"},
-			{"tool", "tool"}, {"task", "task"}, {"retrieval", "retrieval"}, {"trace", "trace"}, {"span", "span"}}},
+			{"tool", "tool"}, {"task", "task"}, {"retrieval", "retrieval"}, {"trace", "trace"}, {"span", "span"},
+			{"agent", "agent"}, {"message", "message"}, {"score", "score"}, {"reranker", "reranker"}, {"guardrail", "guardrail"}}},
 		{Name: "status", Label: "Status", Options: statusOpts}, {Name: "prompt_slug", Label: "Prompt"},
 		{Name: "tags", Label: "Tags", Placeholder: "a,b"}, {Name: "name", Label: "Name"},
 		{Name: "tenant_id", Label: "Tenant"}, {Name: "user_id", Label: "User"}, {Name: "session_id", Label: "Session"},

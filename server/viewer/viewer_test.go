@@ -192,6 +192,10 @@ func TestViewer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The header shows the trace's feedback with its value.
+			if want := map[bool]string{true: "helpful 1", false: ""}[id == rs[0].id]; b.text("#content .badge.score") != want {
+				t.Fatalf("trace %s: score badge %q, want %q", id, b.text("#content .badge.score"), want)
+			}
 			names := eval[[]string](b, `Array.from(document.querySelectorAll('#tree .row')).map(r => r.title)`)
 			if len(names) != len(pg.Spans) {
 				t.Fatalf("trace %s: %d rows, %d spans", id, len(names), len(pg.Spans))
@@ -273,6 +277,11 @@ func TestViewer(t *testing.T) {
 		}
 		if got := number(t, b.text("#s-traces")); got != 2 {
 			t.Errorf("session traces shown %d, want 2", got)
+		}
+		// Read as one conversation: each trace's messages, in order.
+		msgs := eval[[]string](b, `Array.from(document.querySelectorAll('#content .turn .msg')).map(m => m.textContent)`)
+		if len(msgs) != 4 || !strings.Contains(msgs[0], "Where is my order") || !strings.Contains(msgs[1], "It ships tomorrow.") {
+			t.Errorf("session conversation = %q, want each trace's user and assistant messages", msgs)
 		}
 		b.shot("session")
 		b.noErrors("session page")

@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"context"
-	"github.com/jackc/pgx/v5"
 	"os"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"go.uber.org/goleak"
 

@@ -8,42 +8,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/store/internal/check"
+	"github.com/agenttrace/agenttrace/store/internal/rollup"
+	"github.com/agenttrace/agenttrace/store/internal/summary"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/store"
 )
-
-// window splits [start, end) into the whole hours [h0, h1) served by the
-// rollups and the raw edges before and after them.
-type window struct {
-	start, end int64
-	h0, h1     int64 // whole hours; h0 >= h1 means none
-	edges      [][2]int64
-}
-
-func splitWindow(start, end int64) window {
-	w := window{start: start, end: end, h0: ceilDiv(start, hourNS), h1: floorDiv(end, hourNS)}
-	if w.h0 >= w.h1 {
-		w.h0, w.h1 = 0, 0
-		w.edges = append(w.edges, [2]int64{start, end})
-		return w
-	}
-	if a, b := start, w.h0*hourNS; a < b {
-		w.edges = append(w.edges, [2]int64{a, b})
-	}
-	if a, b := w.h1*hourNS, end; a < b {
-		w.edges = append(w.edges, [2]int64{a, b})
-	}
-	return w
-}
-
-func checkUsage(q store.UsageQuery) error {
-	if q.Start.IsZero() || q.End.IsZero() || !q.Start.Before(q.End) {
-		return fmt.Errorf("%w: usage window [%v, %v) is empty", store.ErrInvalidQuery, q.Start, q.End)
-	}
-	return nil
-}
 
 // args numbers query arguments ($1, $2, ...).
 type args []any
@@ -81,12 +54,12 @@ func totalSelect() string {
 // usageSQL builds the one statement (one snapshot) summing a usage window:
 // cond(a) returns the condition on the key columns, shared by the rollup
 // table and the spans.
-func usageSQL(w window, a *args, rollupTable string, rollupCond, rawCond func(*args) string) string {
+func usageSQL(w rollup.Window, a *args, rollupTable string, rollupCond, rawCond func(*args) string) string {
 	var parts []string
-	if w.h0 < w.h1 {
-		parts = append(parts, rollupSumSelect+rollupTable+" WHERE "+rollupCond(a)+" AND hour >= "+a.add(w.h0)+" AND hour < "+a.add(w.h1))
+	if w.H0 < w.H1 {
+		parts = append(parts, rollupSumSelect+rollupTable+" WHERE "+rollupCond(a)+" AND hour >= "+a.add(w.H0)+" AND hour < "+a.add(w.H1))
 	}
-	for _, e := range w.edges {
+	for _, e := range w.Edges {
 		parts = append(parts, rawSumSelect+rawCond(a)+" AND start_ns >= "+a.add(e[0])+" AND start_ns < "+a.add(e[1]))
 	}
 	return totalSelect() + " FROM (" + strings.Join(parts, " UNION ALL ") + ") AS p(" + usageCols + ")"
@@ -124,16 +97,16 @@ func tenantConds(tenant string) (rollup, raw func(*args) string) {
 
 // SessionUsage implements store.Store.
 func (s *Store) SessionUsage(ctx context.Context, q store.UsageQuery) (store.Usage, error) {
-	if err := checkUsage(q); err != nil {
+	if err := check.UsageWindow(q); err != nil {
 		return store.Usage{}, err
 	}
 	if q.SessionID == "" {
 		return store.Usage{}, nil
 	}
-	w := splitWindow(q.Start.UnixNano(), q.End.UnixNano())
+	w := rollup.SplitWindow(q.Start.UnixNano(), q.End.UnixNano())
 	var a args
-	rollup, raw := sessionConds(q.SessionID, q.TenantID)
-	query := usageSQL(w, &a, "usage_session_hour", rollup, raw)
+	hours, raw := sessionConds(q.SessionID, q.TenantID)
+	query := usageSQL(w, &a, "usage_session_hour", hours, raw)
 	var u store.Usage
 	dest := usageDest(&u)
 	var tenants []string
@@ -155,13 +128,13 @@ func (s *Store) SessionUsage(ctx context.Context, q store.UsageQuery) (store.Usa
 // tenantsSQL selects the distinct tenants of a session's spans in a
 // window, sorted (rollup cells a repair emptied count no spans, and no
 // tenant).
-func tenantsSQL(session string, w window, a *args) string {
+func tenantsSQL(session string, w rollup.Window, a *args) string {
 	var parts []string
-	if w.h0 < w.h1 {
+	if w.H0 < w.H1 {
 		parts = append(parts, `SELECT tenant_id FROM usage_session_hour WHERE session_id = `+a.add(session)+
-			` AND hour >= `+a.add(w.h0)+` AND hour < `+a.add(w.h1)+` AND spans > 0`)
+			` AND hour >= `+a.add(w.H0)+` AND hour < `+a.add(w.H1)+` AND spans > 0`)
 	}
-	for _, e := range w.edges {
+	for _, e := range w.Edges {
 		parts = append(parts, `SELECT tenant_id FROM spans WHERE session_id = `+a.add(session)+
 			` AND session_id <> '' AND start_ns >= `+a.add(e[0])+` AND start_ns < `+a.add(e[1]))
 	}
@@ -175,7 +148,7 @@ func (s *Store) oneTenant(ctx context.Context, q store.UsageQuery) error {
 		return nil
 	}
 	var a args
-	rows, err := s.pool.Query(ctx, tenantsSQL(q.SessionID, splitWindow(q.Start.UnixNano(), q.End.UnixNano()), &a), a...)
+	rows, err := s.pool.Query(ctx, tenantsSQL(q.SessionID, rollup.SplitWindow(q.Start.UnixNano(), q.End.UnixNano()), &a), a...)
 	if err != nil {
 		return fmt.Errorf("postgres: session tenants: %w", s.mapErr(err))
 	}
@@ -191,22 +164,22 @@ func (s *Store) oneTenant(ctx context.Context, q store.UsageQuery) error {
 
 // TenantUsage implements store.Store.
 func (s *Store) TenantUsage(ctx context.Context, q store.UsageQuery) (store.Usage, error) {
-	if err := checkUsage(q); err != nil {
+	if err := check.UsageWindow(q); err != nil {
 		return store.Usage{}, err
 	}
 	if q.TenantID == "" {
 		return store.Usage{}, nil
 	}
-	w := splitWindow(q.Start.UnixNano(), q.End.UnixNano())
+	w := rollup.SplitWindow(q.Start.UnixNano(), q.End.UnixNano())
 	var a args
 	rollup, raw := tenantConds(q.TenantID)
 	sums := usageSQL(w, &a, "usage_tenant_hour", rollup, raw)
 	var parts []string
-	if w.h0 < w.h1 {
+	if w.H0 < w.H1 {
 		parts = append(parts, `SELECT session_id FROM tenant_session_hour WHERE tenant_id = `+a.add(q.TenantID)+
-			` AND hour >= `+a.add(w.h0)+` AND hour < `+a.add(w.h1))
+			` AND hour >= `+a.add(w.H0)+` AND hour < `+a.add(w.H1))
 	}
-	for _, e := range w.edges {
+	for _, e := range w.Edges {
 		parts = append(parts, `SELECT session_id FROM spans WHERE tenant_id = `+a.add(q.TenantID)+` AND tenant_id <> '' AND start_ns >= `+
 			a.add(e[0])+` AND start_ns < `+a.add(e[1])+` AND session_id <> ''`)
 	}
@@ -232,7 +205,7 @@ func (s *Store) GetTrace(ctx context.Context, traceID, tenantID string) (store.T
 	if err != nil {
 		return store.TraceSummary{}, fmt.Errorf("postgres: get trace: %w", s.mapErr(err))
 	}
-	var parts []*traceRow
+	var parts []*summary.Row
 	var tenant string
 	err = func() error {
 		defer rows.Close()
@@ -241,7 +214,7 @@ func (s *Store) GetTrace(ctx context.Context, traceID, tenantID string) (store.T
 			if err := r.scanWith(rows, &tenant); err != nil {
 				return err
 			}
-			parts = append(parts, r)
+			parts = append(parts, &r.Row)
 		}
 		return rows.Err()
 	}()
@@ -253,34 +226,12 @@ func (s *Store) GetTrace(ctx context.Context, traceID, tenantID string) (store.T
 	}
 	row := parts[0]
 	if tenantID == "" {
-		row = foldTenants(parts, tenant)
+		row = summary.Fold(parts, tenant)
 	}
 	if row.Scores, err = s.traceScores(ctx, traceID, tenantID); err != nil {
 		return store.TraceSummary{}, fmt.Errorf("postgres: get trace scores: %w", s.mapErr(err))
 	}
 	return row.TraceSummary, nil
-}
-
-// foldTenants folds the summaries of every tenant of one trace (sorted by
-// tenant) into one, based on that of the trace's tenant.
-func foldTenants(parts []*traceRow, tenant string) *traceRow {
-	base := parts[0]
-	for _, p := range parts {
-		if p.TenantID == tenant {
-			base = p
-		}
-	}
-	tenants := make([]string, 0, len(parts))
-	for _, p := range parts {
-		tenants = append(tenants, p.TenantID)
-		if p != base {
-			base.absorb(p)
-		}
-	}
-	if len(tenants) > 1 {
-		base.Tenants = tenants
-	}
-	return base
 }
 
 // traceScoresSQL reads the name and value of a trace's score spans (a
@@ -354,26 +305,6 @@ func (w *where) String() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-func normal(dir store.Direction, limit int) (store.Direction, int, error) {
-	if dir == "" {
-		dir = store.Down
-	}
-	if dir != store.Down && dir != store.Up {
-		return "", 0, fmt.Errorf("%w: direction %q", store.ErrInvalidQuery, dir)
-	}
-	n, ok := store.NormalLimit(limit)
-	if !ok {
-		return "", 0, fmt.Errorf("%w: limit %d not in [1, %d]", store.ErrInvalidQuery, limit, store.MaxLimit)
-	}
-	return dir, n, nil
-}
-
-func uniq(tags []string) []string {
-	out := slices.Clone(tags)
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
 func traceWhere(f *store.TraceFilter, w *where) {
 	if !f.Start.IsZero() {
 		w.add("start_ns >= " + w.a.add(f.Start.UnixNano()))
@@ -396,7 +327,7 @@ func traceWhere(f *store.TraceFilter, w *where) {
 	case store.StatusOK:
 		w.add("status <> 2")
 	}
-	if tags := uniq(f.Tags); len(tags) > 0 {
+	if tags := check.Tags(f.Tags); len(tags) > 0 {
 		w.add("tags @> " + w.a.add(tags) + "::text[]")
 	}
 }
@@ -457,7 +388,7 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 	if q.Offset < 0 {
 		return store.TracePage{}, fmt.Errorf("%w: negative offset", store.ErrInvalidQuery)
 	}
-	dir, limit, err := normal(q.Direction, q.Limit)
+	dir, limit, err := check.Page(q.Direction, q.Limit)
 	if err != nil {
 		return store.TracePage{}, err
 	}
@@ -596,7 +527,7 @@ func (s *Store) querySpans(ctx context.Context, query string, a args, limit int,
 
 // ListSpansByTrace implements store.Store.
 func (s *Store) ListSpansByTrace(ctx context.Context, q store.TraceSpansQuery) (store.SpanPage, error) {
-	dir, limit, err := normal(q.Direction, q.Limit)
+	dir, limit, err := check.Page(q.Direction, q.Limit)
 	if err != nil {
 		return store.SpanPage{}, err
 	}
@@ -625,7 +556,7 @@ func (s *Store) ListSpansByTrace(ctx context.Context, q store.TraceSpansQuery) (
 
 // ListSpans implements store.Store.
 func (s *Store) ListSpans(ctx context.Context, q store.SpanQuery) (store.SpanPage, error) {
-	dir, limit, err := normal(q.Direction, q.Limit)
+	dir, limit, err := check.Page(q.Direction, q.Limit)
 	if err != nil {
 		return store.SpanPage{}, err
 	}
@@ -656,7 +587,7 @@ func (s *Store) ListSpans(ctx context.Context, q store.SpanQuery) (store.SpanPag
 	}
 	w.eq("prompt_slug", q.PromptSlug)
 	w.eq("name", q.Name)
-	if tags := uniq(q.Tags); len(tags) > 0 {
+	if tags := check.Tags(q.Tags); len(tags) > 0 {
 		w.add("tags @> " + w.a.add(tags) + "::text[]")
 	}
 	op, ord := "<", "DESC"
@@ -677,13 +608,13 @@ func (s *Store) ListSpans(ctx context.Context, q store.SpanQuery) (store.SpanPag
 
 // GroupUsage implements store.Store.
 func (s *Store) GroupUsage(ctx context.Context, q store.UsageQuery) (store.GroupedUsage, error) {
-	if err := checkUsage(q); err != nil {
+	if err := check.UsageWindow(q); err != nil {
 		return store.GroupedUsage{}, err
 	}
 	if err := store.CheckGroupQuery(q); err != nil {
 		return store.GroupedUsage{}, err
 	}
-	w := splitWindow(q.Start.UnixNano(), q.End.UnixNano())
+	w := rollup.SplitWindow(q.Start.UnixNano(), q.End.UnixNano())
 	var a args
 	var query string
 	switch {
@@ -718,7 +649,7 @@ func rawKey(g store.GroupBy) string {
 	case store.GroupDay:
 		return `(start_ns / ` + strconv.FormatInt(dayNS, 10) + `)::text`
 	}
-	return `(start_ns / ` + strconv.FormatInt(hourNS, 10) + `)::text`
+	return `(start_ns / ` + strconv.FormatInt(rollup.HourNS, 10) + `)::text`
 }
 
 func rollupKey(g store.GroupBy) string {
@@ -731,20 +662,20 @@ func rollupKey(g store.GroupBy) string {
 // groupSQL builds the one statement of a grouped usage sum. Its rows are
 // tagged: 0 a group's sums, 1 a group's distinct sessions, 2 the total
 // with the window's distinct sessions (counted when tenant is set).
-func groupSQL(g store.GroupBy, w window, a *args, rollupTable string, rollupCond, rawCond func(*args) string, tenant string) string {
+func groupSQL(g store.GroupBy, w rollup.Window, a *args, rollupTable string, rollupCond, rawCond func(*args) string, tenant string) string {
 	var parts, sess []string
-	if g.Temporal() && w.h0 < w.h1 {
+	if g.Temporal() && w.H0 < w.H1 {
 		parts = append(parts, `SELECT `+rollupKey(g)+`, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens,
 			reasoning_tokens, requests, cost_nano, spans, unknown_usage FROM `+rollupTable+` WHERE `+rollupCond(a)+
-			` AND hour >= `+a.add(w.h0)+` AND hour < `+a.add(w.h1))
+			` AND hour >= `+a.add(w.H0)+` AND hour < `+a.add(w.H1))
 		if tenant != "" {
 			sess = append(sess, `SELECT `+rollupKey(g)+`, session_id FROM tenant_session_hour WHERE tenant_id = `+a.add(tenant)+
-				` AND hour >= `+a.add(w.h0)+` AND hour < `+a.add(w.h1))
+				` AND hour >= `+a.add(w.H0)+` AND hour < `+a.add(w.H1))
 		}
 	}
-	edges := w.edges
+	edges := w.Edges
 	if !g.Temporal() {
-		edges = [][2]int64{{w.start, w.end}}
+		edges = [][2]int64{{w.Start, w.End}}
 	}
 	for _, e := range edges {
 		parts = append(parts, `SELECT `+rawKey(g)+`, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens,

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/store/internal/rollup"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -30,7 +32,7 @@ func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time) (store.Expir
 	if s.closed.Load() {
 		return store.Expired{}, store.ErrClosed
 	}
-	day := floorDiv(cutoff.UnixNano(), dayNS)
+	day := rollup.FloorDiv(cutoff.UnixNano(), dayNS)
 	c := day * dayNS
 	exp := store.Expired{Cutoff: timeNS(c)}
 	conn, err := s.pool.Acquire(ctx)
@@ -52,7 +54,7 @@ func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time) (store.Expir
 	for _, table := range []string{"usage_session_hour", "usage_tenant_hour", "tenant_session_hour"} {
 		for {
 			tag, err := conn.Exec(ctx, `DELETE FROM `+table+` WHERE ctid = ANY(ARRAY(SELECT ctid FROM `+table+
-				` WHERE hour < $1 LIMIT `+fmt.Sprint(expireChunk)+`))`, floorDiv(c, hourNS))
+				` WHERE hour < $1 LIMIT `+fmt.Sprint(expireChunk)+`))`, rollup.FloorDiv(c, rollup.HourNS))
 			if err != nil {
 				return exp, fmt.Errorf("postgres: retention: %s: %w", table, err)
 			}

@@ -13,64 +13,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/store/internal/check"
+	"github.com/agenttrace/agenttrace/store/internal/rollup"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/store/internal/summary"
 )
 
-// hourNS and dayNS are the widths of a usage rollup bucket and of a spans
+// rollup.HourNS and dayNS are the widths of a usage rollup bucket and of a spans
 // partition.
 const (
-	hourNS = int64(3600e9)
-	dayNS  = 24 * hourNS
+	dayNS = 24 * rollup.HourNS
 )
 
-// floorDiv and ceilDiv are integer divisions rounding down and up.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
-func ceilDiv(a, b int64) int64 { return -floorDiv(-a, b) }
-
-func hourOf(ns int64) int64 { return floorDiv(ns, hourNS) }
-
 func timeNS(ns int64) time.Time { return time.Unix(0, ns).UTC() }
-
-func validate(sp *store.Span) error {
-	if !isHex(sp.TraceID, 32) {
-		return fmt.Errorf("%w: trace id %q is not 32 lowercase hex digits", store.ErrInvalidSpan, sp.TraceID)
-	}
-	if !isHex(sp.SpanID, 16) {
-		return fmt.Errorf("%w: span id %q is not 16 lowercase hex digits", store.ErrInvalidSpan, sp.SpanID)
-	}
-	if sp.ParentID != "" && !isHex(sp.ParentID, 16) {
-		return fmt.Errorf("%w: parent id %q is not 16 lowercase hex digits", store.ErrInvalidSpan, sp.ParentID)
-	}
-	return nil
-}
-
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	zero := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '0':
-		case c >= '1' && c <= '9', c >= 'a' && c <= 'f':
-			zero = false
-		default:
-			return false
-		}
-	}
-	return !zero
-}
 
 // Values of the spans table's llm column: 0 not a model call, 1 a model
 // call, 2 a model call of unknown usage.
@@ -90,44 +49,6 @@ func llmCode(sp *store.Span) int16 {
 	return llmCall
 }
 
-// usageAgg is one rollup cell's delta.
-type usageAgg struct {
-	store.Tokens
-	requests, cost, spans, unknown int64
-}
-
-// add adds sp's usage to a, times sign (1, or -1 to take it out).
-func (a *usageAgg) add(sp *store.Span, sign int64) {
-	a.InputTokens = store.SatAdd(a.InputTokens, sign*sp.InputTokens)
-	a.OutputTokens = store.SatAdd(a.OutputTokens, sign*sp.OutputTokens)
-	a.CacheReadTokens = store.SatAdd(a.CacheReadTokens, sign*sp.CacheReadTokens)
-	a.CacheCreationTokens = store.SatAdd(a.CacheCreationTokens, sign*sp.CacheCreationTokens)
-	a.ReasoningTokens = store.SatAdd(a.ReasoningTokens, sign*sp.ReasoningTokens)
-	if sp.LLMRequest {
-		a.requests = store.SatAdd(a.requests, sign)
-		if sp.UsageUnknown {
-			a.unknown = store.SatAdd(a.unknown, sign)
-		}
-	}
-	a.cost = store.SatAdd(a.cost, sign*sp.CostNanoUSD)
-	a.spans = store.SatAdd(a.spans, sign)
-}
-
-type sessKey struct {
-	session, tenant string
-	hour            int64
-}
-
-type tenKey struct {
-	tenant string
-	hour   int64
-}
-
-type tenSessKey struct {
-	tenant, session string
-	hour            int64
-}
-
 // traceKey is a trace summary's key: summaries are per tenant and trace.
 type traceKey struct {
 	trace, tenant string
@@ -135,14 +56,11 @@ type traceKey struct {
 
 // batch accumulates what one write changes besides the spans.
 type batch struct {
-	traces      map[traceKey][]*store.Span
-	order       []traceKey
-	sess        map[sessKey]*usageAgg
-	ten         map[tenKey]*usageAgg
-	tenSess     map[tenSessKey]struct{}
-	tenSessGone map[tenSessKey]struct{}
-	attrs       map[string]attribution
-	repairs     []string
+	traces map[traceKey][]*store.Span
+	order  []traceKey
+	rollup.Deltas
+	attrs   map[string]attribution
+	repairs []string
 	// changed are the traces whose trace_attrs row the write changes.
 	changed []string
 	// absorbs are the traces whose tenant was none and now is one: their
@@ -152,12 +70,9 @@ type batch struct {
 
 func newBatch() *batch {
 	return &batch{
-		traces:      map[traceKey][]*store.Span{},
-		sess:        map[sessKey]*usageAgg{},
-		ten:         map[tenKey]*usageAgg{},
-		tenSess:     map[tenSessKey]struct{}{},
-		tenSessGone: map[tenSessKey]struct{}{},
-		attrs:       map[string]attribution{},
+		traces: map[traceKey][]*store.Span{},
+		Deltas: rollup.NewDeltas(),
+		attrs:  map[string]attribution{},
 	}
 }
 
@@ -167,44 +82,7 @@ func (b *batch) add(sp *store.Span) {
 		b.order = append(b.order, k)
 	}
 	b.traces[k] = append(b.traces[k], sp)
-	b.count(sp, 1)
-}
-
-// count adds sp's usage to the rollup cells of its session, tenant and
-// hour, times sign (-1 takes it out).
-func (b *batch) count(sp *store.Span, sign int64) {
-	h := hourOf(sp.Start.UnixNano())
-	if sp.SessionID != "" {
-		k := sessKey{sp.SessionID, sp.TenantID, h}
-		a := b.sess[k]
-		if a == nil {
-			a = &usageAgg{}
-			b.sess[k] = a
-		}
-		a.add(sp, sign)
-	}
-	if sp.TenantID != "" {
-		k := tenKey{sp.TenantID, h}
-		a := b.ten[k]
-		if a == nil {
-			a = &usageAgg{}
-			b.ten[k] = a
-		}
-		a.add(sp, sign)
-		if sp.SessionID != "" && sign > 0 {
-			b.tenSess[tenSessKey{sp.TenantID, sp.SessionID, h}] = struct{}{}
-		}
-	}
-}
-
-// move records that sp's usage leaves the rollup cells of before and
-// joins those of after.
-func (b *batch) move(before, after *store.Span) {
-	b.count(before, -1)
-	b.count(after, 1)
-	if before.TenantID != "" && before.SessionID != "" && (before.TenantID != after.TenantID || before.SessionID != after.SessionID) {
-		b.tenSessGone[tenSessKey{before.TenantID, before.SessionID, hourOf(before.Start.UnixNano())}] = struct{}{}
-	}
+	b.Count(sp, 1)
 }
 
 // maxAttempts bounds the retries of a write transaction that failed with
@@ -215,7 +93,7 @@ const maxAttempts = 6
 // returns nil.
 func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) (store.WriteResult, error) {
 	for i := range spans {
-		if err := validate(&spans[i]); err != nil {
+		if err := check.Span(&spans[i]); err != nil {
 			return store.WriteResult{}, err
 		}
 	}
@@ -345,11 +223,11 @@ func (s *Store) attribute(ctx context.Context, tx pgx.Tx, order []string, byTrac
 		var id string
 		var a attribution
 		var root int16
-		if err := rows.Scan(&id, &a.vals[fSession], &a.vals[fUser], &a.vals[fTenant], &a.vals[fEnv], &root); err != nil {
+		if err := rows.Scan(&id, &a.Vals[fSession], &a.Vals[fUser], &a.Vals[fTenant], &a.Vals[fEnv], &root); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("trace attribution: %w", err)
 		}
-		a.root = store.Fields(root)
+		a.Root = store.Fields(root)
 		stored[id] = a
 	}
 	rows.Close()
@@ -360,17 +238,17 @@ func (s *Store) attribute(ctx context.Context, tx pgx.Tx, order []string, byTrac
 	for _, id := range order {
 		old, found := stored[id]
 		a := old
-		a.resolve(byTrace[id])
+		a.Resolve(byTrace[id])
 		for _, sp := range byTrace[id] {
-			conflicts[sp] = a.fill(sp)
+			conflicts[sp] = a.Fill(sp)
 		}
 		b.attrs[id] = a
 		if found && a == old {
 			continue
 		}
-		if found && a.vals != old.vals {
+		if found && a.Vals != old.Vals {
 			b.repairs = append(b.repairs, id)
-			if old.vals[fTenant] == "" && a.vals[fTenant] != "" {
+			if old.Vals[fTenant] == "" && a.Vals[fTenant] != "" {
 				b.absorbs = append(b.absorbs, id)
 			}
 		}
@@ -536,7 +414,7 @@ func repair(ctx context.Context, tx pgx.Tx, id string, a *attribution, b *batch)
 	for i := range stored {
 		before := stored[i]
 		after := &stored[i]
-		a.fill(after)
+		a.Fill(after)
 		k := fieldsKey{[nFields]string{after.SessionID, after.UserID, after.TenantID, after.Environment}, after.Inherited}
 		if k == (fieldsKey{[nFields]string{before.SessionID, before.UserID, before.TenantID, before.Environment}, before.Inherited}) {
 			continue
@@ -545,7 +423,7 @@ func repair(ctx context.Context, tx pgx.Tx, id string, a *attribution, b *batch)
 			order = append(order, k)
 		}
 		groups[k] = append(groups[k], after.SpanID)
-		b.move(&before, after)
+		b.Move(&before, after)
 	}
 	for _, k := range order {
 		if _, err := tx.Exec(ctx, `UPDATE spans SET session_id = $1, user_id = $2, tenant_id = $3, environment = $4, inherited = $5
@@ -568,7 +446,7 @@ func storeAttrs(ctx context.Context, tx pgx.Tx, b *batch) error {
 	sess, user, ten, env, root := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int16, n)
 	for i, id := range ids {
 		a := b.attrs[id]
-		sess[i], user[i], ten[i], env[i], root[i] = a.vals[fSession], a.vals[fUser], a.vals[fTenant], a.vals[fEnv], int16(a.root)
+		sess[i], user[i], ten[i], env[i], root[i] = a.Vals[fSession], a.Vals[fUser], a.Vals[fTenant], a.Vals[fEnv], int16(a.Root)
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO trace_attrs (trace_id, session_id, user_id, tenant_id, environment, root)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[])
@@ -617,7 +495,7 @@ func (r *traceRow) scan(sc pgx.Row) error { return r.scanWith(sc) }
 func (r *traceRow) scanWith(sc pgx.Row, more ...any) error {
 	var st, en, dur int64
 	var status int16
-	err := sc.Scan(append([]any{&r.TenantID, &r.TraceID, &r.Name, &status, &r.HasRoot, &st, &en, &dur, &r.minStart, &r.maxEnd,
+	err := sc.Scan(append([]any{&r.TenantID, &r.TraceID, &r.Name, &status, &r.HasRoot, &st, &en, &dur, &r.MinStart, &r.MaxEnd,
 		&r.SpanCount, &r.ErrorCount, &r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheCreationTokens,
 		&r.ReasoningTokens, &r.TotalTokens, &r.Requests, &r.CostNanoUSD, &r.Models, &r.Input, &r.Output,
 		&r.SessionID, &r.UserID, &r.Environment, &r.Tags}, more...)...)
@@ -687,7 +565,7 @@ func applyTraces(ctx context.Context, tx pgx.Tx, b *batch) error {
 		}
 		r, ok := stored[k]
 		if !ok {
-			r = &traceRow{TraceSummary: store.TraceSummary{TraceID: k.trace, TenantID: k.tenant}}
+			r = &traceRow{summary.Row{TraceSummary: store.TraceSummary{TraceID: k.trace, TenantID: k.tenant}}}
 		}
 		index[k] = len(rows)
 		rows = append(rows, r)
@@ -696,20 +574,20 @@ func applyTraces(ctx context.Context, tx pgx.Tx, b *batch) error {
 	var absorbed []string
 	for _, id := range ids {
 		a := b.attrs[id]
-		if from, ok := stored[traceKey{id, ""}]; ok && absorbs[id] && a.vals[fTenant] != "" {
-			get(traceKey{id, a.vals[fTenant]}).absorb(from)
+		if from, ok := stored[traceKey{id, ""}]; ok && absorbs[id] && a.Vals[fTenant] != "" {
+			get(traceKey{id, a.Vals[fTenant]}).Absorb(&from.Row)
 			absorbed = append(absorbed, id)
 		}
 		for _, k := range byTrace[id] {
 			row := get(k)
 			for _, sp := range b.traces[k] {
-				row.merge(sp, row.SpanCount == 0)
+				row.Merge(sp, row.SpanCount == 0)
 			}
 		}
-		if i, ok := index[traceKey{id, a.vals[fTenant]}]; ok {
+		if i, ok := index[traceKey{id, a.Vals[fTenant]}]; ok {
 			// The summary of the trace's tenant has its attribution.
 			r := rows[i]
-			r.SessionID, r.UserID, r.Environment = a.vals[fSession], a.vals[fUser], a.vals[fEnv]
+			r.SessionID, r.UserID, r.Environment = a.Vals[fSession], a.Vals[fUser], a.Vals[fEnv]
 		}
 	}
 	if len(absorbed) > 0 {
@@ -742,7 +620,7 @@ func applyTraces(ctx context.Context, tx pgx.Tx, b *batch) error {
 	}
 	for i, row := range rows {
 		tenant[i], traceID[i], name[i], status[i], hasRoot[i] = row.TenantID, row.TraceID, row.Name, int16(row.Status), row.HasRoot
-		for j, v := range []int64{row.Start.UnixNano(), row.End.UnixNano(), int64(row.Duration), row.minStart, row.maxEnd,
+		for j, v := range []int64{row.Start.UnixNano(), row.End.UnixNano(), int64(row.Duration), row.MinStart, row.MaxEnd,
 			row.SpanCount, row.ErrorCount, row.InputTokens, row.OutputTokens, row.CacheReadTokens, row.CacheCreationTokens,
 			row.ReasoningTokens, row.TotalTokens, row.Requests, row.CostNanoUSD} {
 			nums[j][i] = v
@@ -787,14 +665,14 @@ var upsertTenSQL = `INSERT INTO usage_tenant_hour AS r (tenant_id, hour, ` + str
 	ON CONFLICT (tenant_id, hour) DO UPDATE SET ` + satSet("r", rollupSumCols...)
 
 // sums returns the rollup sums of cells as one array per column.
-func sums(cells []*usageAgg) []any {
+func sums(cells []*rollup.Delta) []any {
 	cols := make([][]int64, len(rollupSumCols))
 	for i := range cols {
 		cols[i] = make([]int64, len(cells))
 	}
 	for j, a := range cells {
 		for i, v := range []int64{a.InputTokens, a.OutputTokens, a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens,
-			a.requests, a.cost, a.spans, a.unknown} {
+			a.Requests, a.Cost, a.Spans, a.Unknown} {
 			cols[i][j] = v
 		}
 	}
@@ -809,51 +687,51 @@ func sums(cells []*usageAgg) []any {
 // statement whose rows are in key order (concurrent writers lock rows in
 // the same order).
 func applyRollups(ctx context.Context, tx pgx.Tx, b *batch) error {
-	if len(b.sess) > 0 {
-		keys := make([]sessKey, 0, len(b.sess))
-		for k := range b.sess {
+	if len(b.Session) > 0 {
+		keys := make([]rollup.SessionKey, 0, len(b.Session))
+		for k := range b.Session {
 			keys = append(keys, k)
 		}
-		slices.SortFunc(keys, func(x, y sessKey) int {
-			return cmp.Or(strings.Compare(x.session, y.session), cmp.Compare(x.hour, y.hour), strings.Compare(x.tenant, y.tenant))
+		slices.SortFunc(keys, func(x, y rollup.SessionKey) int {
+			return cmp.Or(strings.Compare(x.Session, y.Session), cmp.Compare(x.Hour, y.Hour), strings.Compare(x.Tenant, y.Tenant))
 		})
 		sess, ten, hours := make([]string, len(keys)), make([]string, len(keys)), make([]int64, len(keys))
-		cells := make([]*usageAgg, len(keys))
+		cells := make([]*rollup.Delta, len(keys))
 		for i, k := range keys {
-			sess[i], hours[i], ten[i], cells[i] = k.session, k.hour, k.tenant, b.sess[k]
+			sess[i], hours[i], ten[i], cells[i] = k.Session, k.Hour, k.Tenant, b.Session[k]
 		}
 		if _, err := tx.Exec(ctx, upsertSessSQL, append([]any{sess, hours, ten}, sums(cells)...)...); err != nil {
 			return fmt.Errorf("session rollup: %w", err)
 		}
 	}
-	if len(b.ten) > 0 {
-		keys := make([]tenKey, 0, len(b.ten))
-		for k := range b.ten {
+	if len(b.Tenant) > 0 {
+		keys := make([]rollup.TenantKey, 0, len(b.Tenant))
+		for k := range b.Tenant {
 			keys = append(keys, k)
 		}
-		slices.SortFunc(keys, func(x, y tenKey) int {
-			return cmp.Or(strings.Compare(x.tenant, y.tenant), cmp.Compare(x.hour, y.hour))
+		slices.SortFunc(keys, func(x, y rollup.TenantKey) int {
+			return cmp.Or(strings.Compare(x.Tenant, y.Tenant), cmp.Compare(x.Hour, y.Hour))
 		})
 		ten, hours := make([]string, len(keys)), make([]int64, len(keys))
-		cells := make([]*usageAgg, len(keys))
+		cells := make([]*rollup.Delta, len(keys))
 		for i, k := range keys {
-			ten[i], hours[i], cells[i] = k.tenant, k.hour, b.ten[k]
+			ten[i], hours[i], cells[i] = k.Tenant, k.Hour, b.Tenant[k]
 		}
 		if _, err := tx.Exec(ctx, upsertTenSQL, append([]any{ten, hours}, sums(cells)...)...); err != nil {
 			return fmt.Errorf("tenant rollup: %w", err)
 		}
 	}
-	if len(b.tenSess) > 0 {
-		keys := make([]tenSessKey, 0, len(b.tenSess))
-		for k := range b.tenSess {
+	if len(b.TenantSessions) > 0 {
+		keys := make([]rollup.TenantSessionKey, 0, len(b.TenantSessions))
+		for k := range b.TenantSessions {
 			keys = append(keys, k)
 		}
-		slices.SortFunc(keys, func(x, y tenSessKey) int {
-			return cmp.Or(strings.Compare(x.tenant, y.tenant), cmp.Compare(x.hour, y.hour), strings.Compare(x.session, y.session))
+		slices.SortFunc(keys, func(x, y rollup.TenantSessionKey) int {
+			return cmp.Or(strings.Compare(x.Tenant, y.Tenant), cmp.Compare(x.Hour, y.Hour), strings.Compare(x.Session, y.Session))
 		})
 		ten, sess, hours := make([]string, len(keys)), make([]string, len(keys)), make([]int64, len(keys))
 		for i, k := range keys {
-			ten[i], hours[i], sess[i] = k.tenant, k.hour, k.session
+			ten[i], hours[i], sess[i] = k.Tenant, k.Hour, k.Session
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO tenant_session_hour (tenant_id, hour, session_id)
 			SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) ON CONFLICT DO NOTHING`, ten, hours, sess); err != nil {
@@ -861,13 +739,13 @@ func applyRollups(ctx context.Context, tx pgx.Tx, b *batch) error {
 		}
 	}
 	// The (tenant, hour, session) entries a repair may have emptied.
-	for k := range b.tenSessGone {
-		if _, ok := b.tenSess[k]; ok {
+	for k := range b.Gone {
+		if _, ok := b.TenantSessions[k]; ok {
 			continue
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM tenant_session_hour WHERE tenant_id = $1 AND hour = $2 AND session_id = $3
 			AND NOT EXISTS (SELECT 1 FROM spans WHERE tenant_id = $1 AND session_id = $3 AND start_ns >= $4 AND start_ns < $5)`,
-			k.tenant, k.hour, k.session, k.hour*hourNS, (k.hour+1)*hourNS); err != nil {
+			k.Tenant, k.Hour, k.Session, k.Hour*rollup.HourNS, (k.Hour+1)*rollup.HourNS); err != nil {
 			return fmt.Errorf("tenant sessions: %w", err)
 		}
 	}
@@ -909,7 +787,7 @@ func (s *Store) ensurePartitions(ctx context.Context, spans []store.Span) error 
 	var missing []int64
 	s.pmu.Lock()
 	for i := range spans {
-		d := floorDiv(spans[i].Start.UnixNano(), dayNS)
+		d := rollup.FloorDiv(spans[i].Start.UnixNano(), dayNS)
 		if !s.parts[d] && !slices.Contains(missing, d) {
 			missing = append(missing, d)
 		}

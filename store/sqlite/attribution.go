@@ -5,7 +5,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/store/internal/rollup"
+
 	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/store/internal/lateattr"
 )
 
 // Late attribution (store/ATTRIBUTION.md): each trace's session, user,
@@ -14,108 +17,17 @@ import (
 // date the stored spans (and their rollups) of a trace whose attribution
 // it changed.
 
-// The trace-level fields by index: session, user, tenant, environment.
+// Late attribution's rules are lateattr's; these names keep the store's
+// code short.
+type attribution = lateattr.Trace
+
 const (
-	fSession = iota
-	fUser
-	fTenant
-	fEnv
-	nFields
+	fSession = lateattr.Session
+	fUser    = lateattr.User
+	fTenant  = lateattr.Tenant
+	fEnv     = lateattr.Env
+	nFields  = lateattr.N
 )
-
-var fieldBits = [nFields]store.Fields{store.FieldSession, store.FieldUser, store.FieldTenant, store.FieldEnvironment}
-
-// field returns a pointer to field i of sp.
-func field(sp *store.Span, i int) *string {
-	switch i {
-	case fSession:
-		return &sp.SessionID
-	case fUser:
-		return &sp.UserID
-	case fTenant:
-		return &sp.TenantID
-	default:
-		return &sp.Environment
-	}
-}
-
-// own returns field i of sp as the span carries it ("" if inherited).
-func own(sp *store.Span, i int) string {
-	if sp.Inherited&fieldBits[i] != 0 {
-		return ""
-	}
-	return *field(sp, i)
-}
-
-// attribution is one trace's row of trace_attrs.
-type attribution struct {
-	vals [nFields]string
-	// root holds the fields the root span set: they are final.
-	root store.Fields
-}
-
-// eligible reports whether sp may give its session, user or environment
-// to its trace, or take the trace's: only spans of the trace's tenant (or
-// of none) do, so a tenant sharing a trace id with another sees nothing
-// of the other's.
-func (a *attribution) eligible(sp *store.Span) bool {
-	t := own(sp, fTenant)
-	return t == "" || t == a.vals[fTenant]
-}
-
-// resolve updates a with spans (new spans of its trace, or all of its
-// stored and new spans): a root's values replace earlier ones unless a
-// root already set them (but for the tenant, which never changes once
-// set); a field still empty takes the first value carried. The tenant is resolved first, so the other fields come from
-// spans of the trace's tenant.
-func (a *attribution) resolve(spans []*store.Span) {
-	for _, i := range [...]int{fTenant, fSession, fUser, fEnv} {
-		bit := fieldBits[i]
-		for _, sp := range spans {
-			if v := own(sp, i); v != "" && sp.ParentID == "" && a.root&bit == 0 && (i == fTenant || a.eligible(sp)) {
-				if i == fTenant && a.vals[i] != "" && a.vals[i] != v {
-					// A trace's tenant, once it has one, never
-					// changes: a root of another tenant cannot take
-					// the trace's spans (and their summary) away.
-					continue
-				}
-				a.vals[i] = v
-				a.root |= bit
-			}
-		}
-		if a.vals[i] != "" {
-			continue
-		}
-		for _, sp := range spans {
-			if v := own(sp, i); v != "" && (i == fTenant || a.eligible(sp)) {
-				a.vals[i] = v
-				break
-			}
-		}
-	}
-}
-
-// fill sets the fields sp lacks from a (and clears what it inherited
-// that a no longer gives), and returns how many of its own fields
-// conflict with a's.
-func (a *attribution) fill(sp *store.Span) (conflicts int) {
-	var inh store.Fields
-	ownTenant := own(sp, fTenant)
-	for _, i := range [...]int{fTenant, fSession, fUser, fEnv} {
-		v := own(sp, i)
-		if v != "" {
-			if a.vals[i] != "" && v != a.vals[i] && (i == fTenant || ownTenant == "" || ownTenant == a.vals[fTenant]) {
-				conflicts++
-			}
-		} else if a.vals[i] != "" && (i == fTenant || ownTenant == "" || ownTenant == a.vals[fTenant]) {
-			v = a.vals[i]
-			inh |= fieldBits[i]
-		}
-		*field(sp, i) = v
-	}
-	sp.Inherited = inh
-	return conflicts
-}
 
 // selectAttrsSQL reads n traces' attributions.
 func selectAttrsSQL(n int) string {
@@ -152,9 +64,9 @@ func (w *writer) attribute(spans []*store.Span, b *batch) ([]int, error) {
 	for _, id := range order {
 		old, found := stored[id]
 		a := old
-		a.resolve(byTrace[id])
+		a.Resolve(byTrace[id])
 		for _, sp := range byTrace[id] {
-			conflicts[sp] = a.fill(sp)
+			conflicts[sp] = a.Fill(sp)
 		}
 		b.attrs[id] = a
 		if found && a == old {
@@ -162,13 +74,13 @@ func (w *writer) attribute(spans []*store.Span, b *batch) ([]int, error) {
 		}
 		// Only a change of value can change stored spans: a root that
 		// confirms the values its children carried only marks them final.
-		if found && a.vals != old.vals {
+		if found && a.Vals != old.Vals {
 			b.repairs = append(b.repairs, id)
-			if old.vals[fTenant] == "" && a.vals[fTenant] != "" {
+			if old.Vals[fTenant] == "" && a.Vals[fTenant] != "" {
 				b.absorbs = append(b.absorbs, id)
 			}
 		}
-		b.attrArgs = append(b.attrArgs, id, a.vals[fSession], a.vals[fUser], a.vals[fTenant], a.vals[fEnv], int64(a.root))
+		b.attrArgs = append(b.attrArgs, id, a.Vals[fSession], a.Vals[fUser], a.Vals[fTenant], a.Vals[fEnv], int64(a.Root))
 	}
 	out := make([]int, len(spans))
 	for i, sp := range spans {
@@ -218,7 +130,7 @@ func (w *writer) loadAttrs(ids []string, into map[string]attribution) error {
 		for rows.Next() {
 			var id string
 			var a attribution
-			if err := rows.Scan(&id, &a.vals[fSession], &a.vals[fUser], &a.vals[fTenant], &a.vals[fEnv], &a.root); err != nil {
+			if err := rows.Scan(&id, &a.Vals[fSession], &a.Vals[fUser], &a.Vals[fTenant], &a.Vals[fEnv], &a.Root); err != nil {
 				rows.Close()
 				return fmt.Errorf("sqlite: trace attribution: %w", err)
 			}
@@ -280,7 +192,7 @@ func (w *writer) repair(id string, a *attribution, b *batch) error {
 	for i := range stored {
 		s := &stored[i]
 		before := s.sp
-		a.fill(&s.sp)
+		a.Fill(&s.sp)
 		after := &s.sp
 		k := fieldsKey{[nFields]string{after.SessionID, after.UserID, after.TenantID, after.Environment}, after.Inherited}
 		if k == (fieldsKey{[nFields]string{before.SessionID, before.UserID, before.TenantID, before.Environment}, before.Inherited}) {
@@ -290,7 +202,7 @@ func (w *writer) repair(id string, a *attribution, b *batch) error {
 			order = append(order, k)
 		}
 		groups[k] = append(groups[k], s.id)
-		b.move(&before, after)
+		b.Move(&before, after)
 	}
 	for _, k := range order {
 		ids := groups[k]
@@ -318,32 +230,22 @@ func updateAttrsSQL(n int) string {
 	inherited = ? WHERE id IN (` + placeholders(n) + `)`
 }
 
-// move records in b that sp's usage leaves the rollup cells of before and
-// joins those of after.
-func (b *batch) move(before, after *store.Span) {
-	b.count(before, -1)
-	b.count(after, 1)
-	if before.TenantID != "" && before.SessionID != "" && (before.TenantID != after.TenantID || before.SessionID != after.SessionID) {
-		b.tenSessGone[tenSessKey{before.TenantID, before.SessionID, hourOf(before.Start.UnixNano())}] = struct{}{}
-	}
-}
-
 // pruneTenantSessions removes the (tenant, hour, session) entries a
 // repair emptied: those no stored span has any more.
 func (w *writer) pruneTenantSessions(b *batch) error {
-	for k := range b.tenSessGone {
-		if _, ok := b.tenSess[k]; ok {
+	for k := range b.Gone {
+		if _, ok := b.TenantSessions[k]; ok {
 			continue
 		}
 		var n int
 		err := w.tx.QueryRowContext(w.ctx, `SELECT count(*) FROM (SELECT 1 FROM spans WHERE tenant_id = ? AND session_id = ?
-			AND start_ns >= ? AND start_ns < ? LIMIT 1)`, k.tenant, k.session, k.hour*hourNS, (k.hour+1)*hourNS).Scan(&n)
+			AND start_ns >= ? AND start_ns < ? LIMIT 1)`, k.Tenant, k.Session, k.Hour*rollup.HourNS, (k.Hour+1)*rollup.HourNS).Scan(&n)
 		if err != nil {
 			return fmt.Errorf("sqlite: tenant sessions: %w", err)
 		}
 		if n == 0 {
 			if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM tenant_session_hour WHERE tenant_id = ? AND hour = ? AND session_id = ?`,
-				k.tenant, k.hour, k.session); err != nil {
+				k.Tenant, k.Hour, k.Session); err != nil {
 				return fmt.Errorf("sqlite: tenant sessions: %w", err)
 			}
 		}

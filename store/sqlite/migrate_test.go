@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenttrace/agenttrace/store/internal/rollup"
+
 	"github.com/agenttrace/agenttrace/internal/jsonenc"
 	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/store/internal/summary"
 	"github.com/agenttrace/agenttrace/store/storetest"
 )
 
@@ -198,7 +201,7 @@ func TestMigrateOverflowedSums(t *testing.T) {
 	if err := migrateTo(ctx, db, 0, 3); err != nil {
 		t.Fatal(err)
 	}
-	h := storetest.T0.UnixNano() / hourNS
+	h := storetest.T0.UnixNano() / rollup.HourNS
 	for _, q := range []string{
 		`INSERT INTO usage_session_hour VALUES ('s', ?, 'acme', 1.8446744073709552e19, 5, 0, 0, 0, 2, -8446744073700000000, 2)`,
 		`INSERT INTO usage_tenant_hour VALUES ('acme', ?, 1.8446744073709552e19, 5, 0, 0, 0, 2, -8446744073700000000, 2)`,
@@ -211,8 +214,8 @@ func TestMigrateOverflowedSums(t *testing.T) {
 	sp := storetest.NewSpan(1, 1, "", storetest.T0)
 	sp.InputTokens, sp.SessionID, sp.TenantID = 9, "s", "acme"
 	insertV1Trace := `INSERT INTO traces (` + traceCols + `) VALUES (` + placeholders(traceNCols) + `)`
-	row := traceRow{TraceSummary: store.TraceSummary{TraceID: sp.TraceID, Start: sp.Start, End: sp.End, SpanCount: 2,
-		Tokens: store.Tokens{InputTokens: -2}, TotalTokens: -2, CostNanoUSD: -5}}
+	row := traceRow{summary.Row{TraceSummary: store.TraceSummary{TraceID: sp.TraceID, Start: sp.Start, End: sp.End, SpanCount: 2,
+		Tokens: store.Tokens{InputTokens: -2}, TotalTokens: -2, CostNanoUSD: -5}}}
 	if _, err := db.Exec(insertV1Trace, row.args()...); err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +268,7 @@ func TestMigrateTracesPerTenant(t *testing.T) {
 	spans := []store.Span{root, a, b}
 	// As version 6 wrote them: the spans, and one summary of all three
 	// under the root's tenant.
-	mixed := traceRow{TraceSummary: store.TraceSummary{TraceID: root.TraceID}}
+	mixed := traceRow{summary.Row{TraceSummary: store.TraceSummary{TraceID: root.TraceID}}}
 	for i := range spans {
 		sp := &spans[i]
 		var detail []byte
@@ -274,7 +277,7 @@ func TestMigrateTracesPerTenant(t *testing.T) {
 		if _, err := db.Exec(insertSQL(1), args...); err != nil {
 			t.Fatal(err)
 		}
-		mixed.merge(sp, i == 0)
+		mixed.Merge(sp, i == 0)
 	}
 	mixed.Input = `"question"`
 	if _, err := db.Exec(`INSERT INTO traces (`+traceCols+`) VALUES (`+placeholders(traceNCols)+`)`, mixed.args()...); err != nil {

@@ -10,51 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/store/internal/check"
+	"github.com/agenttrace/agenttrace/store/internal/rollup"
+	"github.com/agenttrace/agenttrace/store/internal/summary"
+
 	"github.com/agenttrace/agenttrace/internal/attr"
 	"github.com/agenttrace/agenttrace/store"
 )
-
-// ceilDiv and floorDiv are integer divisions rounding up and down.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
-func ceilDiv(a, b int64) int64 { return -floorDiv(-a, b) }
-
-// window splits [start, end) into the whole hours [h0, h1) served by the
-// rollups and the raw edges before and after them.
-type window struct {
-	start, end int64
-	h0, h1     int64 // whole hours; h0 >= h1 means none
-	edges      [][2]int64
-}
-
-func splitWindow(start, end int64) window {
-	w := window{start: start, end: end, h0: ceilDiv(start, hourNS), h1: floorDiv(end, hourNS)}
-	if w.h0 >= w.h1 {
-		w.h0, w.h1 = 0, 0
-		w.edges = append(w.edges, [2]int64{start, end})
-		return w
-	}
-	if a, b := start, w.h0*hourNS; a < b {
-		w.edges = append(w.edges, [2]int64{a, b})
-	}
-	if a, b := w.h1*hourNS, end; a < b {
-		w.edges = append(w.edges, [2]int64{a, b})
-	}
-	return w
-}
-
-func checkUsage(q store.UsageQuery) error {
-	if q.Start.IsZero() || q.End.IsZero() || !q.Start.Before(q.End) {
-		return fmt.Errorf("%w: usage window [%v, %v) is empty", store.ErrInvalidQuery, q.Start, q.End)
-	}
-	return nil
-}
 
 // Parts of a usage sum: each selects one row of sums, from the hourly
 // rollups (whole hours) or from raw spans (partial hours at the edges).
@@ -102,14 +64,14 @@ func joinSum(hi, lo int64) int64 {
 // usageSQL builds the one statement (hence one snapshot) summing a usage
 // window: rollup is the WHERE of the rollup table for whole hours, raw
 // that of spans for an edge, both ending in hour or time bounds.
-func usageSQL(w window, rollupTable, rollup, raw string, key []any) (string, []any) {
+func usageSQL(w rollup.Window, rollupTable, rollup, raw string, key []any) (string, []any) {
 	var parts []string
 	var args []any
-	if w.h0 < w.h1 {
+	if w.H0 < w.H1 {
 		parts = append(parts, rollupSums+rollupTable+" WHERE "+rollup+" AND hour >= ? AND hour < ?")
-		args = append(append(args, key...), w.h0, w.h1)
+		args = append(append(args, key...), w.H0, w.H1)
 	}
-	for _, e := range w.edges {
+	for _, e := range w.Edges {
 		parts = append(parts, rawSums+raw+" AND start_ns >= ? AND start_ns < ?")
 		args = append(append(args, key...), e[0], e[1])
 	}
@@ -134,13 +96,13 @@ func scanUsage(row *sql.Row, u *store.Usage, more ...any) error {
 
 // SessionUsage implements store.Store.
 func (s *Store) SessionUsage(ctx context.Context, q store.UsageQuery) (store.Usage, error) {
-	if err := checkUsage(q); err != nil {
+	if err := check.UsageWindow(q); err != nil {
 		return store.Usage{}, err
 	}
 	if q.SessionID == "" {
 		return store.Usage{}, nil
 	}
-	w := splitWindow(q.Start.UnixNano(), q.End.UnixNano())
+	w := rollup.SplitWindow(q.Start.UnixNano(), q.End.UnixNano())
 	if err := s.oneTenant(ctx, q, w); err != nil {
 		return store.Usage{}, err
 	}
@@ -163,17 +125,17 @@ func (s *Store) SessionUsage(ctx context.Context, q store.UsageQuery) (store.Usa
 // tenant's spans: that the session's spans in the window are all of one
 // tenant, else it returns a *store.MixedTenantsError. (Rollup cells a
 // repair emptied count no spans, and no tenant.)
-func (s *Store) oneTenant(ctx context.Context, q store.UsageQuery, w window) error {
+func (s *Store) oneTenant(ctx context.Context, q store.UsageQuery, w rollup.Window) error {
 	if q.TenantID != "" {
 		return nil
 	}
 	var parts []string
 	var args []any
-	if w.h0 < w.h1 {
+	if w.H0 < w.H1 {
 		parts = append(parts, `SELECT tenant_id FROM usage_session_hour WHERE session_id = ? AND hour >= ? AND hour < ? AND spans > 0`)
-		args = append(args, q.SessionID, w.h0, w.h1)
+		args = append(args, q.SessionID, w.H0, w.H1)
 	}
-	for _, e := range w.edges {
+	for _, e := range w.Edges {
 		parts = append(parts, `SELECT tenant_id FROM spans WHERE session_id = ? AND session_id != '' AND start_ns >= ? AND start_ns < ?`)
 		args = append(args, q.SessionID, e[0], e[1])
 	}
@@ -201,23 +163,23 @@ func (s *Store) oneTenant(ctx context.Context, q store.UsageQuery, w window) err
 
 // TenantUsage implements store.Store.
 func (s *Store) TenantUsage(ctx context.Context, q store.UsageQuery) (store.Usage, error) {
-	if err := checkUsage(q); err != nil {
+	if err := check.UsageWindow(q); err != nil {
 		return store.Usage{}, err
 	}
 	if q.TenantID == "" {
 		return store.Usage{}, nil
 	}
-	w := splitWindow(q.Start.UnixNano(), q.End.UnixNano())
+	w := rollup.SplitWindow(q.Start.UnixNano(), q.End.UnixNano())
 	key := []any{q.TenantID}
 	sums, args := usageSQL(w, "usage_tenant_hour", "tenant_id = ?", "tenant_id = ? AND tenant_id != ''", key)
 	// Distinct sessions: from the per-hour session sets and the edges'
 	// raw spans.
 	var parts []string
-	if w.h0 < w.h1 {
+	if w.H0 < w.H1 {
 		parts = append(parts, `SELECT session_id FROM tenant_session_hour WHERE tenant_id = ? AND hour >= ? AND hour < ?`)
-		args = append(args, q.TenantID, w.h0, w.h1)
+		args = append(args, q.TenantID, w.H0, w.H1)
 	}
-	for _, e := range w.edges {
+	for _, e := range w.Edges {
 		parts = append(parts, `SELECT session_id FROM spans WHERE tenant_id = ? AND tenant_id != '' AND start_ns >= ? AND start_ns < ? AND session_id != ''`)
 		args = append(args, q.TenantID, e[0], e[1])
 	}
@@ -303,7 +265,7 @@ func (s *Store) GetTrace(ctx context.Context, traceID, tenantID string) (store.T
 	if err != nil {
 		return store.TraceSummary{}, fmt.Errorf("sqlite: get trace: %w", s.mapErr(err))
 	}
-	var parts []*traceRow
+	var parts []*summary.Row
 	var tenant string
 	err = func() error {
 		defer rows.Close()
@@ -312,7 +274,7 @@ func (s *Store) GetTrace(ctx context.Context, traceID, tenantID string) (store.T
 			if err := r.scanWith(rows, &tenant); err != nil {
 				return err
 			}
-			parts = append(parts, r)
+			parts = append(parts, &r.Row)
 		}
 		return rows.Err()
 	}()
@@ -324,34 +286,12 @@ func (s *Store) GetTrace(ctx context.Context, traceID, tenantID string) (store.T
 	}
 	row := parts[0]
 	if tenantID == "" {
-		row = foldTenants(parts, tenant)
+		row = summary.Fold(parts, tenant)
 	}
 	if row.Scores, err = s.traceScores(ctx, traceID, tenantID); err != nil {
 		return store.TraceSummary{}, fmt.Errorf("sqlite: get trace scores: %w", s.mapErr(err))
 	}
 	return row.TraceSummary, nil
-}
-
-// foldTenants folds the summaries of every tenant of one trace (sorted by
-// tenant) into one, based on that of the trace's tenant.
-func foldTenants(parts []*traceRow, tenant string) *traceRow {
-	base := parts[0]
-	for _, p := range parts {
-		if p.TenantID == tenant {
-			base = p
-		}
-	}
-	tenants := make([]string, 0, len(parts))
-	for _, p := range parts {
-		tenants = append(tenants, p.TenantID)
-		if p != base {
-			base.absorb(p)
-		}
-	}
-	if len(tenants) > 1 {
-		base.Tenants = tenants
-	}
-	return base
 }
 
 // traceScoresSQL reads the name and value of a trace's score spans (non-finite
@@ -452,20 +392,6 @@ func (w *where) String() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-func normal(dir store.Direction, limit int) (store.Direction, int, error) {
-	if dir == "" {
-		dir = store.Down
-	}
-	if dir != store.Down && dir != store.Up {
-		return "", 0, fmt.Errorf("%w: direction %q", store.ErrInvalidQuery, dir)
-	}
-	n, ok := store.NormalLimit(limit)
-	if !ok {
-		return "", 0, fmt.Errorf("%w: limit %d not in [1, %d]", store.ErrInvalidQuery, limit, store.MaxLimit)
-	}
-	return dir, n, nil
-}
-
 func traceWhere(f *store.TraceFilter) *where {
 	w := &where{}
 	if !f.Start.IsZero() {
@@ -489,16 +415,10 @@ func traceWhere(f *store.TraceFilter) *where {
 	case store.StatusOK:
 		w.add("status != 2")
 	}
-	for _, t := range uniq(f.Tags) {
+	for _, t := range check.Tags(f.Tags) {
 		w.add("(trace_id, tenant_id) IN (SELECT trace_id, tenant_id FROM trace_tags WHERE tag = ?)", t)
 	}
 	return w
-}
-
-func uniq(tags []string) []string {
-	out := slices.Clone(tags)
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // ListTraces implements store.Store.
@@ -519,7 +439,7 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 	if q.Offset < 0 {
 		return store.TracePage{}, fmt.Errorf("%w: negative offset", store.ErrInvalidQuery)
 	}
-	dir, limit, err := normal(q.Direction, q.Limit)
+	dir, limit, err := check.Page(q.Direction, q.Limit)
 	if err != nil {
 		return store.TracePage{}, err
 	}
@@ -633,7 +553,7 @@ func (s *Store) querySpans(ctx context.Context, query string, args []any, limit 
 
 // ListSpansByTrace implements store.Store.
 func (s *Store) ListSpansByTrace(ctx context.Context, q store.TraceSpansQuery) (store.SpanPage, error) {
-	dir, limit, err := normal(q.Direction, q.Limit)
+	dir, limit, err := check.Page(q.Direction, q.Limit)
 	if err != nil {
 		return store.SpanPage{}, err
 	}
@@ -659,7 +579,7 @@ func (s *Store) ListSpansByTrace(ctx context.Context, q store.TraceSpansQuery) (
 
 // ListSpans implements store.Store.
 func (s *Store) ListSpans(ctx context.Context, q store.SpanQuery) (store.SpanPage, error) {
-	dir, limit, err := normal(q.Direction, q.Limit)
+	dir, limit, err := check.Page(q.Direction, q.Limit)
 	if err != nil {
 		return store.SpanPage{}, err
 	}
@@ -689,7 +609,7 @@ func (s *Store) ListSpans(ctx context.Context, q store.SpanQuery) (store.SpanPag
 	}
 	w.eq("prompt_slug", q.PromptSlug)
 	w.eq("name", q.Name)
-	for _, t := range uniq(q.Tags) {
+	for _, t := range check.Tags(q.Tags) {
 		// A probe of the (tag, span) key per span, so the scan keeps
 		// start order and stops at the page: collecting every span of a
 		// common tag first, then sorting, took seconds at 1M spans.

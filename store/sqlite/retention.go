@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/store/internal/rollup"
+
 	"github.com/agenttrace/agenttrace/store"
 )
 
@@ -36,7 +38,7 @@ func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time) (store.Expir
 	if closed {
 		return store.Expired{}, store.ErrClosed
 	}
-	c := floorDiv(cutoff.UnixNano(), hourNS) * hourNS
+	c := rollup.FloorDiv(cutoff.UnixNano(), rollup.HourNS) * rollup.HourNS
 	exp := store.Expired{Cutoff: timeNS(c)}
 	before, err := s.fileBytes(ctx)
 	if err != nil {
@@ -62,7 +64,7 @@ func (s *Store) DeleteBefore(ctx context.Context, cutoff time.Time) (store.Expir
 			break
 		}
 	}
-	h := c / hourNS
+	h := c / rollup.HourNS
 	for _, q := range []string{
 		`DELETE FROM usage_session_hour WHERE (session_id, hour, tenant_id) IN (SELECT session_id, hour, tenant_id FROM usage_session_hour WHERE hour < ? LIMIT ?)`,
 		`DELETE FROM usage_tenant_hour WHERE (tenant_id, hour) IN (SELECT tenant_id, hour FROM usage_tenant_hour WHERE hour < ? LIMIT ?)`,

@@ -3,13 +3,13 @@ package sqlite
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/agenttrace/agenttrace/internal/jsonenc"
 	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/store/internal/summary"
 )
 
 const traceCols = `trace_id, name, status, has_root, start_ns, end_ns, duration_ns, min_start_ns, max_end_ns,
@@ -25,8 +25,7 @@ func placeholders(n int) string {
 
 // traceRow is a row of the traces table.
 type traceRow struct {
-	store.TraceSummary
-	minStart, maxEnd int64
+	summary.Row
 }
 
 type scanner interface {
@@ -40,7 +39,7 @@ func (r *traceRow) scanWith(sc scanner, more ...any) error {
 	var st, en, dur int64
 	var status int64
 	var models, tags string
-	err := sc.Scan(append([]any{&r.TraceID, &r.Name, &status, &r.HasRoot, &st, &en, &dur, &r.minStart, &r.maxEnd,
+	err := sc.Scan(append([]any{&r.TraceID, &r.Name, &status, &r.HasRoot, &st, &en, &dur, &r.MinStart, &r.MaxEnd,
 		&r.SpanCount, &r.ErrorCount, &r.InputTokens, &r.OutputTokens, &r.CacheReadTokens, &r.CacheCreationTokens,
 		&r.ReasoningTokens, &r.TotalTokens, &r.Requests, &r.CostNanoUSD, &models, &r.Input, &r.Output,
 		&r.SessionID, &r.UserID, &r.TenantID, &r.Environment, &tags}, more...)...)
@@ -73,139 +72,9 @@ func decodeList(s string) ([]string, error) {
 
 func (r *traceRow) args() []any {
 	return []any{r.TraceID, r.Name, int64(r.Status), r.HasRoot, r.Start.UnixNano(), r.End.UnixNano(),
-		int64(r.Duration), r.minStart, r.maxEnd, r.SpanCount, r.ErrorCount, r.InputTokens, r.OutputTokens,
+		int64(r.Duration), r.MinStart, r.MaxEnd, r.SpanCount, r.ErrorCount, r.InputTokens, r.OutputTokens,
 		r.CacheReadTokens, r.CacheCreationTokens, r.ReasoningTokens, r.TotalTokens, r.Requests, r.CostNanoUSD,
 		tagsJSON(r.Models), r.Input, r.Output, r.SessionID, r.UserID, r.TenantID, r.Environment, tagsJSON(r.Tags)}
-}
-
-// addSorted inserts v into the sorted set list.
-func addSorted(list []string, v string) []string {
-	if v == "" {
-		return list
-	}
-	i, found := slices.BinarySearch(list, v)
-	if found {
-		return list
-	}
-	return slices.Insert(list, i, v)
-}
-
-// merge folds one newly stored span into the trace's summary. first is
-// true for the first span of a trace not stored before.
-func (r *traceRow) merge(sp *store.Span, first bool) {
-	st, en := sp.Start.UnixNano(), sp.End.UnixNano()
-	earliest := first || st < r.minStart
-	if first {
-		r.minStart, r.maxEnd = st, en
-	} else {
-		r.minStart, r.maxEnd = min(r.minStart, st), max(r.maxEnd, en)
-	}
-	r.SpanCount++
-	if sp.Status == store.StatusError {
-		r.ErrorCount++
-	}
-	r.Tokens.Add(sp.Tokens)
-	r.TotalTokens = store.SatAdd(r.TotalTokens, sp.TotalTokens)
-	if sp.LLMRequest {
-		r.Requests++
-	}
-	r.CostNanoUSD = store.SatAdd(r.CostNanoUSD, sp.CostNanoUSD)
-	r.Models = addSorted(r.Models, sp.Model())
-	for _, t := range sp.Tags {
-		r.Tags = addSorted(r.Tags, t)
-	}
-
-	switch {
-	case sp.ParentID == "" && !r.HasRoot:
-		// The root decides name, status, times and previews, and its
-		// trace-level fields win over those of earlier spans.
-		r.HasRoot = true
-		r.Name, r.Status = sp.Name, sp.Status
-		r.Input, r.Output = store.Preview(sp.Input), store.Preview(sp.Output)
-		r.Start, r.End = sp.Start, sp.End
-		setIf(&r.SessionID, sp.SessionID)
-		setIf(&r.UserID, sp.UserID)
-		setIf(&r.TenantID, sp.TenantID)
-		setIf(&r.Environment, sp.Environment)
-	case !r.HasRoot && earliest:
-		// Provisional: the earliest span stands in for the root.
-		r.Name = sp.Name
-		r.Input, r.Output = store.Preview(sp.Input), store.Preview(sp.Output)
-	}
-	fillIf(&r.SessionID, sp.SessionID)
-	fillIf(&r.UserID, sp.UserID)
-	fillIf(&r.TenantID, sp.TenantID)
-	fillIf(&r.Environment, sp.Environment)
-	r.settle()
-}
-
-// settle sets a rootless summary's provisional status and times, and the
-// duration.
-func (r *traceRow) settle() {
-	if !r.HasRoot {
-		r.Status = store.StatusUnset
-		if r.ErrorCount > 0 {
-			r.Status = store.StatusError
-		}
-		r.Start, r.End = time.Unix(0, r.minStart).UTC(), time.Unix(0, r.maxEnd).UTC()
-	}
-	r.Duration = max(0, r.End.Sub(r.Start))
-}
-
-// absorb folds o, the summary of other spans of the same trace, into r,
-// as if o's spans had been merged into r: r's root decides when it has
-// one, else o's; without either, the earlier of the two provisional
-// names and previews. r keeps its tenant; its session, user and
-// environment are filled from o's where empty.
-func (r *traceRow) absorb(o *traceRow) {
-	if o.SpanCount == 0 {
-		return
-	}
-	if r.SpanCount == 0 {
-		tenant := r.TenantID
-		*r = *o
-		r.Models, r.Tags = slices.Clone(o.Models), slices.Clone(o.Tags)
-		r.TenantID = tenant
-		return
-	}
-	earlier := o.minStart < r.minStart
-	r.minStart, r.maxEnd = min(r.minStart, o.minStart), max(r.maxEnd, o.maxEnd)
-	r.SpanCount = store.SatAdd(r.SpanCount, o.SpanCount)
-	r.ErrorCount = store.SatAdd(r.ErrorCount, o.ErrorCount)
-	r.Tokens.Add(o.Tokens)
-	r.TotalTokens = store.SatAdd(r.TotalTokens, o.TotalTokens)
-	r.Requests = store.SatAdd(r.Requests, o.Requests)
-	r.CostNanoUSD = store.SatAdd(r.CostNanoUSD, o.CostNanoUSD)
-	for _, m := range o.Models {
-		r.Models = addSorted(r.Models, m)
-	}
-	for _, t := range o.Tags {
-		r.Tags = addSorted(r.Tags, t)
-	}
-	switch {
-	case r.HasRoot:
-	case o.HasRoot:
-		r.HasRoot = true
-		r.Name, r.Status, r.Input, r.Output, r.Start, r.End = o.Name, o.Status, o.Input, o.Output, o.Start, o.End
-	case earlier:
-		r.Name, r.Input, r.Output = o.Name, o.Input, o.Output
-	}
-	fillIf(&r.SessionID, o.SessionID)
-	fillIf(&r.UserID, o.UserID)
-	fillIf(&r.Environment, o.Environment)
-	r.settle()
-}
-
-func setIf(dst *string, v string) {
-	if v != "" {
-		*dst = v
-	}
-}
-
-func fillIf(dst *string, v string) {
-	if *dst == "" {
-		*dst = v
-	}
 }
 
 // spanCols are the columns of a span row (schema version 3). The fields

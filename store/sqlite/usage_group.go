@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/store/internal/check"
+	"github.com/agenttrace/agenttrace/store/internal/rollup"
+
 	"github.com/agenttrace/agenttrace/store"
 )
 
@@ -48,9 +51,9 @@ func rawKey(g store.GroupBy) string {
 	case store.GroupSession:
 		return `session_id`
 	case store.GroupDay:
-		return `start_ns / ` + strconv.FormatInt(24*hourNS, 10)
+		return `start_ns / ` + strconv.FormatInt(24*rollup.HourNS, 10)
 	}
-	return `start_ns / ` + strconv.FormatInt(hourNS, 10)
+	return `start_ns / ` + strconv.FormatInt(rollup.HourNS, 10)
 }
 
 func rollupKey(g store.GroupBy) string {
@@ -65,20 +68,20 @@ func rollupKey(g store.GroupBy) string {
 // sessions, 2 the total with the window's distinct sessions. rollup and
 // raw are the WHERE clauses as in usageSQL; sessions tells whether to count
 // sessions (tenant usage) from the tenant's session sets.
-func groupSQL(g store.GroupBy, w window, rollupTable, rollup, raw string, key []any, sessions bool) (string, []any) {
+func groupSQL(g store.GroupBy, w rollup.Window, rollupTable, rollup, raw string, key []any, sessions bool) (string, []any) {
 	var parts, sess []string
 	var args, sargs []any
-	if g.Temporal() && w.h0 < w.h1 {
+	if g.Temporal() && w.H0 < w.H1 {
 		parts = append(parts, `SELECT `+rollupKey(g)+`, `+groupRollupCols+` FROM `+rollupTable+` WHERE `+rollup+` AND hour >= ? AND hour < ?`)
-		args = append(append(args, key...), w.h0, w.h1)
+		args = append(append(args, key...), w.H0, w.H1)
 		sess = append(sess, `SELECT `+rollupKey(g)+`, session_id FROM tenant_session_hour WHERE tenant_id = ? AND hour >= ? AND hour < ?`)
-		sargs = append(append(sargs, key...), w.h0, w.h1)
+		sargs = append(append(sargs, key...), w.H0, w.H1)
 	}
-	edges := w.edges
+	edges := w.Edges
 	if !g.Temporal() {
 		// Rollups carry no model, user or session (tenant rollups): the
 		// whole window is read from the spans.
-		edges = [][2]int64{{w.start, w.end}}
+		edges = [][2]int64{{w.Start, w.End}}
 	}
 	for _, e := range edges {
 		parts = append(parts, `SELECT `+rawKey(g)+`, `+groupRawCols+` FROM spans WHERE `+raw+` AND start_ns >= ? AND start_ns < ?`)
@@ -99,13 +102,13 @@ func groupSQL(g store.GroupBy, w window, rollupTable, rollup, raw string, key []
 
 // GroupUsage implements store.Store.
 func (s *Store) GroupUsage(ctx context.Context, q store.UsageQuery) (store.GroupedUsage, error) {
-	if err := checkUsage(q); err != nil {
+	if err := check.UsageWindow(q); err != nil {
 		return store.GroupedUsage{}, err
 	}
 	if err := store.CheckGroupQuery(q); err != nil {
 		return store.GroupedUsage{}, err
 	}
-	w := splitWindow(q.Start.UnixNano(), q.End.UnixNano())
+	w := rollup.SplitWindow(q.Start.UnixNano(), q.End.UnixNano())
 	var query string
 	var args []any
 	switch {

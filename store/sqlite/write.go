@@ -11,20 +11,12 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/agenttrace/agenttrace/store/internal/check"
+	"github.com/agenttrace/agenttrace/store/internal/rollup"
+
 	"github.com/agenttrace/agenttrace/store"
+	"github.com/agenttrace/agenttrace/store/internal/summary"
 )
-
-// hourNS is the width of a usage rollup bucket.
-const hourNS = int64(3600e9)
-
-// hourOf returns the Unix hour holding ns (floor division).
-func hourOf(ns int64) int64 {
-	h := ns / hourNS
-	if ns%hourNS < 0 {
-		h--
-	}
-	return h
-}
 
 // spanColumns is the number of columns insertSQL binds per span: the row
 // id and spanCols.
@@ -38,44 +30,6 @@ func insertSQL(n int) string {
 		strings.TrimSuffix(strings.Repeat(row+",", n), ",")
 }
 
-// usageAgg is one rollup cell's delta.
-type usageAgg struct {
-	store.Tokens
-	requests, cost, spans, unknown int64
-}
-
-// add adds sp's usage to a, times sign (1, or -1 to take it out).
-func (a *usageAgg) add(sp *store.Span, sign int64) {
-	a.InputTokens = store.SatAdd(a.InputTokens, sign*sp.InputTokens)
-	a.OutputTokens = store.SatAdd(a.OutputTokens, sign*sp.OutputTokens)
-	a.CacheReadTokens = store.SatAdd(a.CacheReadTokens, sign*sp.CacheReadTokens)
-	a.CacheCreationTokens = store.SatAdd(a.CacheCreationTokens, sign*sp.CacheCreationTokens)
-	a.ReasoningTokens = store.SatAdd(a.ReasoningTokens, sign*sp.ReasoningTokens)
-	if sp.LLMRequest {
-		a.requests = store.SatAdd(a.requests, sign)
-		if sp.UsageUnknown {
-			a.unknown = store.SatAdd(a.unknown, sign)
-		}
-	}
-	a.cost = store.SatAdd(a.cost, sign*sp.CostNanoUSD)
-	a.spans = store.SatAdd(a.spans, sign)
-}
-
-type sessKey struct {
-	session, tenant string
-	hour            int64
-}
-
-type tenKey struct {
-	tenant string
-	hour   int64
-}
-
-type tenSessKey struct {
-	tenant, session string
-	hour            int64
-}
-
 // traceKey is a trace summary's key: summaries are per tenant and trace.
 type traceKey struct {
 	trace, tenant string
@@ -83,16 +37,12 @@ type traceKey struct {
 
 // batch accumulates the rollup deltas of the new spans of one write.
 type batch struct {
-	traces   map[traceKey][]*store.Span
-	order    []traceKey // in first-seen order, for determinism
-	sess     map[sessKey]*usageAgg
-	ten      map[tenKey]*usageAgg
-	tenSess  map[tenSessKey]struct{}
+	traces map[traceKey][]*store.Span
+	order  []traceKey // in first-seen order, for determinism
+	rollup.Deltas
 	inserted int
-	// attrs are the resolved attributions of the write's traces, and
-	// tenSessGone the tenant sessions a repair may have emptied.
-	attrs       map[string]attribution
-	tenSessGone map[tenSessKey]struct{}
+	// attrs are the resolved attributions of the write's traces.
+	attrs map[string]attribution
 	// repairs are the traces whose stored spans attribution must bring up
 	// to date; attrArgs the trace_attrs rows to write.
 	repairs  []string
@@ -100,37 +50,6 @@ type batch struct {
 	// absorbs are the traces whose tenant was none and now is one: their
 	// summary of no tenant joins that tenant's (attribute sets it).
 	absorbs []string
-}
-
-func validate(sp *store.Span) error {
-	if !isHex(sp.TraceID, 32) {
-		return fmt.Errorf("%w: trace id %q is not 32 lowercase hex digits", store.ErrInvalidSpan, sp.TraceID)
-	}
-	if !isHex(sp.SpanID, 16) {
-		return fmt.Errorf("%w: span id %q is not 16 lowercase hex digits", store.ErrInvalidSpan, sp.SpanID)
-	}
-	if sp.ParentID != "" && !isHex(sp.ParentID, 16) {
-		return fmt.Errorf("%w: parent id %q is not 16 lowercase hex digits", store.ErrInvalidSpan, sp.ParentID)
-	}
-	return nil
-}
-
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	zero := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '0':
-		case c >= '1' && c <= '9', c >= 'a' && c <= 'f':
-			zero = false
-		default:
-			return false
-		}
-	}
-	return !zero
 }
 
 func jsonOrEmpty(b json.RawMessage, empty string) string {
@@ -181,7 +100,7 @@ const maxGroupSpans = 16384
 // once taken, the call waits for the commit and reports its outcome.
 func (s *Store) WriteSpans(ctx context.Context, spans []store.Span) (store.WriteResult, error) {
 	for i := range spans {
-		if err := validate(&spans[i]); err != nil {
+		if err := check.Span(&spans[i]); err != nil {
 			return store.WriteResult{}, err
 		}
 	}
@@ -581,12 +500,9 @@ func (w *writer) inserted(idx []int, first int64, n int) ([]int, error) {
 // newBatch returns an empty batch.
 func newBatch() *batch {
 	return &batch{
-		traces:      map[traceKey][]*store.Span{},
-		sess:        map[sessKey]*usageAgg{},
-		ten:         map[tenKey]*usageAgg{},
-		tenSess:     map[tenSessKey]struct{}{},
-		attrs:       map[string]attribution{},
-		tenSessGone: map[tenSessKey]struct{}{},
+		traces: map[traceKey][]*store.Span{},
+		Deltas: rollup.NewDeltas(),
+		attrs:  map[string]attribution{},
 	}
 }
 
@@ -597,34 +513,7 @@ func (b *batch) add(sp *store.Span) {
 		b.order = append(b.order, k)
 	}
 	b.traces[k] = append(b.traces[k], sp)
-	b.count(sp, 1)
-}
-
-// count adds sp's usage to the rollup cells of its session, tenant and
-// hour, times sign (-1 takes it out).
-func (b *batch) count(sp *store.Span, sign int64) {
-	h := hourOf(sp.Start.UnixNano())
-	if sp.SessionID != "" {
-		k := sessKey{sp.SessionID, sp.TenantID, h}
-		a := b.sess[k]
-		if a == nil {
-			a = &usageAgg{}
-			b.sess[k] = a
-		}
-		a.add(sp, sign)
-	}
-	if sp.TenantID != "" {
-		k := tenKey{sp.TenantID, h}
-		a := b.ten[k]
-		if a == nil {
-			a = &usageAgg{}
-			b.ten[k] = a
-		}
-		a.add(sp, sign)
-		if sp.SessionID != "" && sign > 0 {
-			b.tenSess[tenSessKey{sp.TenantID, sp.SessionID, h}] = struct{}{}
-		}
-	}
+	b.Count(sp, 1)
 }
 
 // satSet is the SET clause adding excluded's values to a rollup row's,
@@ -675,26 +564,26 @@ const upsertTraceSet = `
 	tags = excluded.tags`
 
 func (w *writer) apply(b *batch) error {
-	if b.inserted == 0 && len(b.sess) == 0 && len(b.ten) == 0 {
+	if b.inserted == 0 && len(b.Session) == 0 && len(b.Tenant) == 0 {
 		return nil
 	}
 	if err := w.applyTraces(b); err != nil {
 		return err
 	}
-	for k, a := range b.sess {
-		if err := w.exec(w.st.sess, k.session, k.hour, k.tenant, a.InputTokens, a.OutputTokens,
-			a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.requests, a.cost, a.spans, a.unknown); err != nil {
+	for k, a := range b.Session {
+		if err := w.exec(w.st.sess, k.Session, k.Hour, k.Tenant, a.InputTokens, a.OutputTokens,
+			a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.Requests, a.Cost, a.Spans, a.Unknown); err != nil {
 			return fmt.Errorf("sqlite: session rollup: %w", err)
 		}
 	}
-	for k, a := range b.ten {
-		if err := w.exec(w.st.ten, k.tenant, k.hour, a.InputTokens, a.OutputTokens,
-			a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.requests, a.cost, a.spans, a.unknown); err != nil {
+	for k, a := range b.Tenant {
+		if err := w.exec(w.st.ten, k.Tenant, k.Hour, a.InputTokens, a.OutputTokens,
+			a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.Requests, a.Cost, a.Spans, a.Unknown); err != nil {
 			return fmt.Errorf("sqlite: tenant rollup: %w", err)
 		}
 	}
-	for k := range b.tenSess {
-		if err := w.exec(w.st.tenSess, k.tenant, k.hour, k.session); err != nil {
+	for k := range b.TenantSessions {
+		if err := w.exec(w.st.tenSess, k.Tenant, k.Hour, k.Session); err != nil {
 			return fmt.Errorf("sqlite: tenant sessions: %w", err)
 		}
 	}
@@ -745,7 +634,7 @@ func (w *writer) applyTraces(b *batch) error {
 			}
 			r, ok := stored[k]
 			if !ok {
-				r = &traceRow{TraceSummary: store.TraceSummary{TraceID: k.trace, TenantID: k.tenant}}
+				r = &traceRow{summary.Row{TraceSummary: store.TraceSummary{TraceID: k.trace, TenantID: k.tenant}}}
 			}
 			index[k] = len(rows)
 			rows = append(rows, out{r, slices.Clone(r.Tags)})
@@ -753,8 +642,8 @@ func (w *writer) applyTraces(b *batch) error {
 		}
 		for _, id := range chunk {
 			a := b.attrs[id]
-			if from, ok := stored[traceKey{id, ""}]; ok && absorbs[id] && a.vals[fTenant] != "" {
-				get(traceKey{id, a.vals[fTenant]}).absorb(from)
+			if from, ok := stored[traceKey{id, ""}]; ok && absorbs[id] && a.Vals[fTenant] != "" {
+				get(traceKey{id, a.Vals[fTenant]}).Absorb(&from.Row)
 				if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM traces WHERE trace_id = ? AND tenant_id = ''`, id); err != nil {
 					return fmt.Errorf("sqlite: trace rollup: %w", err)
 				}
@@ -765,13 +654,13 @@ func (w *writer) applyTraces(b *batch) error {
 			for _, k := range byTrace[id] {
 				row := get(k)
 				for _, sp := range b.traces[k] {
-					row.merge(sp, row.SpanCount == 0)
+					row.Merge(sp, row.SpanCount == 0)
 				}
 			}
-			if i, ok := index[traceKey{id, a.vals[fTenant]}]; ok {
+			if i, ok := index[traceKey{id, a.Vals[fTenant]}]; ok {
 				// The summary of the trace's tenant has its attribution.
 				r := rows[i].row
-				r.SessionID, r.UserID, r.Environment = a.vals[fSession], a.vals[fUser], a.vals[fEnv]
+				r.SessionID, r.UserID, r.Environment = a.Vals[fSession], a.Vals[fUser], a.Vals[fEnv]
 			}
 		}
 		up := make([]any, 0, len(rows)*traceNCols)

@@ -250,10 +250,12 @@ func (m *Middleware) Handle(req *http.Request, next Next) (*http.Response, error
 		}
 		opts = append(opts, m.cfg.Options...)
 		_, s := span.StartLLM(ctx, "", opts...)
-		if !s.IsRecording() {
+		if !s.IsRecording() && adm == nil {
 			s.End()
 			return next(req)
 		}
+		// (A sampled-out call under budgets is followed like any other:
+		// its usage settles the admission; its span records nothing.)
 		c = &call{m: m, key: key, span: s, acc: r.NewAccumulator, adm: adm, ctx: ctx}
 		if m.cfg.Content && r.Input != nil {
 			s.RecordInputMessages(r.Input())
@@ -488,6 +490,10 @@ func (b *errorBody) end(readErr error) {
 		b.c.span.Fail(e)
 		// error.type of an HTTP error is its status code (HTTP semconv).
 		b.c.span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(b.status)))
+		// A provider that answers with an error ran no model: the call's
+		// usage is known, and zero (it does not hold a budget as an
+		// unknown one would).
+		b.c.span.SetUsage(llm.Usage{})
 		b.c.span.End()
 	})
 }

@@ -354,7 +354,10 @@
 
   function traceHeader(tr) {
     const st = (label, v) => '<span class="stat">' + label + ' <b>' + v + '</b></span>';
-    const scores = (tr.scores || []).map((s) => '<span class="badge">' + esc(s.name) + ' ' + esc(s.value) + '</span>').join('');
+    // A score: its mean (the value, when given once), with the count.
+    const num = (v) => (Number.isInteger(v) ? String(v) : Number(v).toPrecision(3).replace(/\.?0+$/, ''));
+    const scores = (tr.scores || []).map((s) => '<span class="badge score" title="' + esc('min ' + num(s.min) + ', max ' + num(s.max) + ', last ' + num(s.last)) +
+      '">' + esc(s.name) + ' ' + esc(num(s.mean)) + (s.count > 1 ? ' <span class="muted">×' + esc(String(s.count)) + '</span>' : '') + '</span>').join('');
     return '<div class="thead"><h1>' + esc(tr.name || '(no root yet)') + '</h1>' + statusBadge(tr.status) +
       st('start', esc(fmtTime(tr.start_time, true))) + st('duration', fmtDur(tr.duration_ms)) + st('spans', fmtInt(tr.span_count)) +
       (tr.error_count ? st('errors', '<span class="st-error">' + fmtInt(tr.error_count) + '</span>') : '') +
@@ -666,11 +669,20 @@
 
   // ---- session -------------------------------------------------------------
 
+  // turnHTML is one trace of a session read as a turn of the conversation:
+  // its messages when it recorded any, else its input and output previews.
+  function turnHTML(t, msgSpans) {
+    const conv = msgSpans && msgSpans.length ? messages({}, msgSpans) : [];
+    if (conv.length) return conv.map(messageHTML).join('');
+    return (t.input ? messageHTML({ role: 'user', content: previewText(t.input) }) : '') +
+      (t.output ? messageHTML({ role: 'assistant', content: previewText(t.output) }) : '');
+  }
+
   async function sessionPage() {
     const w = win('30d');
     const q = Object.assign({ session_id: pageID, start_time: w.start_time, end_time: w.end_time, sort_field: 'start_time', sort_order: 'asc', limit: 1000 }, tenantQ());
     let mixed = '';
-    const [u, traces] = await Promise.all([
+    const [u, traces, msgs] = await Promise.all([
       api('/v1/usage/sessions/' + enc(pageID), Object.assign({ start_time: w.start_time, end_time: w.end_time }, tenantQ())).catch((e) => {
         // A session id used by several tenants: its usage is per tenant.
         if (e.status !== 400 || e.param !== 'tenant_id') throw e;
@@ -688,7 +700,11 @@
         }
         return out;
       })(),
+      // The conversation: the session's message spans (newest first).
+      api('/v1/spans', Object.assign({ session_id: pageID, type: 'message', start_time: w.start_time, end_time: w.end_time, limit: 1000 }, tenantQ())),
     ]);
+    const byTrace = {};
+    for (const s of msgs.spans || []) (byTrace[s.trace_id] = byTrace[s.trace_id] || []).push(s);
     document.title = 'Session ' + pageID + ' · agenttrace';
     const tenants = [...new Set(traces.map((t) => t.tenant_id))];
     let h = (mixed ? '<p class="notice" id="mixed">' + esc(mixed) + '. ' + tenants.map((tn) => '<a href="/sessions/' + enc(pageID) + '?tenant_id=' + enc(tn) +
@@ -708,8 +724,7 @@
       h += '<div class="turn"><div class="meta">' + esc(fmtTime(t.start_time)) + ' · <a href="/traces/' + esc(t.id) + (t.tenant_id ? '?tenant_id=' + enc(t.tenant_id) : '') + '">' + esc(t.name || 'trace') + '</a> ' +
         statusBadge(t.status) + fmtInt(t.total_tokens) + ' tokens · ' + fmtUSD(t.total_cost_nano_usd) + ' · ' + fmtDur(t.duration_ms) +
         (t.user_id ? ' · ' + esc(t.user_id) : '') + '</div>' +
-        (t.input ? messageHTML({ role: 'user', content: previewText(t.input) }) : '') +
-        (t.output ? messageHTML({ role: 'assistant', content: previewText(t.output) }) : '') + '</div>';
+        turnHTML(t, byTrace[t.id]) + '</div>';
     }
     content.innerHTML = h;
   }
