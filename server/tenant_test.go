@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,31 +14,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agenttrace/agenttrace/internal/attr"
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/usage"
 )
-
-// rawGet GETs path and returns the status and the body as sent.
-func rawGet(t *testing.T, c *http.Client, base, path string, headers map[string]string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, body
-}
 
 // TestTenantWallsSharedTraceID: two tenants' services share a trace id
 // (W3C trace-context propagation: acme's agent calls globex's service,
@@ -128,7 +106,8 @@ func TestTenantWallsSharedTraceID(t *testing.T) {
 					"/v1/usage/sessions/shared-session?group_by=user&" + win,
 				}
 				for _, p := range paths {
-					code, body := rawGet(t, c, ts.url, p, h)
+					resp, body := rawGet(t, c, ts.url, p, h)
+					code := resp.StatusCode
 					if code != http.StatusOK {
 						t.Fatalf("%s key GET %s = %d %s", tenant, p, code, body)
 					}
@@ -196,7 +175,7 @@ func TestTenantWallsSharedTraceID(t *testing.T) {
 			}
 			// A session id both tenants use: the admin names the tenant.
 			code, eb := get(t, c, ts.url, "/v1/usage/sessions/shared-session?"+win, admin, nil)
-			if code != http.StatusBadRequest || eb.Error.Param != usage.ParamTenantID || !strings.Contains(eb.Error.Message, `"acme", "globex"`) {
+			if code != http.StatusBadRequest || eb.Error.Param != wire.ParamTenantID || !strings.Contains(eb.Error.Message, `"acme", "globex"`) {
 				t.Errorf("admin's session usage of a shared session id = %d %+v, want 400 naming both tenants", code, eb)
 			}
 			var su usage.SessionUsage
@@ -206,9 +185,10 @@ func TestTenantWallsSharedTraceID(t *testing.T) {
 			}
 			// An unknown trace and another tenant's answer alike.
 			unknown := strings.Repeat("ab", 16)
-			c1, b1 := rawGet(t, c, ts.url, "/v1/traces/"+unknown, keys["acme"])
-			var e1 usage.ErrorBody
-			if err := json.Unmarshal(b1, &e1); err != nil || c1 != http.StatusNotFound || e1.Error.Code != usage.CodeNotFound {
+			r1, b1 := rawGet(t, c, ts.url, "/v1/traces/"+unknown, keys["acme"])
+			c1 := r1.StatusCode
+			var e1 wire.ErrorBody
+			if err := json.Unmarshal(b1, &e1); err != nil || c1 != http.StatusNotFound || e1.Error.Code != wire.CodeNotFound {
 				t.Errorf("unknown trace: %d %s", c1, b1)
 			}
 		})

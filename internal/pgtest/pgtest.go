@@ -99,7 +99,13 @@ func Start(opts ...Option) (*Server, error) {
 	if os.Geteuid() == 0 {
 		s.asUser = "postgres"
 	}
-	s.dir, err = os.MkdirTemp("", "pgtest-")
+	parent := ""
+	if s.asUser != "" {
+		// The server's user must reach the folder: $TMPDIR may be
+		// private to root.
+		parent = "/tmp"
+	}
+	s.dir, err = os.MkdirTemp(parent, "pgtest-")
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}

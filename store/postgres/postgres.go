@@ -64,6 +64,12 @@ type Store struct {
 	// parts caches the days whose spans partition exists.
 	pmu   sync.Mutex
 	parts map[int64]bool
+
+	// smu guards the stored traces' time span (wideWindow) and when it
+	// was read.
+	smu            sync.Mutex
+	spanLo, spanHi int64
+	spanAt         time.Time
 }
 
 var _ store.Store = (*Store)(nil)
@@ -112,6 +118,13 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		pc.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
 	pc.HealthCheckPeriod = 5 * time.Second
+	// Usage sums and ingest statements are key lookups of one shape: a
+	// generic plan (partitions pruned when it runs) serves them all,
+	// where custom plans would be planned again at every call. Listings
+	// are planned per call (custom in query.go). A URL may say otherwise.
+	if _, ok := pc.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
+		pc.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s: %w", Redact(dsn), err)

@@ -103,39 +103,52 @@ func (s *Store) SessionUsage(ctx context.Context, q store.UsageQuery) (store.Usa
 	if q.SessionID == "" {
 		return store.Usage{}, nil
 	}
-	if err := s.oneTenant(ctx, q); err != nil {
-		return store.Usage{}, err
-	}
+	w := rollup.SplitWindow(q.Start.UnixNano(), q.End.UnixNano())
 	var a args
 	hours, raw := sessionConds(q.SessionID, q.TenantID)
-	query := usageSQL(rollup.SplitWindow(q.Start.UnixNano(), q.End.UnixNano()), &a, "usage_session_hour", hours, raw)
+	query := usageSQL(w, &a, "usage_session_hour", hours, raw)
 	var u store.Usage
-	if err := s.pool.QueryRow(ctx, query, a...).Scan(usageDest(&u)...); err != nil {
+	dest := usageDest(&u)
+	var tenants []string
+	if q.TenantID == "" {
+		// The session's tenants in the window, in the same statement
+		// (one round trip, one snapshot).
+		query = `SELECT * FROM (` + query + `) AS u, (SELECT array(` + tenantsSQL(q.SessionID, w, &a) + `)) AS t`
+		dest = append(dest, &tenants)
+	}
+	if err := s.pool.QueryRow(ctx, query, a...).Scan(dest...); err != nil {
 		return store.Usage{}, fmt.Errorf("postgres: session usage: %w", s.mapErr(err))
+	}
+	if len(tenants) > 1 {
+		return store.Usage{}, &store.MixedTenantsError{SessionID: q.SessionID, Tenants: tenants}
 	}
 	return u, nil
 }
 
+// tenantsSQL selects the distinct tenants of a session's spans in a
+// window, sorted (rollup cells a repair emptied count no spans, and no
+// tenant).
+func tenantsSQL(session string, w rollup.Window, a *args) string {
+	var parts []string
+	if w.H0 < w.H1 {
+		parts = append(parts, `SELECT tenant_id FROM usage_session_hour WHERE session_id = `+a.add(session)+
+			` AND hour >= `+a.add(w.H0)+` AND hour < `+a.add(w.H1)+` AND spans > 0`)
+	}
+	for _, e := range w.Edges {
+		parts = append(parts, `SELECT tenant_id FROM spans WHERE session_id = `+a.add(session)+
+			` AND session_id <> '' AND start_ns >= `+a.add(e[0])+` AND start_ns < `+a.add(e[1]))
+	}
+	return `SELECT DISTINCT tenant_id FROM (` + strings.Join(parts, " UNION ALL ") + `) AS x ORDER BY tenant_id LIMIT 100`
+}
+
 // oneTenant checks that a session usage sum without a tenant covers one
-// tenant's spans: that the session's spans in the window are all of one
-// tenant, else it returns a *store.MixedTenantsError. (Rollup cells a
-// repair emptied count no spans, and no tenant.)
+// tenant's spans, else it returns a *store.MixedTenantsError.
 func (s *Store) oneTenant(ctx context.Context, q store.UsageQuery) error {
 	if q.TenantID != "" {
 		return nil
 	}
-	w := rollup.SplitWindow(q.Start.UnixNano(), q.End.UnixNano())
 	var a args
-	var parts []string
-	if w.H0 < w.H1 {
-		parts = append(parts, `SELECT tenant_id FROM usage_session_hour WHERE session_id = `+a.add(q.SessionID)+
-			` AND hour >= `+a.add(w.H0)+` AND hour < `+a.add(w.H1)+` AND spans > 0`)
-	}
-	for _, e := range w.Edges {
-		parts = append(parts, `SELECT tenant_id FROM spans WHERE session_id = `+a.add(q.SessionID)+
-			` AND session_id <> '' AND start_ns >= `+a.add(e[0])+` AND start_ns < `+a.add(e[1]))
-	}
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT tenant_id FROM (`+strings.Join(parts, " UNION ALL ")+`) AS x ORDER BY tenant_id LIMIT 100`, a...)
+	rows, err := s.pool.Query(ctx, tenantsSQL(q.SessionID, rollup.SplitWindow(q.Start.UnixNano(), q.End.UnixNano()), &a), a...)
 	if err != nil {
 		return fmt.Errorf("postgres: session tenants: %w", s.mapErr(err))
 	}
@@ -261,6 +274,16 @@ var sortColumn = map[store.SortField]string{
 	store.SortName:        "name",
 }
 
+// custom returns a listing query's arguments to run it through the simple
+// protocol, so that it is planned for its values every time. The store's
+// connections run with plan_cache_mode=force_generic_plan (see Open), right
+// for the fixed-shape key lookups of usage and ingest, whose custom plans
+// cost more to plan on a partitioned table than to run; a listing's best
+// plan depends on its values (how wide the window, how rare the tag).
+func custom(a args) []any {
+	return append([]any{pgx.QueryExecModeSimpleProtocol}, a...)
+}
+
 // where builds a conjunction of conditions with numbered arguments.
 type where struct {
 	conds []string
@@ -309,6 +332,44 @@ func traceWhere(f *store.TraceFilter, w *where) {
 	}
 }
 
+// spanTTL is how long the stored traces' time span is cached for
+// wideWindow.
+const spanTTL = 10 * time.Second
+
+// wideWindow reports whether [start, end) covers at least a quarter of
+// the time the stored traces span (zero times are open bounds): then
+// walking a sort key's index and filtering beats collecting the window's
+// traces and sorting them. The span is read at most every spanTTL.
+func (s *Store) wideWindow(ctx context.Context, start, end time.Time) (bool, error) {
+	s.smu.Lock()
+	lo, hi, at := s.spanLo, s.spanHi, s.spanAt
+	s.smu.Unlock()
+	if time.Since(at) > spanTTL {
+		var l, h *int64
+		if err := s.pool.QueryRow(ctx, `SELECT min(start_ns), max(start_ns) FROM traces`).Scan(&l, &h); err != nil {
+			return false, err
+		}
+		lo, hi = 0, 0
+		if l != nil && h != nil {
+			lo, hi = *l, *h
+		}
+		s.smu.Lock()
+		s.spanLo, s.spanHi, s.spanAt = lo, hi, time.Now()
+		s.smu.Unlock()
+	}
+	if hi <= lo {
+		return true, nil
+	}
+	a, b := lo, hi
+	if !start.IsZero() {
+		a = max(a, start.UnixNano())
+	}
+	if !end.IsZero() {
+		b = min(b, end.UnixNano())
+	}
+	return b > a && (b-a) >= (hi-lo)/4, nil
+}
+
 // ListTraces implements store.Store.
 func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.TracePage, error) {
 	if q.SortField == "" {
@@ -346,10 +407,28 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 		}
 		pw.add("(" + col + ", trace_id, tenant_id) " + op + " (" + pw.a.add(key) + ", " + pw.a.add(c.TraceID) + ", " + pw.a.add(c.TenantID) + ")")
 	}
-	query := `SELECT ` + traceCols + ` FROM traces` + pw.String() + ` ORDER BY ` + col + ` ` + ord + `, trace_id ` + ord + `, tenant_id ` + ord +
+	sortKey := col
+	if q.SortField != store.SortStartTime {
+		wide, err := s.wideWindow(ctx, q.Start, q.End)
+		if err != nil {
+			return store.TracePage{}, fmt.Errorf("postgres: list traces: %w", s.mapErr(err))
+		}
+		if !wide {
+			// A narrow window: read its traces by the start index and
+			// sort them. (Walking the sort key's index and filtering
+			// on the window, which the planner may prefer, reads every
+			// trace outside the window first when the key correlates
+			// with time.) The expression hides the key's index.
+			sortKey = "(" + col + " + 0)"
+			if q.SortField == store.SortName {
+				sortKey = "(" + col + " || '')"
+			}
+		}
+	}
+	query := `SELECT ` + traceCols + ` FROM traces` + pw.String() + ` ORDER BY ` + sortKey + ` ` + ord + `, trace_id ` + ord + `, tenant_id ` + ord +
 		` LIMIT ` + pw.a.add(limit+1) + ` OFFSET ` + pw.a.add(q.Offset)
 	err = func() error {
-		rows, err := s.pool.Query(ctx, query, pw.a...)
+		rows, err := s.pool.Query(ctx, query, custom(pw.a)...)
 		if err != nil {
 			return err
 		}
@@ -368,7 +447,7 @@ func (s *Store) ListTraces(ctx context.Context, q store.TraceQuery) (store.Trace
 			w := &where{}
 			traceWhere(&q.TraceFilter, w)
 			err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM traces`+w.String()+` LIMIT `+w.a.add(store.MaxTotal+1)+`) AS x`,
-				w.a...).Scan(&page.Total)
+				custom(w.a)...).Scan(&page.Total)
 			if page.Total > store.MaxTotal {
 				page.Total, page.TotalCapped = store.MaxTotal, true
 			}
@@ -420,7 +499,7 @@ func scanSpan(rows pgx.Rows, sp *store.Span) error {
 func (s *Store) querySpans(ctx context.Context, query string, a args, limit int, up bool) (store.SpanPage, error) {
 	var page store.SpanPage
 	err := func() error {
-		rows, err := s.pool.Query(ctx, query, a...)
+		rows, err := s.pool.Query(ctx, query, custom(a)...)
 		if err != nil {
 			return err
 		}

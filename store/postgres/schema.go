@@ -183,7 +183,8 @@ var migrations = [][]string{{
 		PRIMARY KEY (tenant_id, hour, session_id)
 	)`,
 }, {
-	// 2: retention (DeleteBefore) finds expired rollup hours by index;
+	// 2: retention (DeleteBefore) finds expired rollup hours by index
+	// (dropped by 3);
 	// trace lists break ties by trace id, then tenant (one summary per
 	// tenant and trace).
 	`CREATE INDEX usage_session_hour_hour ON usage_session_hour (hour)`,
@@ -199,6 +200,14 @@ var migrations = [][]string{{
 	`CREATE INDEX traces_name ON traces (name, trace_id, tenant_id)`,
 	`CREATE INDEX usage_tenant_hour_hour ON usage_tenant_hour (hour)`,
 	`CREATE INDEX tenant_session_hour_hour ON tenant_session_hour (hour)`,
+}, {
+	// 3: the rollups' hour indexes go: a generic plan of a usage sum
+	// could prefer them to the keys (reading every tenant's rows of the
+	// window), and retention's chunked deletes find old hours at the
+	// start of the tables without them.
+	`DROP INDEX usage_session_hour_hour`,
+	`DROP INDEX usage_tenant_hour_hour`,
+	`DROP INDEX tenant_session_hour_hour`,
 }}
 
 // migrate brings the schema up to date under a session advisory lock, so

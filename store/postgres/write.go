@@ -49,44 +49,6 @@ func llmCode(sp *store.Span) int16 {
 	return llmCall
 }
 
-// usageAgg is one rollup cell's delta.
-type usageAgg struct {
-	store.Tokens
-	requests, cost, spans, unknown int64
-}
-
-// add adds sp's usage to a, times sign (1, or -1 to take it out).
-func (a *usageAgg) add(sp *store.Span, sign int64) {
-	a.InputTokens = store.SatAdd(a.InputTokens, sign*sp.InputTokens)
-	a.OutputTokens = store.SatAdd(a.OutputTokens, sign*sp.OutputTokens)
-	a.CacheReadTokens = store.SatAdd(a.CacheReadTokens, sign*sp.CacheReadTokens)
-	a.CacheCreationTokens = store.SatAdd(a.CacheCreationTokens, sign*sp.CacheCreationTokens)
-	a.ReasoningTokens = store.SatAdd(a.ReasoningTokens, sign*sp.ReasoningTokens)
-	if sp.LLMRequest {
-		a.requests = store.SatAdd(a.requests, sign)
-		if sp.UsageUnknown {
-			a.unknown = store.SatAdd(a.unknown, sign)
-		}
-	}
-	a.cost = store.SatAdd(a.cost, sign*sp.CostNanoUSD)
-	a.spans = store.SatAdd(a.spans, sign)
-}
-
-type sessKey struct {
-	session, tenant string
-	hour            int64
-}
-
-type tenKey struct {
-	tenant string
-	hour   int64
-}
-
-type tenSessKey struct {
-	tenant, session string
-	hour            int64
-}
-
 // traceKey is a trace summary's key: summaries are per tenant and trace.
 type traceKey struct {
 	trace, tenant string
@@ -94,14 +56,11 @@ type traceKey struct {
 
 // batch accumulates what one write changes besides the spans.
 type batch struct {
-	traces      map[traceKey][]*store.Span
-	order       []traceKey
-	sess        map[sessKey]*usageAgg
-	ten         map[tenKey]*usageAgg
-	tenSess     map[tenSessKey]struct{}
-	tenSessGone map[tenSessKey]struct{}
-	attrs       map[string]attribution
-	repairs     []string
+	traces map[traceKey][]*store.Span
+	order  []traceKey
+	rollup.Deltas
+	attrs   map[string]attribution
+	repairs []string
 	// changed are the traces whose trace_attrs row the write changes.
 	changed []string
 	// absorbs are the traces whose tenant was none and now is one: their
@@ -111,12 +70,9 @@ type batch struct {
 
 func newBatch() *batch {
 	return &batch{
-		traces:      map[traceKey][]*store.Span{},
-		sess:        map[sessKey]*usageAgg{},
-		ten:         map[tenKey]*usageAgg{},
-		tenSess:     map[tenSessKey]struct{}{},
-		tenSessGone: map[tenSessKey]struct{}{},
-		attrs:       map[string]attribution{},
+		traces: map[traceKey][]*store.Span{},
+		Deltas: rollup.NewDeltas(),
+		attrs:  map[string]attribution{},
 	}
 }
 
@@ -126,44 +82,7 @@ func (b *batch) add(sp *store.Span) {
 		b.order = append(b.order, k)
 	}
 	b.traces[k] = append(b.traces[k], sp)
-	b.count(sp, 1)
-}
-
-// count adds sp's usage to the rollup cells of its session, tenant and
-// hour, times sign (-1 takes it out).
-func (b *batch) count(sp *store.Span, sign int64) {
-	h := rollup.HourOf(sp.Start.UnixNano())
-	if sp.SessionID != "" {
-		k := sessKey{sp.SessionID, sp.TenantID, h}
-		a := b.sess[k]
-		if a == nil {
-			a = &usageAgg{}
-			b.sess[k] = a
-		}
-		a.add(sp, sign)
-	}
-	if sp.TenantID != "" {
-		k := tenKey{sp.TenantID, h}
-		a := b.ten[k]
-		if a == nil {
-			a = &usageAgg{}
-			b.ten[k] = a
-		}
-		a.add(sp, sign)
-		if sp.SessionID != "" && sign > 0 {
-			b.tenSess[tenSessKey{sp.TenantID, sp.SessionID, h}] = struct{}{}
-		}
-	}
-}
-
-// move records that sp's usage leaves the rollup cells of before and
-// joins those of after.
-func (b *batch) move(before, after *store.Span) {
-	b.count(before, -1)
-	b.count(after, 1)
-	if before.TenantID != "" && before.SessionID != "" && (before.TenantID != after.TenantID || before.SessionID != after.SessionID) {
-		b.tenSessGone[tenSessKey{before.TenantID, before.SessionID, rollup.HourOf(before.Start.UnixNano())}] = struct{}{}
-	}
+	b.Count(sp, 1)
 }
 
 // maxAttempts bounds the retries of a write transaction that failed with
@@ -504,7 +423,7 @@ func repair(ctx context.Context, tx pgx.Tx, id string, a *attribution, b *batch)
 			order = append(order, k)
 		}
 		groups[k] = append(groups[k], after.SpanID)
-		b.move(&before, after)
+		b.Move(&before, after)
 	}
 	for _, k := range order {
 		if _, err := tx.Exec(ctx, `UPDATE spans SET session_id = $1, user_id = $2, tenant_id = $3, environment = $4, inherited = $5
@@ -746,14 +665,14 @@ var upsertTenSQL = `INSERT INTO usage_tenant_hour AS r (tenant_id, hour, ` + str
 	ON CONFLICT (tenant_id, hour) DO UPDATE SET ` + satSet("r", rollupSumCols...)
 
 // sums returns the rollup sums of cells as one array per column.
-func sums(cells []*usageAgg) []any {
+func sums(cells []*rollup.Delta) []any {
 	cols := make([][]int64, len(rollupSumCols))
 	for i := range cols {
 		cols[i] = make([]int64, len(cells))
 	}
 	for j, a := range cells {
 		for i, v := range []int64{a.InputTokens, a.OutputTokens, a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens,
-			a.requests, a.cost, a.spans, a.unknown} {
+			a.Requests, a.Cost, a.Spans, a.Unknown} {
 			cols[i][j] = v
 		}
 	}
@@ -768,51 +687,51 @@ func sums(cells []*usageAgg) []any {
 // statement whose rows are in key order (concurrent writers lock rows in
 // the same order).
 func applyRollups(ctx context.Context, tx pgx.Tx, b *batch) error {
-	if len(b.sess) > 0 {
-		keys := make([]sessKey, 0, len(b.sess))
-		for k := range b.sess {
+	if len(b.Session) > 0 {
+		keys := make([]rollup.SessionKey, 0, len(b.Session))
+		for k := range b.Session {
 			keys = append(keys, k)
 		}
-		slices.SortFunc(keys, func(x, y sessKey) int {
-			return cmp.Or(strings.Compare(x.session, y.session), cmp.Compare(x.hour, y.hour), strings.Compare(x.tenant, y.tenant))
+		slices.SortFunc(keys, func(x, y rollup.SessionKey) int {
+			return cmp.Or(strings.Compare(x.Session, y.Session), cmp.Compare(x.Hour, y.Hour), strings.Compare(x.Tenant, y.Tenant))
 		})
 		sess, ten, hours := make([]string, len(keys)), make([]string, len(keys)), make([]int64, len(keys))
-		cells := make([]*usageAgg, len(keys))
+		cells := make([]*rollup.Delta, len(keys))
 		for i, k := range keys {
-			sess[i], hours[i], ten[i], cells[i] = k.session, k.hour, k.tenant, b.sess[k]
+			sess[i], hours[i], ten[i], cells[i] = k.Session, k.Hour, k.Tenant, b.Session[k]
 		}
 		if _, err := tx.Exec(ctx, upsertSessSQL, append([]any{sess, hours, ten}, sums(cells)...)...); err != nil {
 			return fmt.Errorf("session rollup: %w", err)
 		}
 	}
-	if len(b.ten) > 0 {
-		keys := make([]tenKey, 0, len(b.ten))
-		for k := range b.ten {
+	if len(b.Tenant) > 0 {
+		keys := make([]rollup.TenantKey, 0, len(b.Tenant))
+		for k := range b.Tenant {
 			keys = append(keys, k)
 		}
-		slices.SortFunc(keys, func(x, y tenKey) int {
-			return cmp.Or(strings.Compare(x.tenant, y.tenant), cmp.Compare(x.hour, y.hour))
+		slices.SortFunc(keys, func(x, y rollup.TenantKey) int {
+			return cmp.Or(strings.Compare(x.Tenant, y.Tenant), cmp.Compare(x.Hour, y.Hour))
 		})
 		ten, hours := make([]string, len(keys)), make([]int64, len(keys))
-		cells := make([]*usageAgg, len(keys))
+		cells := make([]*rollup.Delta, len(keys))
 		for i, k := range keys {
-			ten[i], hours[i], cells[i] = k.tenant, k.hour, b.ten[k]
+			ten[i], hours[i], cells[i] = k.Tenant, k.Hour, b.Tenant[k]
 		}
 		if _, err := tx.Exec(ctx, upsertTenSQL, append([]any{ten, hours}, sums(cells)...)...); err != nil {
 			return fmt.Errorf("tenant rollup: %w", err)
 		}
 	}
-	if len(b.tenSess) > 0 {
-		keys := make([]tenSessKey, 0, len(b.tenSess))
-		for k := range b.tenSess {
+	if len(b.TenantSessions) > 0 {
+		keys := make([]rollup.TenantSessionKey, 0, len(b.TenantSessions))
+		for k := range b.TenantSessions {
 			keys = append(keys, k)
 		}
-		slices.SortFunc(keys, func(x, y tenSessKey) int {
-			return cmp.Or(strings.Compare(x.tenant, y.tenant), cmp.Compare(x.hour, y.hour), strings.Compare(x.session, y.session))
+		slices.SortFunc(keys, func(x, y rollup.TenantSessionKey) int {
+			return cmp.Or(strings.Compare(x.Tenant, y.Tenant), cmp.Compare(x.Hour, y.Hour), strings.Compare(x.Session, y.Session))
 		})
 		ten, sess, hours := make([]string, len(keys)), make([]string, len(keys)), make([]int64, len(keys))
 		for i, k := range keys {
-			ten[i], hours[i], sess[i] = k.tenant, k.hour, k.session
+			ten[i], hours[i], sess[i] = k.Tenant, k.Hour, k.Session
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO tenant_session_hour (tenant_id, hour, session_id)
 			SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) ON CONFLICT DO NOTHING`, ten, hours, sess); err != nil {
@@ -820,13 +739,13 @@ func applyRollups(ctx context.Context, tx pgx.Tx, b *batch) error {
 		}
 	}
 	// The (tenant, hour, session) entries a repair may have emptied.
-	for k := range b.tenSessGone {
-		if _, ok := b.tenSess[k]; ok {
+	for k := range b.Gone {
+		if _, ok := b.TenantSessions[k]; ok {
 			continue
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM tenant_session_hour WHERE tenant_id = $1 AND hour = $2 AND session_id = $3
 			AND NOT EXISTS (SELECT 1 FROM spans WHERE tenant_id = $1 AND session_id = $3 AND start_ns >= $4 AND start_ns < $5)`,
-			k.tenant, k.hour, k.session, k.hour*rollup.HourNS, (k.hour+1)*rollup.HourNS); err != nil {
+			k.Tenant, k.Hour, k.Session, k.Hour*rollup.HourNS, (k.Hour+1)*rollup.HourNS); err != nil {
 			return fmt.Errorf("tenant sessions: %w", err)
 		}
 	}

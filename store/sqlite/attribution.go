@@ -202,7 +202,7 @@ func (w *writer) repair(id string, a *attribution, b *batch) error {
 			order = append(order, k)
 		}
 		groups[k] = append(groups[k], s.id)
-		b.move(&before, after)
+		b.Move(&before, after)
 	}
 	for _, k := range order {
 		ids := groups[k]
@@ -230,32 +230,22 @@ func updateAttrsSQL(n int) string {
 	inherited = ? WHERE id IN (` + placeholders(n) + `)`
 }
 
-// move records in b that sp's usage leaves the rollup cells of before and
-// joins those of after.
-func (b *batch) move(before, after *store.Span) {
-	b.count(before, -1)
-	b.count(after, 1)
-	if before.TenantID != "" && before.SessionID != "" && (before.TenantID != after.TenantID || before.SessionID != after.SessionID) {
-		b.tenSessGone[tenSessKey{before.TenantID, before.SessionID, rollup.HourOf(before.Start.UnixNano())}] = struct{}{}
-	}
-}
-
 // pruneTenantSessions removes the (tenant, hour, session) entries a
 // repair emptied: those no stored span has any more.
 func (w *writer) pruneTenantSessions(b *batch) error {
-	for k := range b.tenSessGone {
-		if _, ok := b.tenSess[k]; ok {
+	for k := range b.Gone {
+		if _, ok := b.TenantSessions[k]; ok {
 			continue
 		}
 		var n int
 		err := w.tx.QueryRowContext(w.ctx, `SELECT count(*) FROM (SELECT 1 FROM spans WHERE tenant_id = ? AND session_id = ?
-			AND start_ns >= ? AND start_ns < ? LIMIT 1)`, k.tenant, k.session, k.hour*rollup.HourNS, (k.hour+1)*rollup.HourNS).Scan(&n)
+			AND start_ns >= ? AND start_ns < ? LIMIT 1)`, k.Tenant, k.Session, k.Hour*rollup.HourNS, (k.Hour+1)*rollup.HourNS).Scan(&n)
 		if err != nil {
 			return fmt.Errorf("sqlite: tenant sessions: %w", err)
 		}
 		if n == 0 {
 			if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM tenant_session_hour WHERE tenant_id = ? AND hour = ? AND session_id = ?`,
-				k.tenant, k.hour, k.session); err != nil {
+				k.Tenant, k.Hour, k.Session); err != nil {
 				return fmt.Errorf("sqlite: tenant sessions: %w", err)
 			}
 		}

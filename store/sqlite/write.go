@@ -30,44 +30,6 @@ func insertSQL(n int) string {
 		strings.TrimSuffix(strings.Repeat(row+",", n), ",")
 }
 
-// usageAgg is one rollup cell's delta.
-type usageAgg struct {
-	store.Tokens
-	requests, cost, spans, unknown int64
-}
-
-// add adds sp's usage to a, times sign (1, or -1 to take it out).
-func (a *usageAgg) add(sp *store.Span, sign int64) {
-	a.InputTokens = store.SatAdd(a.InputTokens, sign*sp.InputTokens)
-	a.OutputTokens = store.SatAdd(a.OutputTokens, sign*sp.OutputTokens)
-	a.CacheReadTokens = store.SatAdd(a.CacheReadTokens, sign*sp.CacheReadTokens)
-	a.CacheCreationTokens = store.SatAdd(a.CacheCreationTokens, sign*sp.CacheCreationTokens)
-	a.ReasoningTokens = store.SatAdd(a.ReasoningTokens, sign*sp.ReasoningTokens)
-	if sp.LLMRequest {
-		a.requests = store.SatAdd(a.requests, sign)
-		if sp.UsageUnknown {
-			a.unknown = store.SatAdd(a.unknown, sign)
-		}
-	}
-	a.cost = store.SatAdd(a.cost, sign*sp.CostNanoUSD)
-	a.spans = store.SatAdd(a.spans, sign)
-}
-
-type sessKey struct {
-	session, tenant string
-	hour            int64
-}
-
-type tenKey struct {
-	tenant string
-	hour   int64
-}
-
-type tenSessKey struct {
-	tenant, session string
-	hour            int64
-}
-
 // traceKey is a trace summary's key: summaries are per tenant and trace.
 type traceKey struct {
 	trace, tenant string
@@ -75,16 +37,12 @@ type traceKey struct {
 
 // batch accumulates the rollup deltas of the new spans of one write.
 type batch struct {
-	traces   map[traceKey][]*store.Span
-	order    []traceKey // in first-seen order, for determinism
-	sess     map[sessKey]*usageAgg
-	ten      map[tenKey]*usageAgg
-	tenSess  map[tenSessKey]struct{}
+	traces map[traceKey][]*store.Span
+	order  []traceKey // in first-seen order, for determinism
+	rollup.Deltas
 	inserted int
-	// attrs are the resolved attributions of the write's traces, and
-	// tenSessGone the tenant sessions a repair may have emptied.
-	attrs       map[string]attribution
-	tenSessGone map[tenSessKey]struct{}
+	// attrs are the resolved attributions of the write's traces.
+	attrs map[string]attribution
 	// repairs are the traces whose stored spans attribution must bring up
 	// to date; attrArgs the trace_attrs rows to write.
 	repairs  []string
@@ -127,10 +85,6 @@ const (
 	reqTaken
 	reqAbandoned
 )
-
-// testInsertHook, set by tests only, runs before a call's spans are
-// inserted; an error fails that call's insert.
-var testInsertHook func(spans []store.Span) error
 
 // maxGroupSpans bounds the spans of one group commit.
 const maxGroupSpans = 16384
@@ -277,7 +231,7 @@ func (s *Store) writeTx(reqs []*writeReq) error {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback()
-	w := &writer{ctx: ctx, tx: tx, st: s.wst}
+	w := &writer{ctx: ctx, tx: tx, st: s.wst, hook: s.insertHook}
 	// Row ids are given by the writer from the largest stored one, read
 	// under the write lock (another process may share the file).
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM spans`).Scan(&w.nextID); err != nil {
@@ -420,6 +374,8 @@ type writer struct {
 	args   []any
 	detail []byte
 	ends   []int
+	// hook is the Store's insertHook.
+	hook func(spans []store.Span) error
 }
 
 func (w *writer) exec(st *sql.Stmt, args ...any) error {
@@ -458,8 +414,8 @@ func appendSpanArgs(args []any, sp *store.Span, detail string) []any {
 // insertSpans inserts the spans in multi-row chunks and their tags, and
 // returns those that were new (not already stored).
 func (w *writer) insertSpans(spans []store.Span) ([]*store.Span, error) {
-	if testInsertHook != nil {
-		if err := testInsertHook(spans); err != nil {
+	if w.hook != nil {
+		if err := w.hook(spans); err != nil {
 			return nil, err
 		}
 	}
@@ -542,12 +498,9 @@ func (w *writer) inserted(idx []int, first int64, n int) ([]int, error) {
 // newBatch returns an empty batch.
 func newBatch() *batch {
 	return &batch{
-		traces:      map[traceKey][]*store.Span{},
-		sess:        map[sessKey]*usageAgg{},
-		ten:         map[tenKey]*usageAgg{},
-		tenSess:     map[tenSessKey]struct{}{},
-		attrs:       map[string]attribution{},
-		tenSessGone: map[tenSessKey]struct{}{},
+		traces: map[traceKey][]*store.Span{},
+		Deltas: rollup.NewDeltas(),
+		attrs:  map[string]attribution{},
 	}
 }
 
@@ -558,34 +511,7 @@ func (b *batch) add(sp *store.Span) {
 		b.order = append(b.order, k)
 	}
 	b.traces[k] = append(b.traces[k], sp)
-	b.count(sp, 1)
-}
-
-// count adds sp's usage to the rollup cells of its session, tenant and
-// hour, times sign (-1 takes it out).
-func (b *batch) count(sp *store.Span, sign int64) {
-	h := rollup.HourOf(sp.Start.UnixNano())
-	if sp.SessionID != "" {
-		k := sessKey{sp.SessionID, sp.TenantID, h}
-		a := b.sess[k]
-		if a == nil {
-			a = &usageAgg{}
-			b.sess[k] = a
-		}
-		a.add(sp, sign)
-	}
-	if sp.TenantID != "" {
-		k := tenKey{sp.TenantID, h}
-		a := b.ten[k]
-		if a == nil {
-			a = &usageAgg{}
-			b.ten[k] = a
-		}
-		a.add(sp, sign)
-		if sp.SessionID != "" && sign > 0 {
-			b.tenSess[tenSessKey{sp.TenantID, sp.SessionID, h}] = struct{}{}
-		}
-	}
+	b.Count(sp, 1)
 }
 
 // satSet is the SET clause adding excluded's values to a rollup row's,
@@ -636,26 +562,26 @@ const upsertTraceSet = `
 	tags = excluded.tags`
 
 func (w *writer) apply(b *batch) error {
-	if b.inserted == 0 && len(b.sess) == 0 && len(b.ten) == 0 {
+	if b.inserted == 0 && len(b.Session) == 0 && len(b.Tenant) == 0 {
 		return nil
 	}
 	if err := w.applyTraces(b); err != nil {
 		return err
 	}
-	for k, a := range b.sess {
-		if err := w.exec(w.st.sess, k.session, k.hour, k.tenant, a.InputTokens, a.OutputTokens,
-			a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.requests, a.cost, a.spans, a.unknown); err != nil {
+	for k, a := range b.Session {
+		if err := w.exec(w.st.sess, k.Session, k.Hour, k.Tenant, a.InputTokens, a.OutputTokens,
+			a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.Requests, a.Cost, a.Spans, a.Unknown); err != nil {
 			return fmt.Errorf("sqlite: session rollup: %w", err)
 		}
 	}
-	for k, a := range b.ten {
-		if err := w.exec(w.st.ten, k.tenant, k.hour, a.InputTokens, a.OutputTokens,
-			a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.requests, a.cost, a.spans, a.unknown); err != nil {
+	for k, a := range b.Tenant {
+		if err := w.exec(w.st.ten, k.Tenant, k.Hour, a.InputTokens, a.OutputTokens,
+			a.CacheReadTokens, a.CacheCreationTokens, a.ReasoningTokens, a.Requests, a.Cost, a.Spans, a.Unknown); err != nil {
 			return fmt.Errorf("sqlite: tenant rollup: %w", err)
 		}
 	}
-	for k := range b.tenSess {
-		if err := w.exec(w.st.tenSess, k.tenant, k.hour, k.session); err != nil {
+	for k := range b.TenantSessions {
+		if err := w.exec(w.st.tenSess, k.Tenant, k.Hour, k.Session); err != nil {
 			return fmt.Errorf("sqlite: tenant sessions: %w", err)
 		}
 	}
