@@ -134,7 +134,7 @@ func TestForeignOTelSDK(t *testing.T) {
 	costs := map[string]string{}
 	for s, err := range uc.IterSpansByTraceID(context.Background(), root.SpanContext().TraceID().String(), usage.SpanQuery{}) {
 		require.NoError(t, err)
-		types[s.Name] = s.Type + " " + s.Model + " " + s.Status
+		types[s.Name] = s.Type + " " + s.Model + " " + string(s.Status)
 		costs[s.Name] = fmt.Sprintf("%d %s", s.CostNanoUSD, s.CostSource)
 		assert.Equal(t, session, s.SessionID, s.Name)
 		assert.Equal(t, tenant, s.TenantID, s.Name)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/store"
 	"github.com/agenttrace/agenttrace/usage"
@@ -43,12 +44,12 @@ func TestQueryBounds(t *testing.T) {
 		"/v1/spans?start_time=" + url.QueryEscape(now.Add(-2*time.Hour).Format(time.RFC3339)),
 	} {
 		code, eb := get(t, c, ts.url, p, nil, nil)
-		if code != http.StatusBadRequest || eb.Error.Param != usage.ParamStartTime {
+		if code != http.StatusBadRequest || eb.Error.Param != wire.ParamStartTime {
 			t.Errorf("GET %s = %d %+v, want 400 naming start_time", p, code, eb)
 		}
 	}
 	win := q(now.Add(-time.Hour), now)
-	if code, eb := get(t, c, ts.url, "/v1/traces?offset=10001&"+win, nil, nil); code != http.StatusBadRequest || eb.Error.Param != usage.ParamOffset {
+	if code, eb := get(t, c, ts.url, "/v1/traces?offset=10001&"+win, nil, nil); code != http.StatusBadRequest || eb.Error.Param != wire.ParamOffset {
 		t.Errorf("offset 10001 = %d %+v, want 400 naming offset", code, eb)
 	}
 	var page usage.TracesPage

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/agenttrace/agenttrace/usage"
+	"github.com/agenttrace/agenttrace/internal/wire"
 )
 
 // apiError is an error answered to a client as
@@ -22,7 +22,7 @@ func (e *apiError) Error() string { return e.message }
 
 // badParam is a 400 naming the parameter.
 func badParam(param, format string, args ...any) *apiError {
-	return &apiError{status: http.StatusBadRequest, code: usage.CodeInvalidArgument, param: param,
+	return &apiError{status: http.StatusBadRequest, code: wire.CodeInvalidArgument, param: param,
 		message: param + ": " + fmt.Sprintf(format, args...)}
 }
 
@@ -47,7 +47,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if ae == nil {
 		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-		ae = errorf(http.StatusInternalServerError, usage.CodeInternal, "internal error")
+		ae = errorf(http.StatusInternalServerError, wire.CodeInternal, "internal error")
 	}
 	switch ae.status {
 	case http.StatusUnauthorized:
@@ -55,5 +55,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", retryAfter)
 	}
-	writeJSON(w, ae.status, usage.ErrorBody{Error: usage.ErrorDetail{Code: ae.code, Message: ae.message, Param: ae.param}})
+	writeJSON(w, ae.status, wire.ErrorBody{Error: wire.ErrorDetail{Code: ae.code, Message: ae.message, Param: ae.param}})
 }

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/agenttrace/agenttrace/usage"
+	"github.com/agenttrace/agenttrace/internal/wire"
 )
 
 // PathReady is the readiness probe: 200 {"status":"ok","stats":{...}}
@@ -15,18 +15,13 @@ const PathReady = "/readyz"
 
 // handleReady is GET /readyz (no auth: it shows no data, only counters).
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		s.writeError(w, r, errorf(http.StatusMethodNotAllowed, usage.CodeMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path))
-		return
-	}
 	err := s.st.Ping(r.Context())
 	if err == nil && s.q != nil {
 		err = s.q.failing()
 	}
 	if err != nil {
 		s.log.Warn("not ready", "err", err)
-		s.writeError(w, r, errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "not ready: %v", err))
+		s.writeError(w, r, errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "not ready: %v", err))
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {

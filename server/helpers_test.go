@@ -23,9 +23,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/agenttrace/agenttrace/internal/attr"
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/store/sqlite"
-	"github.com/agenttrace/agenttrace/usage"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -159,10 +159,10 @@ func llmAttrs(in, out int64, cost float64, more ...attribute.KeyValue) []attribu
 
 // get GETs path (with query) with optional headers and decodes a 200 JSON
 // answer into out; it returns the status and the error body otherwise.
-func get(t *testing.T, c *http.Client, base, path string, headers map[string]string, out any) (int, usage.ErrorBody) {
+func get(t *testing.T, c *http.Client, base, path string, headers map[string]string, out any) (int, wire.ErrorBody) {
 	t.Helper()
 	resp, body := rawGet(t, c, base, path, headers)
-	var eb usage.ErrorBody
+	var eb wire.ErrorBody
 	if resp.StatusCode != http.StatusOK {
 		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 			t.Fatalf("GET %s: %d with Content-Type %q: %s", path, resp.StatusCode, ct, body)

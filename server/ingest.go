@@ -14,8 +14,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/store"
-	"github.com/agenttrace/agenttrace/usage"
 )
 
 // OTLP/HTTP content types.
@@ -38,7 +38,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf []byte, g
 	case "gzip":
 		gz = true
 	default:
-		return nil, errorf(http.StatusUnsupportedMediaType, usage.CodeUnsupportedMedia,
+		return nil, errorf(http.StatusUnsupportedMediaType, wire.CodeUnsupportedMedia,
 			"Content-Encoding %q is not supported (use gzip or none)", enc)
 	}
 	if r.ContentLength > limit {
@@ -70,7 +70,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf []byte, g
 }
 
 func tooLarge(limit int64) error {
-	return errorf(http.StatusRequestEntityTooLarge, usage.CodeTooLarge,
+	return errorf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge,
 		"request body exceeds %d bytes (as sent or decompressed)", limit)
 }
 
@@ -82,14 +82,14 @@ func readError(err error, limit int64) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		// Slow client or a busy server: retryable, not the body's fault.
-		return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable,
+		return errorf(http.StatusServiceUnavailable, wire.CodeUnavailable,
 			"timed out reading the request body (the read timeout covers headers and body); retry")
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return tooLarge(limit)
 	}
-	return errorf(http.StatusBadRequest, usage.CodeInvalidArgument, "cannot read request body: %v", err)
+	return errorf(http.StatusBadRequest, wire.CodeInvalidArgument, "cannot read request body: %v", err)
 }
 
 // decodeOTLP decodes an OTLP ExportTraceServiceRequest body.
@@ -108,7 +108,7 @@ func decodeOTLP(body []byte, json bool) (ptraceotlp.ExportRequest, error) {
 		if json {
 			kind = "JSON"
 		}
-		return req, errorf(http.StatusBadRequest, usage.CodeInvalidArgument, "cannot decode OTLP %s body: %v", kind, err)
+		return req, errorf(http.StatusBadRequest, wire.CodeInvalidArgument, "cannot decode OTLP %s body: %v", kind, err)
 	}
 	return req, nil
 }
@@ -120,7 +120,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request, p principa
 	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	isJSON := ct == contentTypeJSON
 	if err != nil || (ct != contentTypeProto && !isJSON) {
-		return errorf(http.StatusUnsupportedMediaType, usage.CodeUnsupportedMedia,
+		return errorf(http.StatusUnsupportedMediaType, wire.CodeUnsupportedMedia,
 			"Content-Type %q is not supported (use %s or %s)", r.Header.Get("Content-Type"), contentTypeProto, contentTypeJSON)
 	}
 	bp := bufPool.Get().(*[]byte)
@@ -186,13 +186,13 @@ func (s *Server) writeNow(r *http.Request, spans []store.Span) error {
 	wr, err := s.st.WriteSpans(r.Context(), spans)
 	if err != nil {
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-			return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "request canceled")
+			return errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "request canceled")
 		}
 		if errors.Is(err, store.ErrInvalidSpan) {
-			return errorf(http.StatusBadRequest, usage.CodeInvalidArgument, "%v", err)
+			return errorf(http.StatusBadRequest, wire.CodeInvalidArgument, "%v", err)
 		}
 		s.log.Warn("cannot store spans", "spans", len(spans), "err", err)
-		return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "cannot store spans now; retry")
+		return errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "cannot store spans now; retry")
 	}
 	s.log.Debug("ingested", "spans", len(spans), "new", wr.Inserted, "duplicates", wr.Duplicates)
 	if wr.Conflicts > 0 {
@@ -231,7 +231,7 @@ func (s *Server) spansOf(body []byte, isJSON bool, tenant string) (convertResult
 				sp.TenantID = tenant
 			case tenant:
 			default:
-				return convertResult{}, errorf(http.StatusForbidden, usage.CodePermissionDenied,
+				return convertResult{}, errorf(http.StatusForbidden, wire.CodePermissionDenied,
 					"span %s of trace %s is for tenant %q but the API key is scoped to tenant %q; nothing was stored",
 					sp.SpanID, sp.TraceID, sp.TenantID, tenant)
 			}

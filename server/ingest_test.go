@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 
 	"github.com/agenttrace/agenttrace/internal/attr"
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/usage"
 )
@@ -151,18 +152,18 @@ func TestIngestHTTP(t *testing.T) {
 		code          int
 		errCode       string
 	}{
-		{"text/plain", "text/plain", "", pb, 415, usage.CodeUnsupportedMedia},
-		{"no content type", "", "", pb, 415, usage.CodeUnsupportedMedia},
-		{"brotli", "application/x-protobuf", "br", pb, 415, usage.CodeUnsupportedMedia},
-		{"garbage protobuf", "application/x-protobuf", "", []byte("\xff\xff\xff\xff garbage"), 400, usage.CodeInvalidArgument},
-		{"garbage JSON", "application/json", "", []byte(`{"resourceSpans":[{"scopeSpans":7}]`), 400, usage.CodeInvalidArgument},
-		{"not gzip", "application/x-protobuf", "gzip", pb, 400, usage.CodeInvalidArgument},
-		{"truncated gzip", "application/x-protobuf", "gzip", gz(pb)[:20], 400, usage.CodeInvalidArgument},
-		{"over the limit", "application/x-protobuf", "", big, 413, usage.CodeTooLarge},
-		{"over the limit once decompressed", "application/x-protobuf", "gzip", gz(big), 413, usage.CodeTooLarge},
+		{"text/plain", "text/plain", "", pb, 415, wire.CodeUnsupportedMedia},
+		{"no content type", "", "", pb, 415, wire.CodeUnsupportedMedia},
+		{"brotli", "application/x-protobuf", "br", pb, 415, wire.CodeUnsupportedMedia},
+		{"garbage protobuf", "application/x-protobuf", "", []byte("\xff\xff\xff\xff garbage"), 400, wire.CodeInvalidArgument},
+		{"garbage JSON", "application/json", "", []byte(`{"resourceSpans":[{"scopeSpans":7}]`), 400, wire.CodeInvalidArgument},
+		{"not gzip", "application/x-protobuf", "gzip", pb, 400, wire.CodeInvalidArgument},
+		{"truncated gzip", "application/x-protobuf", "gzip", gz(pb)[:20], 400, wire.CodeInvalidArgument},
+		{"over the limit", "application/x-protobuf", "", big, 413, wire.CodeTooLarge},
+		{"over the limit once decompressed", "application/x-protobuf", "gzip", gz(big), 413, wire.CodeTooLarge},
 	} {
 		resp, body := post(t, c, ts.url, tc.ct, tc.enc, tc.body)
-		var eb usage.ErrorBody
+		var eb wire.ErrorBody
 		if err := jsonUnmarshal(body, &eb); err != nil || resp.StatusCode != tc.code || eb.Error.Code != tc.errCode {
 			t.Errorf("%s: %d %s, want %d %s", tc.name, resp.StatusCode, body, tc.code, tc.errCode)
 		}
@@ -186,7 +187,7 @@ func TestIngestUnavailable(t *testing.T) {
 	_, pb, _ := otlpBody(t, 1, 0)
 	ts.store.Close() // the store can no longer write
 	resp, body := post(t, c, ts.url, "application/x-protobuf", "", pb)
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), usage.CodeUnavailable) {
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), wire.CodeUnavailable) {
 		t.Fatalf("POST with a closed store = %d %s, want 503 with Retry-After", resp.StatusCode, body)
 	}
 	rec := newRecorder(t)

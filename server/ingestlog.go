@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/agenttrace/agenttrace/internal/ingestlog"
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/store"
-	"github.com/agenttrace/agenttrace/usage"
 )
 
 // The ingest log (WithIngestLog): an ingest request is answered 200 once
@@ -165,7 +165,7 @@ func (q *ingestQueue) add(ctx context.Context, s *Server, flags uint8, tenant st
 	for q.backlog > 0 && q.backlog+n > DefaultIngestBacklogBytes {
 		if q.closing {
 			q.mu.Unlock()
-			return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "the server is shutting down; retry")
+			return errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "the server is shutting down; retry")
 		}
 		ch := q.changed
 		q.mu.Unlock()
@@ -174,13 +174,13 @@ func (q *ingestQueue) add(ctx context.Context, s *Server, flags uint8, tenant st
 		case <-t.C:
 			return s.busy("the store is behind the ingest log")
 		case <-ctx.Done():
-			return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "request canceled")
+			return errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "request canceled")
 		}
 		q.mu.Lock()
 	}
 	if q.closing {
 		q.mu.Unlock()
-		return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "the server is shutting down; retry")
+		return errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "the server is shutting down; retry")
 	}
 	seq, err := q.log.Append(flags, tenant, body)
 	if err != nil {
@@ -190,7 +190,7 @@ func (q *ingestQueue) add(ctx context.Context, s *Server, flags uint8, tenant st
 		q.failErr = err
 		q.mu.Unlock()
 		q.lg.Warn("cannot log spans", "spans", len(spans), "err", err)
-		return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "cannot store spans now; retry")
+		return errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "cannot store spans now; retry")
 	}
 	q.appended = seq
 	q.backlog += n

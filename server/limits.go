@@ -11,7 +11,7 @@ import (
 	"golang.org/x/net/netutil"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/agenttrace/agenttrace/usage"
+	"github.com/agenttrace/agenttrace/internal/wire"
 )
 
 // Limits under hostile input and load. Every request has a deadline, the
@@ -162,14 +162,14 @@ func (s *Server) timeoutError(r *http.Request, err error) *apiError {
 		return nil
 	}
 	s.stats.queryTimeouts.Add(1)
-	return errorf(http.StatusServiceUnavailable, usage.CodeDeadlineExceeded,
+	return errorf(http.StatusServiceUnavailable, wire.CodeDeadlineExceeded,
 		"the request ran past the server's query timeout (%v); narrow the time window or filters, or retry later", s.queryTimeout)
 }
 
 // busy is the 429 of a full ingest budget.
 func (s *Server) busy(what string) error {
 	s.stats.ingestBusy.Add(1)
-	return errorf(http.StatusTooManyRequests, usage.CodeResourceExhausted,
+	return errorf(http.StatusTooManyRequests, wire.CodeResourceExhausted,
 		"the server is busy (%s); retry after the Retry-After delay", what)
 }
 
@@ -192,7 +192,7 @@ func (s *Server) admitIngest(r *http.Request) (*ingestGrant, error) {
 		if ae := s.timeoutError(r, r.Context().Err()); ae != nil {
 			return nil, ae
 		}
-		return nil, errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "request canceled")
+		return nil, errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "request canceled")
 	}
 	s.stats.ingestInFlight.Add(1)
 	g := &ingestGrant{s: s}

@@ -15,8 +15,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/server"
-	"github.com/agenttrace/agenttrace/usage"
 )
 
 // waitFor polls cond every 20ms until it holds or d passes.
@@ -143,7 +143,7 @@ func TestIngestBusy(t *testing.T) {
 	}
 	resp, body := post(t, c, ts.url, "application/x-protobuf", "gzip", gz(pb))
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
-		!bytes.Contains(body, []byte(usage.CodeResourceExhausted)) {
+		!bytes.Contains(body, []byte(wire.CodeResourceExhausted)) {
 		t.Fatalf("ingest with the budget spent = %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	// The second slot is taken by a stalled body too: no slot left.
@@ -180,8 +180,8 @@ func TestQueryTimeout(t *testing.T) {
 	for _, path := range []string{"/v1/spans?" + window(base, base.Add(time.Hour)), "/v1/traces?" + window(base, base.Add(time.Hour)),
 		"/v1/usage/sessions/s?" + window(base, base.Add(time.Hour))} {
 		code, eb := get(t, c, ts.url, path, nil, nil)
-		if code != http.StatusServiceUnavailable || eb.Error.Code != usage.CodeDeadlineExceeded {
-			t.Errorf("GET %s = %d %+v, want 503 %s", path, code, eb, usage.CodeDeadlineExceeded)
+		if code != http.StatusServiceUnavailable || eb.Error.Code != wire.CodeDeadlineExceeded {
+			t.Errorf("GET %s = %d %+v, want 503 %s", path, code, eb, wire.CodeDeadlineExceeded)
 		}
 	}
 	if ts.srv.Stats().QueryTimeouts != 3 {
@@ -204,8 +204,8 @@ func TestReadyz(t *testing.T) {
 		t.Fatalf("readyz = %+v", ready)
 	}
 	ts.store.Close()
-	if code, eb := get(t, c, ts.url, server.PathReady, nil, nil); code != http.StatusServiceUnavailable || eb.Error.Code != usage.CodeUnavailable {
+	if code, eb := get(t, c, ts.url, server.PathReady, nil, nil); code != http.StatusServiceUnavailable || eb.Error.Code != wire.CodeUnavailable {
 		t.Fatalf("readyz with the store closed = %d %+v", code, eb)
 	}
-	mustGet(t, c, ts.url, usage.PathHealth, nil, nil)
+	mustGet(t, c, ts.url, wire.PathHealth, nil, nil)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/store"
 	"github.com/agenttrace/agenttrace/usage"
 )
@@ -40,7 +41,7 @@ type params struct {
 func parseParams(rawQuery string, allowed ...string) (params, error) {
 	v, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return params{}, &apiError{status: http.StatusBadRequest, code: usage.CodeInvalidArgument,
+		return params{}, &apiError{status: http.StatusBadRequest, code: wire.CodeInvalidArgument,
 			message: "malformed query string: " + err.Error()}
 	}
 	for k, vals := range v {
@@ -50,7 +51,7 @@ func parseParams(rawQuery string, allowed ...string) (params, error) {
 		if len(vals) > 1 {
 			return params{}, badParam(k, "given %d times", len(vals))
 		}
-		if len(vals[0]) > maxParamLen && k != usage.ParamCursor {
+		if len(vals[0]) > maxParamLen && k != wire.ParamCursor {
 			return params{}, badParam(k, "longer than %d bytes", maxParamLen)
 		}
 	}
@@ -81,40 +82,40 @@ func (p params) time(name string, required bool) (time.Time, error) {
 
 // window parses start_time and end_time, end after start.
 func (p params) window(required bool) (time.Time, time.Time, error) {
-	start, err := p.time(usage.ParamStartTime, required)
+	start, err := p.time(wire.ParamStartTime, required)
 	if err != nil {
 		return start, start, err
 	}
-	end, err := p.time(usage.ParamEndTime, required)
+	end, err := p.time(wire.ParamEndTime, required)
 	if err != nil {
 		return start, end, err
 	}
 	if !start.IsZero() && !end.IsZero() && !end.After(start) {
-		return start, end, badParam(usage.ParamEndTime, "must be after start_time")
+		return start, end, badParam(wire.ParamEndTime, "must be after start_time")
 	}
 	return start, end, nil
 }
 
 func (p params) limit() (int, error) {
-	s := p.str(usage.ParamLimit)
+	s := p.str(wire.ParamLimit)
 	if s == "" {
 		return store.DefaultLimit, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > store.MaxLimit {
-		return 0, badParam(usage.ParamLimit, "%q is not an integer from 1 to %d", s, store.MaxLimit)
+		return 0, badParam(wire.ParamLimit, "%q is not an integer from 1 to %d", s, store.MaxLimit)
 	}
 	return n, nil
 }
 
 func (p params) offset() (int, error) {
-	s := p.str(usage.ParamOffset)
+	s := p.str(wire.ParamOffset)
 	if s == "" {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 || n > maxOffset {
-		return 0, badParam(usage.ParamOffset, "%q is not an integer from 0 to %d", s, maxOffset)
+		return 0, badParam(wire.ParamOffset, "%q is not an integer from 0 to %d", s, maxOffset)
 	}
 	return n, nil
 }
@@ -132,18 +133,18 @@ func (p params) boolean(name string) (bool, error) {
 }
 
 func (p params) direction() (store.Direction, error) {
-	switch s := p.str(usage.ParamDirection); s {
-	case "", usage.DirectionDown:
+	switch s := usage.Direction(p.str(wire.ParamDirection)); s {
+	case "", usage.Down:
 		return store.Down, nil
-	case usage.DirectionUp:
+	case usage.Up:
 		return store.Up, nil
 	default:
-		return "", badParam(usage.ParamDirection, "%q is not down or up", s)
+		return "", badParam(wire.ParamDirection, "%q is not down or up", s)
 	}
 }
 
 func (p params) sort() (store.SortField, store.SortOrder, error) {
-	f := store.SortField(p.str(usage.ParamSortField))
+	f := store.SortField(p.str(wire.ParamSortField))
 	if f == "" {
 		f = store.SortStartTime
 	}
@@ -152,20 +153,20 @@ func (p params) sort() (store.SortField, store.SortOrder, error) {
 		for i, v := range store.SortFields {
 			names[i] = string(v)
 		}
-		return "", "", badParam(usage.ParamSortField, "%q is not one of %s", f, strings.Join(names, ", "))
+		return "", "", badParam(wire.ParamSortField, "%q is not one of %s", f, strings.Join(names, ", "))
 	}
-	switch o := p.str(usage.ParamSortOrder); o {
+	switch o := usage.SortOrder(p.str(wire.ParamSortOrder)); o {
 	case "", usage.OrderDesc:
 		return f, store.Desc, nil
 	case usage.OrderAsc:
 		return f, store.Asc, nil
 	default:
-		return "", "", badParam(usage.ParamSortOrder, "%q is not asc or desc", o)
+		return "", "", badParam(wire.ParamSortOrder, "%q is not asc or desc", o)
 	}
 }
 
 func (p params) status() (store.Status, error) {
-	switch s := p.str(usage.ParamStatus); s {
+	switch s := usage.Status(p.str(wire.ParamStatus)); s {
 	case "":
 		return store.StatusUnset, nil
 	case usage.StatusOK:
@@ -173,13 +174,13 @@ func (p params) status() (store.Status, error) {
 	case usage.StatusError:
 		return store.StatusError, nil
 	default:
-		return 0, badParam(usage.ParamStatus, "%q is not ok or error", s)
+		return 0, badParam(wire.ParamStatus, "%q is not ok or error", s)
 	}
 }
 
 // tags parses a comma-separated tag list, sorted and deduplicated.
 func (p params) tags() ([]string, error) {
-	s := p.str(usage.ParamTags)
+	s := p.str(wire.ParamTags)
 	if s == "" {
 		return nil, nil
 	}
@@ -192,7 +193,7 @@ func (p params) tags() ([]string, error) {
 	slices.Sort(out)
 	out = slices.Compact(out)
 	if len(out) > maxQueryTags {
-		return nil, badParam(usage.ParamTags, "more than %d tags", maxQueryTags)
+		return nil, badParam(wire.ParamTags, "more than %d tags", maxQueryTags)
 	}
 	return out, nil
 }
@@ -270,24 +271,24 @@ func decodeCursor(s, hash string) (*store.Position, error) {
 		return nil, nil
 	}
 	if len(s) > maxCursorLen {
-		return nil, badParam(usage.ParamCursor, "malformed cursor (too long)")
+		return nil, badParam(wire.ParamCursor, "malformed cursor (too long)")
 	}
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 	if err != nil {
-		return nil, badParam(usage.ParamCursor, "malformed cursor (not base64url)")
+		return nil, badParam(wire.ParamCursor, "malformed cursor (not base64url)")
 	}
 	var c cursor
 	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, badParam(usage.ParamCursor, "malformed cursor")
+		return nil, badParam(wire.ParamCursor, "malformed cursor")
 	}
 	if c.V != cursorVersion {
-		return nil, badParam(usage.ParamCursor, "unknown cursor version %d", c.V)
+		return nil, badParam(wire.ParamCursor, "unknown cursor version %d", c.V)
 	}
 	if !isHexID(c.Trace, 32) || (c.Span != "" && !isHexID(c.Span, 16)) || len(c.Str) > maxParamLen || len(c.Tenant) > maxParamLen {
-		return nil, badParam(usage.ParamCursor, "malformed cursor position")
+		return nil, badParam(wire.ParamCursor, "malformed cursor position")
 	}
 	if c.Hash != hash {
-		return nil, badParam(usage.ParamCursor, "the cursor was made with other filters or sort; "+
+		return nil, badParam(wire.ParamCursor, "the cursor was made with other filters or sort; "+
 			"reuse a cursor only with the parameters of the page that gave it (limit and direction may change)")
 	}
 	return &store.Position{Num: c.Num, Str: c.Str, TraceID: c.Trace, SpanID: c.Span, TenantID: c.Tenant}, nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/store"
 	"github.com/agenttrace/agenttrace/usage"
 )
@@ -19,7 +20,7 @@ func scopeTenant(p principal, given string) (string, error) {
 		return given, nil
 	}
 	if given != "" && given != p.tenant {
-		return "", errorf(http.StatusForbidden, usage.CodePermissionDenied,
+		return "", errorf(http.StatusForbidden, wire.CodePermissionDenied,
 			"the API key is scoped to tenant %q and cannot read tenant %q", p.tenant, given)
 	}
 	return p.tenant, nil
@@ -30,14 +31,14 @@ func storeErr(err error) error {
 	var mixed *store.MixedTenantsError
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return errorf(http.StatusNotFound, usage.CodeNotFound, "%v", err)
+		return errorf(http.StatusNotFound, wire.CodeNotFound, "%v", err)
 	case errors.Is(err, store.ErrInvalidQuery):
-		return errorf(http.StatusBadRequest, usage.CodeInvalidArgument, "%v", err)
+		return errorf(http.StatusBadRequest, wire.CodeInvalidArgument, "%v", err)
 	case errors.Is(err, store.ErrClosed):
-		return errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "the store is closed")
+		return errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "the store is closed")
 	case errors.As(err, &mixed):
-		return badParam(usage.ParamTenantID, "session %q is used by %d tenants (%s): a session's usage never mixes tenants, name one with %s",
-			mixed.SessionID, len(mixed.Tenants), strings.Join(quoteAll(mixed.Tenants), ", "), usage.ParamTenantID)
+		return badParam(wire.ParamTenantID, "session %q is used by %d tenants (%s): a session's usage never mixes tenants, name one with %s",
+			mixed.SessionID, len(mixed.Tenants), strings.Join(quoteAll(mixed.Tenants), ", "), wire.ParamTenantID)
 	}
 	return err
 }
@@ -51,7 +52,7 @@ func wireTokens(t store.Tokens) usage.Tokens {
 		CacheCreationTokens: t.CacheCreationTokens, ReasoningTokens: t.ReasoningTokens}
 }
 
-func wireStatus(s store.Status) string {
+func wireStatus(s store.Status) usage.Status {
 	if s == store.StatusError {
 		return usage.StatusError
 	}
@@ -126,7 +127,7 @@ func quoteAll(ss []string) []string {
 // usageQuery parses the window and grouping of a usage endpoint, and the
 // tenant (extra, for session usage).
 func usageQuery(rawQuery string, extra ...string) (store.UsageQuery, params, error) {
-	p, err := parseParams(rawQuery, append([]string{usage.ParamStartTime, usage.ParamEndTime, usage.ParamGroupBy, usage.ParamLimit}, extra...)...)
+	p, err := parseParams(rawQuery, append([]string{wire.ParamStartTime, wire.ParamEndTime, wire.ParamGroupBy, wire.ParamLimit}, extra...)...)
 	if err != nil {
 		return store.UsageQuery{}, p, err
 	}
@@ -149,7 +150,7 @@ func (s *Server) handleSessionUsage(w http.ResponseWriter, r *http.Request, p pr
 	if err != nil {
 		return err
 	}
-	q, ps, err := usageQuery(r.URL.RawQuery, usage.ParamTenantID)
+	q, ps, err := usageQuery(r.URL.RawQuery, wire.ParamTenantID)
 	if err != nil {
 		return err
 	}
@@ -157,7 +158,7 @@ func (s *Server) handleSessionUsage(w http.ResponseWriter, r *http.Request, p pr
 	// tenant's spans of the session; an unscoped key names the tenant
 	// when the session id is used by several (else a 400 names them).
 	q.SessionID = id
-	if q.TenantID, err = scopeTenant(p, ps.str(usage.ParamTenantID)); err != nil {
+	if q.TenantID, err = scopeTenant(p, ps.str(wire.ParamTenantID)); err != nil {
 		return err
 	}
 	u, groups, err := s.sumUsage(r.Context(), q, s.st.SessionUsage)
@@ -202,18 +203,18 @@ func (s *Server) handleTenantUsage(w http.ResponseWriter, r *http.Request, p pri
 // the store query and the filter hash cursors are bound to.
 func tracesQuery(rawQuery string, p principal) (store.TraceQuery, string, error) {
 	var q store.TraceQuery
-	ps, err := parseParams(rawQuery, usage.ParamStartTime, usage.ParamEndTime, usage.ParamTenantID, usage.ParamUserID,
-		usage.ParamSessionID, usage.ParamEnvironment, usage.ParamName, usage.ParamStatus, usage.ParamTags,
-		usage.ParamLimit, usage.ParamCursor, usage.ParamDirection, usage.ParamSortField, usage.ParamSortOrder,
-		usage.ParamOffset, usage.ParamIncludeTotal)
+	ps, err := parseParams(rawQuery, wire.ParamStartTime, wire.ParamEndTime, wire.ParamTenantID, wire.ParamUserID,
+		wire.ParamSessionID, wire.ParamEnvironment, wire.ParamName, wire.ParamStatus, wire.ParamTags,
+		wire.ParamLimit, wire.ParamCursor, wire.ParamDirection, wire.ParamSortField, wire.ParamSortOrder,
+		wire.ParamOffset, wire.ParamIncludeTotal)
 	if err != nil {
 		return q, "", err
 	}
 	if q.Start, q.End, err = ps.window(true); err != nil {
 		return q, "", err
 	}
-	q.UserID, q.SessionID = ps.str(usage.ParamUserID), ps.str(usage.ParamSessionID)
-	q.Environment, q.Name = ps.str(usage.ParamEnvironment), ps.str(usage.ParamName)
+	q.UserID, q.SessionID = ps.str(wire.ParamUserID), ps.str(wire.ParamSessionID)
+	q.Environment, q.Name = ps.str(wire.ParamEnvironment), ps.str(wire.ParamName)
 	if q.Status, err = ps.status(); err != nil {
 		return q, "", err
 	}
@@ -226,7 +227,7 @@ func tracesQuery(rawQuery string, p principal) (store.TraceQuery, string, error)
 	if q.Offset, err = ps.offset(); err != nil {
 		return q, "", err
 	}
-	if q.IncludeTotal, err = ps.boolean(usage.ParamIncludeTotal); err != nil {
+	if q.IncludeTotal, err = ps.boolean(wire.ParamIncludeTotal); err != nil {
 		return q, "", err
 	}
 	if q.Direction, err = ps.direction(); err != nil {
@@ -235,13 +236,13 @@ func tracesQuery(rawQuery string, p principal) (store.TraceQuery, string, error)
 	if q.SortField, q.SortOrder, err = ps.sort(); err != nil {
 		return q, "", err
 	}
-	if q.TenantID, err = scopeTenant(p, ps.str(usage.ParamTenantID)); err != nil {
+	if q.TenantID, err = scopeTenant(p, ps.str(wire.ParamTenantID)); err != nil {
 		return q, "", err
 	}
 	kv := []string{timeKey(q.Start), timeKey(q.End), q.TenantID, q.UserID, q.SessionID, q.Environment, q.Name,
 		q.Status.String(), string(q.SortField), string(q.SortOrder)}
 	hash := filterHash("traces", append(kv, q.Tags...)...)
-	if q.Cursor, err = decodeCursor(ps.str(usage.ParamCursor), hash); err != nil {
+	if q.Cursor, err = decodeCursor(ps.str(wire.ParamCursor), hash); err != nil {
 		return q, "", err
 	}
 	return q, hash, nil
@@ -300,11 +301,11 @@ func (s *Server) traceFor(r *http.Request, tenant string) (store.TraceSummary, e
 }
 
 func (s *Server) handleGetTrace(w http.ResponseWriter, r *http.Request, p principal) error {
-	ps, err := parseParams(r.URL.RawQuery, usage.ParamTenantID)
+	ps, err := parseParams(r.URL.RawQuery, wire.ParamTenantID)
 	if err != nil {
 		return err
 	}
-	tenant, err := scopeTenant(p, ps.str(usage.ParamTenantID))
+	tenant, err := scopeTenant(p, ps.str(wire.ParamTenantID))
 	if err != nil {
 		return err
 	}
@@ -319,14 +320,14 @@ func (s *Server) handleGetTrace(w http.ResponseWriter, r *http.Request, p princi
 // traceSpansQuery parses GET /v1/traces/{trace_id}/spans parameters.
 func traceSpansQuery(traceID, rawQuery string, p principal) (store.TraceSpansQuery, string, error) {
 	q := store.TraceSpansQuery{TraceID: traceID}
-	ps, err := parseParams(rawQuery, usage.ParamCursor, usage.ParamDirection, usage.ParamLimit, usage.ParamSpanName, usage.ParamTenantID)
+	ps, err := parseParams(rawQuery, wire.ParamCursor, wire.ParamDirection, wire.ParamLimit, wire.ParamSpanName, wire.ParamTenantID)
 	if err != nil {
 		return q, "", err
 	}
-	if q.TenantID, err = scopeTenant(p, ps.str(usage.ParamTenantID)); err != nil {
+	if q.TenantID, err = scopeTenant(p, ps.str(wire.ParamTenantID)); err != nil {
 		return q, "", err
 	}
-	q.SpanName = ps.str(usage.ParamSpanName)
+	q.SpanName = ps.str(wire.ParamSpanName)
 	if q.Limit, err = ps.limit(); err != nil {
 		return q, "", err
 	}
@@ -334,11 +335,11 @@ func traceSpansQuery(traceID, rawQuery string, p principal) (store.TraceSpansQue
 		return q, "", err
 	}
 	hash := filterHash("trace_spans", traceID, q.TenantID, q.SpanName)
-	if q.Cursor, err = decodeCursor(ps.str(usage.ParamCursor), hash); err != nil {
+	if q.Cursor, err = decodeCursor(ps.str(wire.ParamCursor), hash); err != nil {
 		return q, "", err
 	}
 	if q.Cursor != nil && q.Cursor.SpanID == "" {
-		return q, "", badParam(usage.ParamCursor, "malformed cursor position")
+		return q, "", badParam(wire.ParamCursor, "malformed cursor position")
 	}
 	return q, hash, nil
 }
@@ -381,9 +382,9 @@ func (s *Server) handleTraceSpans(w http.ResponseWriter, r *http.Request, p prin
 // spansQuery parses GET /v1/spans parameters.
 func spansQuery(rawQuery string, p principal) (store.SpanQuery, string, error) {
 	var q store.SpanQuery
-	ps, err := parseParams(rawQuery, usage.ParamStartTime, usage.ParamEndTime, usage.ParamStatus, usage.ParamType,
-		usage.ParamTenantID, usage.ParamUserID, usage.ParamSessionID, usage.ParamModel, usage.ParamPromptSlug,
-		usage.ParamTags, usage.ParamName, usage.ParamLimit, usage.ParamCursor, usage.ParamDirection)
+	ps, err := parseParams(rawQuery, wire.ParamStartTime, wire.ParamEndTime, wire.ParamStatus, wire.ParamType,
+		wire.ParamTenantID, wire.ParamUserID, wire.ParamSessionID, wire.ParamModel, wire.ParamPromptSlug,
+		wire.ParamTags, wire.ParamName, wire.ParamLimit, wire.ParamCursor, wire.ParamDirection)
 	if err != nil {
 		return q, "", err
 	}
@@ -402,19 +403,19 @@ func spansQuery(rawQuery string, p principal) (store.SpanQuery, string, error) {
 	if q.Direction, err = ps.direction(); err != nil {
 		return q, "", err
 	}
-	if q.TenantID, err = scopeTenant(p, ps.str(usage.ParamTenantID)); err != nil {
+	if q.TenantID, err = scopeTenant(p, ps.str(wire.ParamTenantID)); err != nil {
 		return q, "", err
 	}
-	q.Type, q.UserID, q.SessionID = ps.str(usage.ParamType), ps.str(usage.ParamUserID), ps.str(usage.ParamSessionID)
-	q.Model, q.PromptSlug, q.Name = ps.str(usage.ParamModel), ps.str(usage.ParamPromptSlug), ps.str(usage.ParamName)
+	q.Type, q.UserID, q.SessionID = ps.str(wire.ParamType), ps.str(wire.ParamUserID), ps.str(wire.ParamSessionID)
+	q.Model, q.PromptSlug, q.Name = ps.str(wire.ParamModel), ps.str(wire.ParamPromptSlug), ps.str(wire.ParamName)
 	kv := []string{timeKey(q.Start), timeKey(q.End), q.Status.String(), q.Type, q.TenantID, q.UserID, q.SessionID,
 		q.Model, q.PromptSlug, q.Name}
 	hash := filterHash("spans", append(kv, q.Tags...)...)
-	if q.Cursor, err = decodeCursor(ps.str(usage.ParamCursor), hash); err != nil {
+	if q.Cursor, err = decodeCursor(ps.str(wire.ParamCursor), hash); err != nil {
 		return q, "", err
 	}
 	if q.Cursor != nil && q.Cursor.SpanID == "" {
-		return q, "", badParam(usage.ParamCursor, "malformed cursor position")
+		return q, "", badParam(wire.ParamCursor, "malformed cursor position")
 	}
 	return q, hash, nil
 }

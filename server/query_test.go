@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/agenttrace/agenttrace/internal/attr"
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/usage"
 )
@@ -45,7 +46,7 @@ func manyTraces(t *testing.T, ts *testServer, n int, headers map[string]string) 
 	}
 }
 
-func key(tr *usage.TraceSummary, field string) (int64, string) {
+func key(tr *usage.TraceSummary, field usage.SortField) (int64, string) {
 	switch field {
 	case usage.SortDuration:
 		return int64(tr.DurationMS * 1e6), ""
@@ -61,7 +62,7 @@ func key(tr *usage.TraceSummary, field string) (int64, string) {
 
 // walkHTTP pages through GET /v1/traces?query in dir, following
 // next_cursor while has_next_page, and returns the traces in sort order.
-func walkHTTP(t *testing.T, c *http.Client, ts *testServer, query, dir string, limit int, headers map[string]string) []usage.TraceSummary {
+func walkHTTP(t *testing.T, c *http.Client, ts *testServer, query string, dir usage.Direction, limit int, headers map[string]string) []usage.TraceSummary {
 	t.Helper()
 	var out []usage.TraceSummary
 	cursor := ""
@@ -75,7 +76,7 @@ func walkHTTP(t *testing.T, c *http.Client, ts *testServer, query, dir string, l
 		if len(page.Traces) > limit {
 			t.Fatalf("page of %d traces with limit %d", len(page.Traces), limit)
 		}
-		if dir == usage.DirectionDown {
+		if dir == usage.Down {
 			out = append(out, page.Traces...)
 		} else {
 			out = append(page.Traces, out...)
@@ -98,16 +99,16 @@ func TestPaginationThousandTraces(t *testing.T) {
 	manyTraces(t, ts, n, nil)
 	c := client(t)
 	win := window(base, base.Add(time.Hour))
-	for _, field := range []string{usage.SortStartTime, usage.SortDuration, usage.SortTotalTokens, usage.SortTotalCost, usage.SortName} {
-		for _, order := range []string{usage.OrderAsc, usage.OrderDesc} {
-			query := win + "&sort_field=" + field + "&sort_order=" + order
+	for _, field := range []usage.SortField{usage.SortStartTime, usage.SortDuration, usage.SortTotalTokens, usage.SortTotalCost, usage.SortName} {
+		for _, order := range []usage.SortOrder{usage.OrderAsc, usage.OrderDesc} {
+			query := win + "&sort_field=" + string(field) + "&sort_order=" + string(order)
 			// Uneven last pages; a small page size for the default sort.
 			limit := 97
 			if field == usage.SortStartTime {
 				limit = 37
 			}
-			down := walkHTTP(t, c, ts, query, usage.DirectionDown, limit, nil)
-			up := walkHTTP(t, c, ts, query, usage.DirectionUp, limit, nil)
+			down := walkHTTP(t, c, ts, query, usage.Down, limit, nil)
+			up := walkHTTP(t, c, ts, query, usage.Up, limit, nil)
 			if len(down) != n || len(up) != n {
 				t.Fatalf("%s %s: walked %d down and %d up, want %d", field, order, len(down), len(up), n)
 			}
@@ -158,7 +159,7 @@ func TestPaginationThousandTraces(t *testing.T) {
 	}
 
 	// Filters: tags all-must-match, and the combination with others.
-	all := walkHTTP(t, c, ts, win+"&tags=b,a&tenant_id=globex&environment=dev&user_id=u1&status=ok", usage.DirectionDown, 1000, nil)
+	all := walkHTTP(t, c, ts, win+"&tags=b,a&tenant_id=globex&environment=dev&user_id=u1&status=ok", usage.Down, 1000, nil)
 	want := 0
 	for i := 0; i < n; i++ {
 		if i%4 == 1 && i%2 == 1 && i%3 == 1 {
@@ -181,7 +182,7 @@ func TestPaginationThousandTraces(t *testing.T) {
 		win + "&tags=a", win + "&status=error", win + "&name=alpha",
 	} {
 		code, eb := get(t, c, ts.url, "/v1/traces?"+other+"&cursor="+cur, nil, nil)
-		if code != http.StatusBadRequest || eb.Error.Param != usage.ParamCursor {
+		if code != http.StatusBadRequest || eb.Error.Param != wire.ParamCursor {
 			t.Fatalf("cursor reused with %q: %d %+v, want 400 naming cursor", other, code, eb)
 		}
 	}
@@ -189,7 +190,7 @@ func TestPaginationThousandTraces(t *testing.T) {
 	mustGet(t, c, ts.url, "/v1/traces?"+win+"&limit=3&direction=up&cursor="+cur, nil, &usage.TracesPage{})
 	// A traces cursor is not a spans cursor.
 	code, eb := get(t, c, ts.url, "/v1/spans?cursor="+cur, nil, nil)
-	if code != http.StatusBadRequest || eb.Error.Param != usage.ParamCursor {
+	if code != http.StatusBadRequest || eb.Error.Param != wire.ParamCursor {
 		t.Fatalf("traces cursor on /v1/spans: %d %+v", code, eb)
 	}
 }
@@ -321,23 +322,29 @@ func TestMalformedParams(t *testing.T) {
 		{"/v1/spans?sort_field=name", "sort_field"},
 	} {
 		code, eb := get(t, c, ts.url, tc.path, nil, nil)
-		if code != http.StatusBadRequest || eb.Error.Code != usage.CodeInvalidArgument || eb.Error.Param != tc.param ||
+		if code != http.StatusBadRequest || eb.Error.Code != wire.CodeInvalidArgument || eb.Error.Param != tc.param ||
 			!strings.Contains(eb.Error.Message, tc.param) {
 			t.Errorf("GET %.90s = %d %+v, want 400 naming %s", tc.path, code, eb, tc.param)
 		}
 	}
 	// Unknown ids and paths are 404, wrong methods 405, all as JSON errors.
+	// The Allow header lists the methods registered for the path, always
+	// in the same order (GET also serves HEAD).
 	for _, tc := range []struct {
 		method, path string
 		code         int
+		allow        string
 	}{
-		{"GET", "/v1/traces/" + id, 404},
-		{"GET", "/v1/traces/" + id + "/spans", 404},
-		{"GET", "/v1/nothing", 404},
-		{"DELETE", "/v1/traces", 405},
-		{"POST", "/v1/spans", 405},
-		{"PUT", "/v1/usage/tenants/acme", 405},
-		{"POST", "/healthz", 405},
+		{"GET", "/v1/traces/" + id, 404, ""},
+		{"GET", "/v1/traces/" + id + "/spans", 404, ""},
+		{"GET", "/v1/nothing", 404, ""},
+		{"DELETE", "/v1/traces", 405, "GET, HEAD, POST"},
+		{"PATCH", "/v1/traces", 405, "GET, HEAD, POST"},
+		{"POST", "/v1/spans", 405, "GET, HEAD"},
+		{"POST", "/v1/traces/" + id, 405, "GET, HEAD"},
+		{"PUT", "/v1/usage/tenants/acme", 405, "GET, HEAD"},
+		{"POST", "/healthz", 405, "GET, HEAD"},
+		{"DELETE", "/readyz", 405, "GET, HEAD"},
 	} {
 		req, _ := http.NewRequest(tc.method, ts.url+tc.path, nil)
 		resp, err := c.Do(req)
@@ -348,8 +355,8 @@ func TestMalformedParams(t *testing.T) {
 		if resp.StatusCode != tc.code || resp.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("%s %s = %d %s, want %d JSON", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), tc.code)
 		}
-		if tc.code == 405 && resp.Header.Get("Allow") == "" {
-			t.Errorf("%s %s: 405 without Allow", tc.method, tc.path)
+		if tc.code == 405 && resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: 405 with Allow %q, want %q", tc.method, tc.path, resp.Header.Get("Allow"), tc.allow)
 		}
 	}
 	// Nothing stored changed.
@@ -396,14 +403,14 @@ func TestTenantIsolation(t *testing.T) {
 		"/v1/spans?tenant_id=globex",
 	}
 	for _, p := range forbidden {
-		if code, eb := get(t, c, ts.url, p, acme, nil); code != http.StatusForbidden || eb.Error.Code != usage.CodePermissionDenied {
+		if code, eb := get(t, c, ts.url, p, acme, nil); code != http.StatusForbidden || eb.Error.Code != wire.CodePermissionDenied {
 			t.Errorf("acme key GET %s = %d %+v, want 403", p, code, eb)
 		}
 	}
 	// Another tenant's trace is not found, exactly like an unknown one:
 	// the answer does not tell that it exists.
 	for _, p := range []string{"/v1/traces/" + globexID, "/v1/traces/" + globexID + "/spans"} {
-		if code, eb := get(t, c, ts.url, p, acme, nil); code != http.StatusNotFound || eb.Error.Code != usage.CodeNotFound {
+		if code, eb := get(t, c, ts.url, p, acme, nil); code != http.StatusNotFound || eb.Error.Code != wire.CodeNotFound {
 			t.Errorf("acme key GET %s = %d %+v, want 404", p, code, eb)
 		}
 	}
@@ -443,7 +450,7 @@ func TestTenantIsolation(t *testing.T) {
 
 	// Auth failures.
 	for _, h := range []map[string]string{nil, {"Authorization": "Bearer nope"}, {"x-api-key": "nope"}, {"Authorization": "Basic YWRtaW4="}} {
-		if code, eb := get(t, c, ts.url, "/v1/traces?"+win, h, nil); code != http.StatusUnauthorized || eb.Error.Code != usage.CodeUnauthenticated {
+		if code, eb := get(t, c, ts.url, "/v1/traces?"+win, h, nil); code != http.StatusUnauthorized || eb.Error.Code != wire.CodeUnauthenticated {
 			t.Errorf("GET with %v = %d, want 401", h, code)
 		}
 	}

@@ -40,9 +40,9 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/store"
-	"github.com/agenttrace/agenttrace/usage"
 )
 
 // Defaults.
@@ -288,30 +288,22 @@ func IsLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// route is one path's handlers by method.
-type route map[string]func(http.ResponseWriter, *http.Request, principal) error
+// apiHandler handles an authenticated API request.
+type apiHandler func(http.ResponseWriter, *http.Request, principal) error
 
+// routes registers each endpoint with a Go 1.22 method pattern, so the
+// mux answers a known path with another method 405 and an Allow header
+// listing the registered methods (jsonErrors gives it a JSON body).
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	handle := func(pattern string, rt route) {
+	api := func(pattern string, h apiHandler) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			h := rt[r.Method]
-			if h == nil {
-				allow := make([]string, 0, len(rt))
-				for m := range rt {
-					allow = append(allow, m)
-				}
-				w.Header().Set("Allow", strings.Join(allow, ", "))
-				s.writeError(w, r, errorf(http.StatusMethodNotAllowed, usage.CodeMethodNotAllowed,
-					"method %s not allowed on %s", r.Method, r.URL.Path))
-				return
-			}
 			p, err := s.authenticate(r)
-			if err == nil && s.q != nil && r.Method == http.MethodGet {
+			if err == nil && s.q != nil && r.Method != http.MethodPost {
 				// What was answered 200 before this query is in it.
 				if err = s.q.caughtUp(r.Context()); err != nil {
 					if err = s.timeoutError(r, err); err == nil {
-						err = errorf(http.StatusServiceUnavailable, usage.CodeUnavailable, "request canceled")
+						err = errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "request canceled")
 					}
 				}
 			}
@@ -323,28 +315,69 @@ func (s *Server) routes() http.Handler {
 			}
 		})
 	}
-	handle("/v1/traces", route{http.MethodPost: s.handleIngest, http.MethodGet: s.handleListTraces})
-	handle("/v1/traces/{trace_id}", route{http.MethodGet: s.handleGetTrace})
-	handle("/v1/traces/{trace_id}/spans", route{http.MethodGet: s.handleTraceSpans})
-	handle("/v1/spans", route{http.MethodGet: s.handleListSpans})
-	handle("/v1/usage/sessions/{session_id}", route{http.MethodGet: s.handleSessionUsage})
-	handle("/v1/usage/tenants/{tenant_id}", route{http.MethodGet: s.handleTenantUsage})
-	mux.HandleFunc(usage.PathHealth, func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			s.writeError(w, r, errorf(http.StatusMethodNotAllowed, usage.CodeMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path))
-			return
-		}
+	// A GET pattern also matches HEAD.
+	api("POST /v1/traces", s.handleIngest)
+	api("GET /v1/traces", s.handleListTraces)
+	api("GET /v1/traces/{trace_id}", s.handleGetTrace)
+	api("GET /v1/traces/{trace_id}/spans", s.handleTraceSpans)
+	api("GET /v1/spans", s.handleListSpans)
+	api("GET /v1/usage/sessions/{session_id}", s.handleSessionUsage)
+	api("GET /v1/usage/tenants/{tenant_id}", s.handleTenantUsage)
+	mux.HandleFunc("GET "+wire.PathHealth, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc(PathReady, s.handleReady)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if s.servePages(w, r) {
+	mux.HandleFunc("GET "+PathReady, s.handleReady)
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		if !s.servePages(w, r) {
+			s.writeError(w, r, errorf(http.StatusNotFound, wire.CodeNotFound, "no route for %s", r.URL.Path))
+		}
+	})
+	return s.recoverer(s.deadlines(s.jsonErrors(mux)))
+}
+
+// jsonErrors serves mux, except that the answers the mux makes itself for
+// a request no pattern takes (405 with Allow for a known path, 404) are
+// JSON errors like every other.
+func (s *Server) jsonErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
 			return
 		}
-		s.writeError(w, r, errorf(http.StatusNotFound, usage.CodeNotFound, "no route for %s", r.URL.Path))
+		rec := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		switch rec.code {
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			s.writeError(w, r, errorf(http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed,
+				"method %s not allowed on %s", r.Method, r.URL.Path))
+		case http.StatusNotFound:
+			s.writeError(w, r, errorf(http.StatusNotFound, wire.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
+		default: // a redirect to the clean path, say
+			mux.ServeHTTP(w, r)
+		}
 	})
-	return s.recoverer(s.deadlines(mux))
+}
+
+// statusRecorder keeps the status and headers a handler writes and drops
+// its body.
+type statusRecorder struct {
+	header http.Header
+	code   int
+}
+
+func (r *statusRecorder) Header() http.Header { return r.header }
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 // recoverer turns a panic in a handler into a logged 500.
@@ -369,11 +402,11 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 	if s.Open() {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if err != nil || !IsLoopbackHost(host) {
-			return principal{}, errorf(http.StatusForbidden, usage.CodePermissionDenied,
+			return principal{}, errorf(http.StatusForbidden, wire.CodePermissionDenied,
 				"the server has no API keys and serves loopback clients only")
 		}
 		if !loopbackHost(r.Host) {
-			return principal{}, errorf(http.StatusForbidden, usage.CodePermissionDenied,
+			return principal{}, errorf(http.StatusForbidden, wire.CodePermissionDenied,
 				"the server has no API keys and answers only requests addressed to localhost, 127.0.0.1 or [::1] "+
 					"(Host %q); configure API keys to serve other names", r.Host)
 		}
@@ -383,18 +416,18 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		scheme, token, ok := strings.Cut(auth, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return principal{}, errorf(http.StatusUnauthorized, usage.CodeUnauthenticated,
+			return principal{}, errorf(http.StatusUnauthorized, wire.CodeUnauthenticated,
 				"Authorization must be \"Bearer KEY\"")
 		}
 		key = strings.TrimSpace(token)
 	}
 	if key == "" {
-		return principal{}, errorf(http.StatusUnauthorized, usage.CodeUnauthenticated,
+		return principal{}, errorf(http.StatusUnauthorized, wire.CodeUnauthenticated,
 			"an API key is required (Authorization: Bearer KEY or x-api-key: KEY)")
 	}
 	p, ok := s.keys[sha256.Sum256([]byte(key))]
 	if !ok {
-		return principal{}, errorf(http.StatusUnauthorized, usage.CodeUnauthenticated, "unknown API key")
+		return principal{}, errorf(http.StatusUnauthorized, wire.CodeUnauthenticated, "unknown API key")
 	}
 	return p, nil
 }

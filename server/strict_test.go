@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/usage"
 )
 
@@ -32,7 +33,7 @@ func TestStrictOTLPJSON(t *testing.T) {
 		"trailing NUL bytes": append(bytes.Clone(js), 0, 0),
 	} {
 		resp, out := post(t, c, ts.url, "application/json", "", body)
-		if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(out, []byte(usage.CodeInvalidArgument)) {
+		if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(out, []byte(wire.CodeInvalidArgument)) {
 			t.Errorf("%s: %d %s, want 400", name, resp.StatusCode, out)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agenttrace/agenttrace/internal/attr"
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/usage"
 )
@@ -174,7 +175,7 @@ func TestTenantWallsSharedTraceID(t *testing.T) {
 			}
 			// A session id both tenants use: the admin names the tenant.
 			code, eb := get(t, c, ts.url, "/v1/usage/sessions/shared-session?"+win, admin, nil)
-			if code != http.StatusBadRequest || eb.Error.Param != usage.ParamTenantID || !strings.Contains(eb.Error.Message, `"acme", "globex"`) {
+			if code != http.StatusBadRequest || eb.Error.Param != wire.ParamTenantID || !strings.Contains(eb.Error.Message, `"acme", "globex"`) {
 				t.Errorf("admin's session usage of a shared session id = %d %+v, want 400 naming both tenants", code, eb)
 			}
 			var su usage.SessionUsage
@@ -186,8 +187,8 @@ func TestTenantWallsSharedTraceID(t *testing.T) {
 			unknown := strings.Repeat("ab", 16)
 			r1, b1 := rawGet(t, c, ts.url, "/v1/traces/"+unknown, keys["acme"])
 			c1 := r1.StatusCode
-			var e1 usage.ErrorBody
-			if err := json.Unmarshal(b1, &e1); err != nil || c1 != http.StatusNotFound || e1.Error.Code != usage.CodeNotFound {
+			var e1 wire.ErrorBody
+			if err := json.Unmarshal(b1, &e1); err != nil || c1 != http.StatusNotFound || e1.Error.Code != wire.CodeNotFound {
 				t.Errorf("unknown trace: %d %s", c1, b1)
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/store"
 	"github.com/agenttrace/agenttrace/usage"
 )
@@ -11,23 +12,23 @@ import (
 // groupParams parses group_by and, with it, limit (the most groups listed,
 // default and at most store.MaxLimit) of a usage endpoint.
 func groupParams(ps params) (store.GroupBy, int, error) {
-	g := store.GroupBy(ps.str(usage.ParamGroupBy))
-	lim := ps.str(usage.ParamLimit)
+	g := store.GroupBy(ps.str(wire.ParamGroupBy))
+	lim := ps.str(wire.ParamLimit)
 	if g == "" {
 		if lim != "" {
-			return "", 0, badParam(usage.ParamLimit, "limits the groups of group_by, which is not given")
+			return "", 0, badParam(wire.ParamLimit, "limits the groups of group_by, which is not given")
 		}
 		return "", 0, nil
 	}
 	if !g.Valid() {
-		return "", 0, badParam(usage.ParamGroupBy, "%q is not one of model, user, session, hour, day", string(g))
+		return "", 0, badParam(wire.ParamGroupBy, "%q is not one of model, user, session, hour, day", string(g))
 	}
 	if lim == "" {
 		return g, store.MaxLimit, nil
 	}
 	n, err := strconv.Atoi(lim)
 	if err != nil || n < 1 || n > store.MaxLimit {
-		return "", 0, badParam(usage.ParamLimit, "%q is not an integer from 1 to %d", lim, store.MaxLimit)
+		return "", 0, badParam(wire.ParamLimit, "%q is not an integer from 1 to %d", lim, store.MaxLimit)
 	}
 	return g, n, nil
 }

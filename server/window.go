@@ -3,7 +3,7 @@ package server
 import (
 	"time"
 
-	"github.com/agenttrace/agenttrace/usage"
+	"github.com/agenttrace/agenttrace/internal/wire"
 )
 
 // DefaultMaxQueryWindow is the widest time window a list (GET /v1/traces,
@@ -28,7 +28,7 @@ func WithMaxQueryWindow(d time.Duration) Option {
 // checkWindow refuses a window wider than the maximum, naming start_time.
 func (s *Server) checkWindow(start, end time.Time) error {
 	if w := end.Sub(start); w > s.maxWindow {
-		return badParam(usage.ParamStartTime, "the window from start_time to end_time is %v, wider than the maximum %v "+
+		return badParam(wire.ParamStartTime, "the window from start_time to end_time is %v, wider than the maximum %v "+
 			"(narrow it, page through several windows, or raise serve's --max-query-window)", w, s.maxWindow)
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/agenttrace/agenttrace/internal/wire"
 )
 
 // GetSessionUsage returns the usage of the session's spans that started in
@@ -15,11 +17,11 @@ import (
 // with no spans in the window has zero usage, not an error. With GroupBy
 // the answer also has Groups.
 func (c *Client) GetSessionUsage(ctx context.Context, sessionID string, start, end time.Time, opts ...UsageOption) (*SessionUsage, error) {
-	v, err := usageValues(ParamSessionID, sessionID, start, end, opts)
+	v, err := usageValues(wire.ParamSessionID, sessionID, start, end, opts)
 	if err != nil {
 		return nil, err
 	}
-	return getChecked(ctx, c, PathSessionUsage+url.PathEscape(sessionID), v, "session_id",
+	return getChecked(ctx, c, wire.PathSessionUsage+url.PathEscape(sessionID), v, "session_id",
 		func(u *SessionUsage) bool { return u.SessionID != "" })
 }
 
@@ -28,11 +30,11 @@ func (c *Client) GetSessionUsage(ctx context.Context, sessionID string, start, e
 // organisation id. Both times are required and end must be after start.
 // With GroupBy the answer also has Groups.
 func (c *Client) GetTenantUsage(ctx context.Context, tenantID string, start, end time.Time, opts ...UsageOption) (*TenantUsage, error) {
-	v, err := usageValues(ParamTenantID, tenantID, start, end, opts)
+	v, err := usageValues(wire.ParamTenantID, tenantID, start, end, opts)
 	if err != nil {
 		return nil, err
 	}
-	return getChecked(ctx, c, PathTenantUsage+url.PathEscape(tenantID), v, "tenant_id",
+	return getChecked(ctx, c, wire.PathTenantUsage+url.PathEscape(tenantID), v, "tenant_id",
 		func(u *TenantUsage) bool { return u.TenantID != "" })
 }
 
@@ -56,19 +58,19 @@ func usageValues(param, id string, start, end time.Time, opts []UsageOption) (ur
 		return nil, uo.err
 	}
 	if uo.tenant != "" {
-		if param == ParamTenantID {
-			return nil, invalid(ParamTenantID, "Tenant is an option of session usage; tenant usage names its tenant")
+		if param == wire.ParamTenantID {
+			return nil, invalid(wire.ParamTenantID, "Tenant is an option of session usage; tenant usage names its tenant")
 		}
-		v.Set(ParamTenantID, uo.tenant)
+		v.Set(wire.ParamTenantID, uo.tenant)
 	}
 	if uo.groupBy != "" {
-		v.Set(ParamGroupBy, string(uo.groupBy))
+		v.Set(wire.ParamGroupBy, string(uo.groupBy))
 	}
 	if uo.limit != 0 {
 		if uo.groupBy == "" {
-			return nil, invalid(ParamLimit, "GroupLimit needs GroupBy")
+			return nil, invalid(wire.ParamLimit, "GroupLimit needs GroupBy")
 		}
-		v.Set(ParamLimit, strconv.Itoa(uo.limit))
+		v.Set(wire.ParamLimit, strconv.Itoa(uo.limit))
 	}
 	return v, nil
 }
@@ -91,7 +93,7 @@ type usageOptions struct {
 func Tenant(tenantID string) UsageOption {
 	return func(o *usageOptions) {
 		if tenantID == "" {
-			o.err = invalid(ParamTenantID, "empty tenant id")
+			o.err = invalid(wire.ParamTenantID, "empty tenant id")
 			return
 		}
 		o.tenant = tenantID
@@ -103,7 +105,7 @@ func Tenant(tenantID string) UsageOption {
 func GroupBy(g Grouping) UsageOption {
 	return func(o *usageOptions) {
 		if !slices.Contains(Groupings, g) {
-			o.err = invalid(ParamGroupBy, "%q is not one of %v", g, Groupings)
+			o.err = invalid(wire.ParamGroupBy, "%q is not one of %v", g, Groupings)
 			return
 		}
 		o.groupBy = g
@@ -115,7 +117,7 @@ func GroupBy(g Grouping) UsageOption {
 func GroupLimit(n int) UsageOption {
 	return func(o *usageOptions) {
 		if n < 1 || n > MaxLimit {
-			o.err = invalid(ParamLimit, "group limit %d not in [1, %d]", n, MaxLimit)
+			o.err = invalid(wire.ParamLimit, "group limit %d not in [1, %d]", n, MaxLimit)
 			return
 		}
 		o.limit = n
@@ -129,7 +131,7 @@ func (c *Client) ListTraces(ctx context.Context, q TraceQuery) (*TracesPage, err
 	if err != nil {
 		return nil, err
 	}
-	return getChecked(ctx, c, PathTraces, v, "traces", func(p *TracesPage) bool { return p.Traces != nil })
+	return getChecked(ctx, c, wire.PathTraces, v, "traces", func(p *TracesPage) bool { return p.Traces != nil })
 }
 
 // GetTrace returns the summary of one trace; ErrNotFound if the server does
@@ -145,14 +147,14 @@ func (c *Client) GetTrace(ctx context.Context, traceID string, tenantID ...strin
 	var v url.Values
 	switch {
 	case len(tenantID) > 1:
-		return nil, invalid(ParamTenantID, "at most one tenant, got %d", len(tenantID))
+		return nil, invalid(wire.ParamTenantID, "at most one tenant, got %d", len(tenantID))
 	case len(tenantID) == 1:
 		if tenantID[0] == "" {
-			return nil, invalid(ParamTenantID, "empty tenant id")
+			return nil, invalid(wire.ParamTenantID, "empty tenant id")
 		}
-		v = url.Values{ParamTenantID: tenantID}
+		v = url.Values{wire.ParamTenantID: tenantID}
 	}
-	return getChecked(ctx, c, PathTrace+id, v, "id", func(t *TraceSummary) bool { return t.ID != "" })
+	return getChecked(ctx, c, wire.PathTrace+id, v, "id", func(t *TraceSummary) bool { return t.ID != "" })
 }
 
 // ListSpansByTraceID returns one page of the spans of one trace in start
@@ -169,7 +171,7 @@ func (c *Client) ListSpansByTraceID(ctx context.Context, traceID string, q SpanQ
 	if err != nil {
 		return nil, err
 	}
-	return getChecked(ctx, c, PathTrace+id+"/spans", v, "spans", hasSpans)
+	return getChecked(ctx, c, wire.PathTrace+id+"/spans", v, "spans", hasSpans)
 }
 
 // ListSpans returns one page of spans across traces, newest first, that q
@@ -179,7 +181,7 @@ func (c *Client) ListSpans(ctx context.Context, q SpanQuery) (*SpansPage, error)
 	if err != nil {
 		return nil, err
 	}
-	return getChecked(ctx, c, PathSpans, v, "spans", hasSpans)
+	return getChecked(ctx, c, wire.PathSpans, v, "spans", hasSpans)
 }
 
 func hasSpans(p *SpansPage) bool { return p.Spans != nil }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agenttrace/agenttrace/internal/servertest"
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/usage"
 )
 
@@ -24,7 +25,7 @@ func BenchmarkQuery(b *testing.B) {
 	tr := &http.Transport{}
 	hc := &http.Client{Transport: tr}
 	b.Cleanup(tr.CloseIdleConnections)
-	window := url.Values{usage.ParamStartTime: {wStart.Format(time.RFC3339)}, usage.ParamEndTime: {wEnd.Format(time.RFC3339)}}
+	window := url.Values{wire.ParamStartTime: {wStart.Format(time.RFC3339)}, wire.ParamEndTime: {wEnd.Format(time.RFC3339)}}
 
 	raw := func(b *testing.B, path string, q url.Values, newOut func() any) {
 		u := ts.URL + path
@@ -55,10 +56,10 @@ func BenchmarkQuery(b *testing.B) {
 		}
 	})
 	b.Run("session_usage/impl=baseline", func(b *testing.B) {
-		raw(b, usage.PathSessionUsage+"s-1", window, func() any { return new(usage.SessionUsage) })
+		raw(b, wire.PathSessionUsage+"s-1", window, func() any { return new(usage.SessionUsage) })
 	})
 
-	q := url.Values{usage.ParamLimit: {"50"}, usage.ParamTenantID: {"bulk"}}
+	q := url.Values{wire.ParamLimit: {"50"}, wire.ParamTenantID: {"bulk"}}
 	for k, v := range window {
 		q[k] = v
 	}
@@ -71,7 +72,7 @@ func BenchmarkQuery(b *testing.B) {
 		}
 	})
 	b.Run("list_traces_50/impl=baseline", func(b *testing.B) {
-		raw(b, usage.PathTraces, q, func() any { return new(usage.TracesPage) })
+		raw(b, wire.PathTraces, q, func() any { return new(usage.TracesPage) })
 	})
 
 	b.Run("trace_spans/impl=client", func(b *testing.B) {
@@ -82,6 +83,6 @@ func BenchmarkQuery(b *testing.B) {
 		}
 	})
 	b.Run("trace_spans/impl=baseline", func(b *testing.B) {
-		raw(b, usage.PathTrace+traceID(1)+"/spans", nil, func() any { return new(usage.SpansPage) })
+		raw(b, wire.PathTrace+traceID(1)+"/spans", nil, func() any { return new(usage.SpansPage) })
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agenttrace/agenttrace/internal/httptransport"
+	"github.com/agenttrace/agenttrace/internal/wire"
 )
 
 // Environment variables NewClient reads for what its arguments leave out.
@@ -466,7 +467,7 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // apiError builds the *APIError of a non-2xx answer.
 func apiError(status int, body []byte) *APIError {
 	ae := &APIError{StatusCode: status}
-	var eb ErrorBody
+	var eb wire.ErrorBody
 	if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {
 		ae.Code, ae.Message, ae.Param = eb.Error.Code, eb.Error.Message, eb.Error.Param
 		return ae

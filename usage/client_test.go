@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agenttrace/agenttrace/internal/servertest"
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/usage"
 )
@@ -298,7 +299,7 @@ func TestIterYieldsErrors(t *testing.T) {
 			assert.ErrorIs(t, err, usage.ErrInvalidArgument)
 			var ae *usage.APIError
 			require.ErrorAs(t, err, &ae)
-			assert.Equal(t, usage.ParamCursor, ae.Param)
+			assert.Equal(t, wire.ParamCursor, ae.Param)
 			assert.Contains(t, ae.Message, "other filters")
 			assert.Zero(t, tr.ID)
 		}
@@ -502,14 +503,14 @@ func TestServerErrors(t *testing.T) {
 	t.Run("wrong key", func(t *testing.T) {
 		c := newClient(t, ts.URL, usage.WithAPIKey("wrong"))
 		res, err := c.GetSessionUsage(ctx, "s-1", wStart, wEnd)
-		ae := check(t, res, err, usage.ErrUnauthorized, 401, usage.CodeUnauthenticated)
+		ae := check(t, res, err, usage.ErrUnauthorized, 401, wire.CodeUnauthenticated)
 		assert.Equal(t, "GET", ae.Method)
 		assert.Equal(t, "/v1/usage/sessions/s-1", ae.Path)
 	})
 	t.Run("no key", func(t *testing.T) {
 		c := newClient(t, ts.URL)
 		res, err := c.ListTraces(ctx, usage.TraceQuery{Start: wStart, End: wEnd})
-		check(t, res, err, usage.ErrUnauthorized, 401, usage.CodeUnauthenticated)
+		check(t, res, err, usage.ErrUnauthorized, 401, wire.CodeUnauthenticated)
 	})
 	t.Run("key from the environment", func(t *testing.T) {
 		t.Setenv(usage.EnvAPIKey, "full")
@@ -521,14 +522,14 @@ func TestServerErrors(t *testing.T) {
 	})
 	t.Run("other tenant", func(t *testing.T) {
 		res, err := acme.GetTenantUsage(ctx, "globex", wStart, wEnd)
-		ae := check(t, res, err, usage.ErrForbidden, 403, usage.CodePermissionDenied)
+		ae := check(t, res, err, usage.ErrForbidden, 403, wire.CodePermissionDenied)
 		assert.Contains(t, ae.Message, "globex")
 		// Another tenant's trace is not found, exactly like an unknown one.
 		res2, err := acme.GetTrace(ctx, traceID(4))
-		check(t, res2, err, usage.ErrNotFound, 404, usage.CodeNotFound)
+		check(t, res2, err, usage.ErrNotFound, 404, wire.CodeNotFound)
 		// Naming the other tenant is refused; the unscoped key may.
 		res2, err = acme.GetTrace(ctx, traceID(4), "globex")
-		check(t, res2, err, usage.ErrForbidden, 403, usage.CodePermissionDenied)
+		check(t, res2, err, usage.ErrForbidden, 403, wire.CodePermissionDenied)
 		tr, err := full.GetTrace(ctx, traceID(4), "globex")
 		require.NoError(t, err)
 		assert.Equal(t, "globex", tr.TenantID)
@@ -543,23 +544,23 @@ func TestServerErrors(t *testing.T) {
 	})
 	t.Run("unknown trace", func(t *testing.T) {
 		res, err := full.GetTrace(ctx, strings.Repeat("ab", 16))
-		check(t, res, err, usage.ErrNotFound, 404, usage.CodeNotFound)
+		check(t, res, err, usage.ErrNotFound, 404, wire.CodeNotFound)
 		res2, err := full.ListSpansByTraceID(ctx, strings.Repeat("ab", 16), usage.SpanQuery{})
-		check(t, res2, err, usage.ErrNotFound, 404, usage.CodeNotFound)
+		check(t, res2, err, usage.ErrNotFound, 404, wire.CodeNotFound)
 	})
 	t.Run("bad cursor", func(t *testing.T) {
 		res, err := full.ListTraces(ctx, usage.TraceQuery{Start: wStart, End: wEnd, Cursor: "not-a-cursor!"})
-		ae := check(t, res, err, usage.ErrInvalidArgument, 400, usage.CodeInvalidArgument)
-		assert.Equal(t, usage.ParamCursor, ae.Param)
+		ae := check(t, res, err, usage.ErrInvalidArgument, 400, wire.CodeInvalidArgument)
+		assert.Equal(t, wire.ParamCursor, ae.Param)
 		assert.Contains(t, ae.Message, "malformed cursor")
 		res2, err := full.ListSpans(ctx, usage.SpanQuery{Cursor: "eyJ2IjoxfQ"})
-		check(t, res2, err, usage.ErrInvalidArgument, 400, usage.CodeInvalidArgument)
+		check(t, res2, err, usage.ErrInvalidArgument, 400, wire.CodeInvalidArgument)
 	})
 	t.Run("cursor with other filters", func(t *testing.T) {
 		p, err := full.ListTraces(ctx, usage.TraceQuery{Start: wStart, End: wEnd, Limit: 1})
 		require.NoError(t, err)
 		res, err := full.ListTraces(ctx, usage.TraceQuery{Start: wStart, End: wEnd, Limit: 1, TenantID: "acme", Cursor: p.NextCursor})
-		ae := check(t, res, err, usage.ErrInvalidArgument, 400, usage.CodeInvalidArgument)
+		ae := check(t, res, err, usage.ErrInvalidArgument, 400, wire.CodeInvalidArgument)
 		assert.Contains(t, ae.Message, "other filters")
 	})
 	t.Run("closed store", func(t *testing.T) {
@@ -567,7 +568,7 @@ func TestServerErrors(t *testing.T) {
 		require.NoError(t, ts2.Store.Close())
 		c := newClient(t, ts2.URL, usage.WithRetry(1, time.Millisecond))
 		res, err := c.GetSessionUsage(ctx, "s", wStart, wEnd)
-		check(t, res, err, usage.ErrUnavailable, 503, usage.CodeUnavailable)
+		check(t, res, err, usage.ErrUnavailable, 503, wire.CodeUnavailable)
 		assert.EqualValues(t, 2, ts2.Requests.Load(), "a 503 is retried (after the server's Retry-After)")
 	})
 }

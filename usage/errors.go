@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/agenttrace/agenttrace/internal/wire"
 )
 
 // Sentinel errors. Test for them with errors.Is: an *APIError matches the
@@ -39,7 +41,7 @@ var (
 type APIError struct {
 	// StatusCode is the HTTP status, such as 404.
 	StatusCode int
-	// Code is the server's error code, such as CodeNotFound.
+	// Code is the server's error code, such as "not_found" or "invalid_argument".
 	Code string
 	// Message is the server's explanation.
 	Message string
@@ -72,16 +74,16 @@ func (e *APIError) Error() string {
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrInvalidArgument:
-		return e.StatusCode == http.StatusBadRequest || e.Code == CodeInvalidArgument
+		return e.StatusCode == http.StatusBadRequest || e.Code == wire.CodeInvalidArgument
 	case ErrUnauthorized:
-		return e.StatusCode == http.StatusUnauthorized || e.Code == CodeUnauthenticated
+		return e.StatusCode == http.StatusUnauthorized || e.Code == wire.CodeUnauthenticated
 	case ErrForbidden:
-		return e.StatusCode == http.StatusForbidden || e.Code == CodePermissionDenied
+		return e.StatusCode == http.StatusForbidden || e.Code == wire.CodePermissionDenied
 	case ErrNotFound:
-		return e.StatusCode == http.StatusNotFound || e.Code == CodeNotFound
+		return e.StatusCode == http.StatusNotFound || e.Code == wire.CodeNotFound
 	case ErrUnavailable:
 		return e.StatusCode == http.StatusServiceUnavailable || e.StatusCode == http.StatusTooManyRequests ||
-			e.Code == CodeUnavailable
+			e.Code == wire.CodeUnavailable
 	}
 	return false
 }

@@ -6,9 +6,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agenttrace/agenttrace/internal/wire"
 )
 
-// Direction is the way a page goes from its cursor (ParamDirection).
+// Direction is the way a page goes from its cursor.
 type Direction string
 
 // Page directions. Down (the default) continues in the sort order after the
@@ -16,16 +18,39 @@ type Direction string
 // before the cursor, or the last page without one. A page's items are in the
 // sort order either way.
 const (
-	Down Direction = DirectionDown
-	Up   Direction = DirectionUp
+	Down Direction = "down"
+	Up   Direction = "up"
 )
 
-// SortField is a field traces are sorted by: SortStartTime (the default),
-// SortDuration, SortTotalTokens, SortTotalCost or SortName.
+// SortField is a field traces are sorted by.
 type SortField string
 
-// SortOrder is OrderDesc (the default) or OrderAsc.
+// Sort fields of TraceQuery; SortStartTime is the default.
+const (
+	SortStartTime   SortField = "start_time"
+	SortDuration    SortField = "duration_ms"
+	SortTotalTokens SortField = "total_tokens"
+	SortTotalCost   SortField = "total_cost"
+	SortName        SortField = "name"
+)
+
+// SortOrder is the order of a sort field.
 type SortOrder string
+
+// Sort orders; OrderDesc is the default.
+const (
+	OrderAsc  SortOrder = "asc"
+	OrderDesc SortOrder = "desc"
+)
+
+// Status is the outcome of a trace (its root span's) or of a span.
+type Status string
+
+// Statuses. A span whose status was never set counts as StatusOK.
+const (
+	StatusOK    Status = "ok"
+	StatusError Status = "error"
+)
 
 // TraceQuery selects a page of traces (GET /v1/traces). Start and End are
 // required; every other field is optional and filters only when set.
@@ -41,7 +66,7 @@ type TraceQuery struct {
 	// Name is the root span's name.
 	Name string
 	// Status is StatusOK (ok or unset) or StatusError.
-	Status string
+	Status Status
 	// Tags must all be present on the trace. A tag may not be empty or
 	// hold a comma.
 	Tags []string
@@ -71,7 +96,7 @@ type SpanQuery struct {
 	End   time.Time
 
 	// Status is StatusOK (ok or unset) or StatusError.
-	Status string
+	Status Status
 	// Type is the agenttrace span type: llm, tool, task, retrieval, ...
 	Type string
 	// Model matches the request or the response model.
@@ -139,7 +164,7 @@ func setWindow(v url.Values, start, end time.Time, required bool) error {
 	for _, p := range []struct {
 		name string
 		t    time.Time
-	}{{ParamStartTime, start}, {ParamEndTime, end}} {
+	}{{wire.ParamStartTime, start}, {wire.ParamEndTime, end}} {
 		if p.t.IsZero() {
 			if required {
 				return invalid(p.name, "required (a non-zero time)")
@@ -152,7 +177,7 @@ func setWindow(v url.Values, start, end time.Time, required bool) error {
 		v.Set(p.name, formatTime(p.t))
 	}
 	if !start.IsZero() && !end.IsZero() && !end.After(start) {
-		return invalid(ParamEndTime, "%s is not after start_time %s", formatTime(end), formatTime(start))
+		return invalid(wire.ParamEndTime, "%s is not after start_time %s", formatTime(end), formatTime(start))
 	}
 	return nil
 }
@@ -166,32 +191,32 @@ func setString(v url.Values, name, s string) {
 // setPage checks a page's size, cursor and direction and adds them to v.
 func setPage(v url.Values, limit int, cursor string, d Direction) error {
 	if limit < 0 || limit > MaxLimit {
-		return invalid(ParamLimit, "%d is not from 1 to %d (0 for the default, %d)", limit, MaxLimit, DefaultLimit)
+		return invalid(wire.ParamLimit, "%d is not from 1 to %d (0 for the default, %d)", limit, MaxLimit, DefaultLimit)
 	}
 	if limit > 0 {
-		v.Set(ParamLimit, strconv.Itoa(limit))
+		v.Set(wire.ParamLimit, strconv.Itoa(limit))
 	}
 	if cursor != "" && strings.TrimSpace(cursor) == "" {
-		return invalid(ParamCursor, "blank cursor")
+		return invalid(wire.ParamCursor, "blank cursor")
 	}
-	setString(v, ParamCursor, cursor)
+	setString(v, wire.ParamCursor, cursor)
 	switch d {
 	case "":
 	case Down, Up:
-		v.Set(ParamDirection, string(d))
+		v.Set(wire.ParamDirection, string(d))
 	default:
-		return invalid(ParamDirection, "%q is not %q or %q", d, Down, Up)
+		return invalid(wire.ParamDirection, "%q is not %q or %q", d, Down, Up)
 	}
 	return nil
 }
 
-func setStatus(v url.Values, s string) error {
+func setStatus(v url.Values, s Status) error {
 	switch s {
 	case "":
 	case StatusOK, StatusError:
-		v.Set(ParamStatus, s)
+		v.Set(wire.ParamStatus, string(s))
 	default:
-		return invalid(ParamStatus, "%q is not %q or %q", s, StatusOK, StatusError)
+		return invalid(wire.ParamStatus, "%q is not %q or %q", s, StatusOK, StatusError)
 	}
 	return nil
 }
@@ -202,13 +227,13 @@ func setTags(v url.Values, tags []string) error {
 	}
 	for _, t := range tags {
 		if strings.TrimSpace(t) == "" {
-			return invalid(ParamTags, "empty tag")
+			return invalid(wire.ParamTags, "empty tag")
 		}
 		if strings.Contains(t, ",") {
-			return invalid(ParamTags, "tag %q holds a comma", t)
+			return invalid(wire.ParamTags, "tag %q holds a comma", t)
 		}
 	}
-	v.Set(ParamTags, strings.Join(tags, ","))
+	v.Set(wire.ParamTags, strings.Join(tags, ","))
 	return nil
 }
 
@@ -221,11 +246,11 @@ func (q *TraceQuery) values() (url.Values, error) {
 	if err := setWindow(v, q.Start, q.End, true); err != nil {
 		return nil, err
 	}
-	setString(v, ParamTenantID, q.TenantID)
-	setString(v, ParamUserID, q.UserID)
-	setString(v, ParamSessionID, q.SessionID)
-	setString(v, ParamEnvironment, q.Environment)
-	setString(v, ParamName, q.Name)
+	setString(v, wire.ParamTenantID, q.TenantID)
+	setString(v, wire.ParamUserID, q.UserID)
+	setString(v, wire.ParamSessionID, q.SessionID)
+	setString(v, wire.ParamEnvironment, q.Environment)
+	setString(v, wire.ParamName, q.Name)
 	if err := setStatus(v, q.Status); err != nil {
 		return nil, err
 	}
@@ -237,26 +262,26 @@ func (q *TraceQuery) values() (url.Values, error) {
 	}
 	if q.SortField != "" {
 		if !slices.Contains(sortFields, q.SortField) {
-			return nil, invalid(ParamSortField, "%q is not one of %s, %s, %s, %s, %s", q.SortField,
+			return nil, invalid(wire.ParamSortField, "%q is not one of %s, %s, %s, %s, %s", q.SortField,
 				SortStartTime, SortDuration, SortTotalTokens, SortTotalCost, SortName)
 		}
-		v.Set(ParamSortField, string(q.SortField))
+		v.Set(wire.ParamSortField, string(q.SortField))
 	}
 	switch q.SortOrder {
 	case "":
 	case OrderAsc, OrderDesc:
-		v.Set(ParamSortOrder, string(q.SortOrder))
+		v.Set(wire.ParamSortOrder, string(q.SortOrder))
 	default:
-		return nil, invalid(ParamSortOrder, "%q is not %q or %q", q.SortOrder, OrderAsc, OrderDesc)
+		return nil, invalid(wire.ParamSortOrder, "%q is not %q or %q", q.SortOrder, OrderAsc, OrderDesc)
 	}
 	if q.Offset < 0 {
-		return nil, invalid(ParamOffset, "%d is negative", q.Offset)
+		return nil, invalid(wire.ParamOffset, "%d is negative", q.Offset)
 	}
 	if q.Offset > 0 {
-		v.Set(ParamOffset, strconv.Itoa(q.Offset))
+		v.Set(wire.ParamOffset, strconv.Itoa(q.Offset))
 	}
 	if q.IncludeTotal {
-		v.Set(ParamIncludeTotal, "true")
+		v.Set(wire.ParamIncludeTotal, "true")
 	}
 	return v, nil
 }
@@ -270,13 +295,13 @@ func (q *SpanQuery) values() (url.Values, error) {
 	if err := setStatus(v, q.Status); err != nil {
 		return nil, err
 	}
-	setString(v, ParamType, q.Type)
-	setString(v, ParamModel, q.Model)
-	setString(v, ParamPromptSlug, q.PromptSlug)
-	setString(v, ParamTenantID, q.TenantID)
-	setString(v, ParamUserID, q.UserID)
-	setString(v, ParamSessionID, q.SessionID)
-	setString(v, ParamName, q.Name)
+	setString(v, wire.ParamType, q.Type)
+	setString(v, wire.ParamModel, q.Model)
+	setString(v, wire.ParamPromptSlug, q.PromptSlug)
+	setString(v, wire.ParamTenantID, q.TenantID)
+	setString(v, wire.ParamUserID, q.UserID)
+	setString(v, wire.ParamSessionID, q.SessionID)
+	setString(v, wire.ParamName, q.Name)
 	if err := setTags(v, q.Tags); err != nil {
 		return nil, err
 	}
@@ -290,17 +315,17 @@ func (q *SpanQuery) traceValues() (url.Values, error) {
 		name string
 		set  bool
 	}{
-		{ParamStartTime, !q.Start.IsZero()}, {ParamEndTime, !q.End.IsZero()}, {ParamStatus, q.Status != ""},
-		{ParamType, q.Type != ""}, {ParamModel, q.Model != ""}, {ParamPromptSlug, q.PromptSlug != ""},
-		{ParamUserID, q.UserID != ""}, {ParamSessionID, q.SessionID != ""},
-		{ParamTags, len(q.Tags) > 0},
+		{wire.ParamStartTime, !q.Start.IsZero()}, {wire.ParamEndTime, !q.End.IsZero()}, {wire.ParamStatus, q.Status != ""},
+		{wire.ParamType, q.Type != ""}, {wire.ParamModel, q.Model != ""}, {wire.ParamPromptSlug, q.PromptSlug != ""},
+		{wire.ParamUserID, q.UserID != ""}, {wire.ParamSessionID, q.SessionID != ""},
+		{wire.ParamTags, len(q.Tags) > 0},
 	} {
 		if f.set {
 			return nil, invalid(f.name, "not a filter of the spans of one trace (only the name and the tenant are; use ListSpans)")
 		}
 	}
 	v := url.Values{}
-	setString(v, ParamSpanName, q.Name)
-	setString(v, ParamTenantID, q.TenantID)
+	setString(v, wire.ParamSpanName, q.Name)
+	setString(v, wire.ParamTenantID, q.TenantID)
 	return v, setPage(v, q.Limit, q.Cursor, q.Direction)
 }

@@ -5,91 +5,6 @@ import (
 	"time"
 )
 
-// Paths of the server's HTTP API. Paths with an {id} take it as the last
-// (or, for spans of a trace, the middle) path segment, path-escaped.
-const (
-	// PathTraces is POST for OTLP/HTTP ingest and GET to list traces.
-	PathTraces = "/v1/traces"
-	// PathTrace is the prefix of GET /v1/traces/{trace_id} and of
-	// GET /v1/traces/{trace_id}/spans.
-	PathTrace = "/v1/traces/"
-	// PathSpans lists spans across traces.
-	PathSpans = "/v1/spans"
-	// PathSessionUsage is the prefix of GET /v1/usage/sessions/{session_id}.
-	PathSessionUsage = "/v1/usage/sessions/"
-	// PathTenantUsage is the prefix of GET /v1/usage/tenants/{tenant_id}.
-	PathTenantUsage = "/v1/usage/tenants/"
-	// PathHealth answers 200 {"status":"ok"} without authentication.
-	PathHealth = "/healthz"
-)
-
-// Query parameter names.
-const (
-	// ParamStartTime and ParamEndTime bound a window: RFC 3339 times,
-	// start inclusive, end exclusive. Required on usage and trace lists,
-	// optional on span lists.
-	ParamStartTime = "start_time"
-	ParamEndTime   = "end_time"
-	ParamTenantID  = "tenant_id"
-	ParamUserID    = "user_id"
-	ParamSessionID = "session_id"
-	// ParamEnvironment filters on deployment.environment.name.
-	ParamEnvironment = "environment"
-	// ParamName filters traces by root span name and spans by span name.
-	ParamName = "name"
-	// ParamStatus is "ok" (ok or unset) or "error".
-	ParamStatus = "status"
-	// ParamTags is a comma-separated list; every tag must be present.
-	ParamTags = "tags"
-	// ParamLimit is the page size, 1 to MaxLimit, default DefaultLimit.
-	// On the usage endpoints with ParamGroupBy it bounds the groups
-	// listed, default MaxLimit.
-	ParamLimit = "limit"
-	// ParamCursor is an opaque cursor from a previous page. It is bound to
-	// the filters and sort it was made with; reusing it with others is a
-	// 400.
-	ParamCursor = "cursor"
-	// ParamDirection is DirectionDown (default) or DirectionUp.
-	ParamDirection = "direction"
-	// ParamSortField is one of the SortXxx values; default SortStartTime.
-	ParamSortField = "sort_field"
-	// ParamSortOrder is OrderAsc or OrderDesc; default OrderDesc.
-	ParamSortOrder = "sort_order"
-	// ParamOffset skips that many traces (after the cursor, if any).
-	ParamOffset = "offset"
-	// ParamIncludeTotal=true adds total_count to a traces page.
-	ParamIncludeTotal = "include_total"
-	// ParamSpanName filters the spans of one trace by name.
-	ParamSpanName = "span_name"
-	// ParamType filters spans by agenttrace span type (llm, tool, ...).
-	ParamType = "type"
-	// ParamModel matches a span's request or response model.
-	ParamModel = "model"
-	// ParamPromptSlug filters spans by agenttrace.prompt.slug.
-	ParamPromptSlug = "prompt_slug"
-	// ParamGroupBy splits a usage answer into groups: one of the
-	// Grouping values.
-	ParamGroupBy = "group_by"
-)
-
-// Values of ParamDirection, ParamSortOrder, ParamSortField and ParamStatus.
-const (
-	DirectionDown = "down"
-	DirectionUp   = "up"
-
-	OrderAsc  = "asc"
-	OrderDesc = "desc"
-
-	SortStartTime   = "start_time"
-	SortDuration    = "duration_ms"
-	SortTotalTokens = "total_tokens"
-	SortTotalCost   = "total_cost"
-	SortName        = "name"
-
-	StatusOK    = "ok"
-	StatusError = "error"
-)
-
 // Page sizes.
 const (
 	DefaultLimit = 50
@@ -150,7 +65,7 @@ type TenantUsage struct {
 	Groups  []UsageGroup `json:"groups,omitempty"`
 }
 
-// Grouping is how a usage answer is split into groups (ParamGroupBy).
+// Grouping is how a usage answer is split into groups (GroupBy).
 type Grouping string
 
 // The groupings of the usage endpoints.
@@ -206,8 +121,8 @@ type TraceSummary struct {
 	StartTime  time.Time `json:"start_time"`
 	EndTime    time.Time `json:"end_time"`
 	DurationMS float64   `json:"duration_ms"`
-	// Status is "ok" or "error".
-	Status     string   `json:"status"`
+	// Status is StatusOK or StatusError.
+	Status     Status   `json:"status"`
 	HasRoot    bool     `json:"has_root"`
 	SpanCount  int64    `json:"span_count"`
 	ErrorCount int64    `json:"error_count"`
@@ -274,13 +189,14 @@ type Span struct {
 	Name     string `json:"name"`
 	// Type is the agenttrace span type (trace, llm, tool, task,
 	// retrieval, span or custom); Kind the OTel span kind.
-	Type          string    `json:"type"`
-	Kind          string    `json:"kind"`
-	StartTime     time.Time `json:"start_time"`
-	EndTime       time.Time `json:"end_time"`
-	LatencyMS     float64   `json:"latency_ms"`
-	Status        string    `json:"status"`
-	StatusMessage string    `json:"status_message,omitempty"`
+	Type      string    `json:"type"`
+	Kind      string    `json:"kind"`
+	StartTime time.Time `json:"start_time"`
+	EndTime   time.Time `json:"end_time"`
+	LatencyMS float64   `json:"latency_ms"`
+	// Status is StatusOK (ok or unset) or StatusError.
+	Status        Status `json:"status"`
+	StatusMessage string `json:"status_message,omitempty"`
 	// Model is the response model, else the request model.
 	Model         string `json:"model"`
 	RequestModel  string `json:"request_model"`
@@ -325,32 +241,3 @@ type SpansPage struct {
 	NextCursor  string `json:"next_cursor,omitempty"`
 	PrevCursor  string `json:"prev_cursor,omitempty"`
 }
-
-// ErrorBody is the body of every error answer:
-// {"error":{"code":"invalid_argument","message":"..."}}.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail is the inside of an ErrorBody. Param names the offending
-// query parameter of a 400, when there is one.
-type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Param   string `json:"param,omitempty"`
-}
-
-// Error codes and their HTTP statuses.
-const (
-	CodeInvalidArgument   = "invalid_argument"   // 400
-	CodeUnauthenticated   = "unauthenticated"    // 401
-	CodePermissionDenied  = "permission_denied"  // 403
-	CodeNotFound          = "not_found"          // 404
-	CodeMethodNotAllowed  = "method_not_allowed" // 405
-	CodeTooLarge          = "payload_too_large"  // 413
-	CodeUnsupportedMedia  = "unsupported_media"  // 415
-	CodeResourceExhausted = "resource_exhausted" // 429: busy, retry after Retry-After
-	CodeUnavailable       = "unavailable"        // 503
-	CodeDeadlineExceeded  = "deadline_exceeded"  // 503: the request ran past the server's query timeout
-	CodeInternal          = "internal"           // 500
-)

@@ -23,7 +23,7 @@ func runSpans(ctx context.Context, args []string, e env) error {
 	fs := qc.fs
 	var q usage.SpanQuery
 	var tags tagsFlag
-	var dir string
+	var dir, status string
 	var all bool
 	fs.StringVar(&q.Name, "name", "", "only spans with this name")
 	fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("page size, 1 to %d (default %d; with a trace id, %d)",
@@ -32,7 +32,7 @@ func runSpans(ctx context.Context, args []string, e env) error {
 	fs.StringVar(&dir, "direction", "", "down (default) or up")
 	fs.BoolVar(&all, "all", false, "walk every page, not just the first (always so with a trace id)")
 	// Filters across traces only.
-	fs.StringVar(&q.Status, "status", "", "ok or error (across traces)")
+	fs.StringVar(&status, "status", "", "ok or error (across traces)")
 	fs.StringVar(&q.Type, "type", "", "span type: llm, tool, task, retrieval, trace, ... (across traces)")
 	fs.StringVar(&q.Model, "model", "", "request or response model (across traces)")
 	fs.StringVar(&q.PromptSlug, "prompt", "", "prompt slug (across traces)")
@@ -62,7 +62,7 @@ func runSpans(ctx context.Context, args []string, e env) error {
 	} else {
 		q.Start, q.End = qc.window()
 	}
-	q.Tags, q.Direction = tags, usage.Direction(dir)
+	q.Tags, q.Direction, q.Status = tags, usage.Direction(dir), usage.Status(status)
 	c, tmpl, err := qc.open()
 	if err != nil {
 		return err

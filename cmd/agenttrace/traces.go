@@ -17,14 +17,14 @@ func runTraces(ctx context.Context, args []string, e env) error {
 	fs := qc.fs
 	var q usage.TraceQuery
 	var tags tagsFlag
-	var dir, sortField, sortOrder string
+	var dir, sortField, sortOrder, status string
 	var all bool
 	fs.StringVar(&q.TenantID, "tenant", "", "only this tenant's traces")
 	fs.StringVar(&q.UserID, "user", "", "only this user's traces")
 	fs.StringVar(&q.SessionID, "session", "", "only this session's traces")
 	fs.StringVar(&q.Environment, "env", "", "only traces of this deployment environment")
 	fs.StringVar(&q.Name, "name", "", "only traces whose root span has this name")
-	fs.StringVar(&q.Status, "status", "", "ok or error")
+	fs.StringVar(&status, "status", "", "ok or error")
 	fs.Var(&tags, "tag", "only traces with this `TAG` (repeatable or comma-separated; all must match)")
 	fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("page size, 1 to %d (default %d)", usage.MaxLimit, usage.DefaultLimit))
 	fs.StringVar(&q.Cursor, "cursor", "", "continue from a cursor a previous page printed")
@@ -42,7 +42,7 @@ func runTraces(ctx context.Context, args []string, e env) error {
 		return usageError{fmt.Errorf("unexpected arguments %q (see agenttrace traces -h)", pos)}
 	}
 	q.Tags = tags
-	q.Direction, q.SortField, q.SortOrder = usage.Direction(dir), usage.SortField(sortField), usage.SortOrder(sortOrder)
+	q.Direction, q.SortField, q.SortOrder, q.Status = usage.Direction(dir), usage.SortField(sortField), usage.SortOrder(sortOrder), usage.Status(status)
 	q.Start, q.End = qc.window()
 	c, tmpl, err := qc.open()
 	if err != nil {

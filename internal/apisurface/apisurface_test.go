@@ -33,7 +33,7 @@ func moduleRoot(t *testing.T) string {
 
 // publicPackages returns the module's public package directories, relative
 // to root: every directory with a Go package outside internal, examples,
-// cmd and testdata.
+// cmd, testdata and other modules (such as interop).
 func publicPackages(t *testing.T, root string) []string {
 	t.Helper()
 	var dirs []string
@@ -53,6 +53,11 @@ func publicPackages(t *testing.T, root string) []string {
 			base == "internal" || base == "testdata" || base == "node_modules" ||
 			rel == "examples" || rel == "cmd" || rel == "docs" || rel == "scripts") {
 			return filepath.SkipDir
+		}
+		if rel != "." {
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+				return filepath.SkipDir // another module
+			}
 		}
 		if _, err := Surface(path); err == nil {
 			dirs = append(dirs, filepath.ToSlash(rel))

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/agenttrace/agenttrace/internal/wire"
 	"github.com/agenttrace/agenttrace/llm"
 	"github.com/agenttrace/agenttrace/server"
 	"github.com/agenttrace/agenttrace/span"
@@ -455,12 +456,12 @@ func TestEndToEnd(t *testing.T) {
 		assert.ErrorIs(t, err, usage.ErrNotFound)
 		require.ErrorAs(t, err, &ae)
 		assert.Equal(t, 404, ae.StatusCode)
-		assert.Equal(t, usage.CodeNotFound, ae.Code)
+		assert.Equal(t, wire.CodeNotFound, ae.Code)
 
 		_, err = c.ListTraces(ctx, usage.TraceQuery{Start: start, End: end, Cursor: "bm90IGEgY3Vyc29y"})
 		assert.ErrorIs(t, err, usage.ErrInvalidArgument)
 		require.ErrorAs(t, err, &ae)
-		assert.Equal(t, usage.ParamCursor, ae.Param)
+		assert.Equal(t, wire.ParamCursor, ae.Param)
 		assert.Contains(t, ae.Message, "cursor")
 		assert.Contains(t, err.Error(), ae.Message)
 	})

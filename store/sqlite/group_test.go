@@ -18,12 +18,12 @@ var errInjected = errors.New("injected insert failure")
 // blockWriter makes the writer wait in its next insert until the returned
 // release is called, so that calls made meanwhile queue up and are written
 // as one group. fail reports whether a call's insert fails.
-func blockWriter(t *testing.T, fail func(spans []store.Span) bool) (entered <-chan struct{}, release func()) {
+func blockWriter(s *Store, fail func(spans []store.Span) bool) (entered <-chan struct{}, release func()) {
 	in := make(chan struct{})
 	gate := make(chan struct{})
 	var once sync.Once
 	first := true
-	testInsertHook = func(spans []store.Span) error {
+	s.insertHook = func(spans []store.Span) error {
 		if first {
 			first = false
 			close(in)
@@ -34,7 +34,6 @@ func blockWriter(t *testing.T, fail func(spans []store.Span) bool) (entered <-ch
 		}
 		return nil
 	}
-	t.Cleanup(func() { testInsertHook = nil })
 	return in, func() { once.Do(func() { close(gate) }) }
 }
 
@@ -73,7 +72,7 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	entered, release := blockWriter(t, func(spans []store.Span) bool { return spans[0].SessionID == "bad" })
+	entered, release := blockWriter(s, func(spans []store.Span) bool { return spans[0].SessionID == "bad" })
 	defer release()
 
 	type result struct {
@@ -143,7 +142,7 @@ func TestGroupCommitAbandoned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entered, release := blockWriter(t, nil)
+	entered, release := blockWriter(s, nil)
 	defer release()
 	errc := make(chan error, 3)
 	go func() { _, err := s.WriteSpans(ctx, llmSpans(1, 0, 1, "s")); errc <- err }()
@@ -199,13 +198,12 @@ func TestWriterPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	testInsertHook = func(spans []store.Span) error {
+	s.insertHook = func(spans []store.Span) error {
 		if spans[0].SessionID == "boom" {
 			panic("boom")
 		}
 		return nil
 	}
-	t.Cleanup(func() { testInsertHook = nil })
 	if _, err := s.WriteSpans(ctx, llmSpans(1, 0, 2, "boom")); err == nil || !strings.Contains(err.Error(), "writer panic: boom") {
 		t.Fatalf("WriteSpans = %v, want the writer's panic as an error", err)
 	}

@@ -83,7 +83,11 @@ type Store struct {
 	qmu    sync.RWMutex
 	closed bool
 	wst    *writerStmts // prepared on first write
-	wall   []*sql.Stmt
+	// insertHook is nil, except in this package's tests, which set it on
+	// their own Store before its first write: it runs before a call's
+	// spans are inserted, and its error fails that call's insert.
+	insertHook func(spans []store.Span) error
+	wall       []*sql.Stmt
 
 	// ckpt is the checkpointer's connection; stop and done end it.
 	ckpt       *sql.DB

@@ -86,10 +86,6 @@ const (
 	reqAbandoned
 )
 
-// testInsertHook, set by tests only, runs before a call's spans are
-// inserted; an error fails that call's insert.
-var testInsertHook func(spans []store.Span) error
-
 // maxGroupSpans bounds the spans of one group commit.
 const maxGroupSpans = 16384
 
@@ -235,7 +231,7 @@ func (s *Store) writeTx(reqs []*writeReq) error {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback()
-	w := &writer{ctx: ctx, tx: tx, st: s.wst}
+	w := &writer{ctx: ctx, tx: tx, st: s.wst, hook: s.insertHook}
 	// Row ids are given by the writer from the largest stored one, read
 	// under the write lock (another process may share the file).
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM spans`).Scan(&w.nextID); err != nil {
@@ -378,6 +374,8 @@ type writer struct {
 	args   []any
 	detail []byte
 	ends   []int
+	// hook is the Store's insertHook.
+	hook func(spans []store.Span) error
 }
 
 func (w *writer) exec(st *sql.Stmt, args ...any) error {
@@ -416,8 +414,8 @@ func appendSpanArgs(args []any, sp *store.Span, detail string) []any {
 // insertSpans inserts the spans in multi-row chunks and their tags, and
 // returns those that were new (not already stored).
 func (w *writer) insertSpans(spans []store.Span) ([]*store.Span, error) {
-	if testInsertHook != nil {
-		if err := testInsertHook(spans); err != nil {
+	if w.hook != nil {
+		if err := w.hook(spans); err != nil {
 			return nil, err
 		}
 	}
