@@ -99,6 +99,7 @@ func Start(opts ...Option) (*Server, error) {
 	if os.Geteuid() == 0 {
 		s.asUser = "postgres"
 	}
+	reapOrphans()
 	parent := ""
 	if s.asUser != "" {
 		// The server's user must reach the folder: $TMPDIR may be
@@ -126,6 +127,12 @@ func Start(opts ...Option) (*Server, error) {
 		os.RemoveAll(s.dir)
 		return nil, fmt.Errorf("pgtest: initdb: %w: %s", err, out)
 	}
+	// The owner file names this process: a later Start stops the server
+	// of a test process that died without Close (a timeout, a kill).
+	if err := os.WriteFile(filepath.Join(s.dir, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(s.dir)
+		return nil, fmt.Errorf("pgtest: %w", err)
+	}
 	if s.port, err = freePort(); err != nil {
 		os.RemoveAll(s.dir)
 		return nil, fmt.Errorf("pgtest: %w", err)
@@ -138,6 +145,36 @@ func Start(opts ...Option) (*Server, error) {
 }
 
 func (s *Server) data() string { return filepath.Join(s.dir, "data") }
+
+// reapOrphans stops and removes the servers of test processes that ended
+// without closing them: pgtest folders whose owner process is gone.
+func reapOrphans() {
+	dirs, _ := filepath.Glob(filepath.Join("/tmp", "pgtest-*"))
+	if tmp := os.TempDir(); tmp != "/tmp" {
+		more, _ := filepath.Glob(filepath.Join(tmp, "pgtest-*"))
+		dirs = append(dirs, more...)
+	}
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "owner"))
+		if err != nil {
+			continue // being made, or not ours
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		o := &Server{dir: d}
+		if bin, err := findBin(); err == nil {
+			o.bin = bin
+			if os.Geteuid() == 0 {
+				o.asUser = "postgres"
+			}
+			o.running = true
+			o.Stop()
+		}
+		os.RemoveAll(d)
+	}
+}
 
 // run runs one of the server's programs, as the server's user.
 func (s *Server) run(prog string, args ...string) ([]byte, error) {
