@@ -110,6 +110,9 @@ func TestIngestLogReadAfterAck(t *testing.T) {
 	if got, want := tenantTokens(t, c, ts.url, "acme", nil), int64(clients*requests*spans*10); got != want {
 		t.Fatalf("tenant usage right after the last 200: %d input tokens, want %d", got, want)
 	}
+	if st := ts.srv.Stats(); st.IngestLogBacklogBytes != 0 {
+		t.Fatalf("backlog after a query saw every span: %d bytes", st.IngestLogBacklogBytes)
+	}
 	if err := ts.stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,9 @@ type Stats struct {
 	// hold against the budget.
 	IngestInFlight      int64 `json:"ingest_in_flight"`
 	IngestBytesInFlight int64 `json:"ingest_bytes_in_flight"`
+	// IngestLogBacklogBytes are the request bodies (decompressed)
+	// answered from the ingest log and not yet in the store (WithIngestLog).
+	IngestLogBacklogBytes int64 `json:"ingest_log_backlog_bytes"`
 	// OpenConns is the number of open client connections (Serve only).
 	OpenConns int64 `json:"open_conns"`
 	// RequestsInFlight counts requests being handled (or answered).
@@ -47,8 +50,15 @@ type counters struct {
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats {
 	c := &s.stats
+	var backlog int64
+	if s.q != nil {
+		s.q.mu.Lock()
+		backlog = s.q.backlog
+		s.q.mu.Unlock()
+	}
 	return Stats{
-		SpansAccepted: c.spansAccepted.Load(), SpansRejected: c.spansRejected.Load(),
+		IngestLogBacklogBytes: backlog,
+		SpansAccepted:         c.spansAccepted.Load(), SpansRejected: c.spansRejected.Load(),
 		UsageValuesDropped: c.usageDropped.Load(), TimestampsCorrected: c.timesCorrected.Load(),
 		IngestBusy: c.ingestBusy.Load(), QueryTimeouts: c.queryTimeouts.Load(),
 		IngestInFlight: c.ingestInFlight.Load(), IngestBytesInFlight: c.ingestBytes.Load(),
