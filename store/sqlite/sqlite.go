@@ -438,6 +438,22 @@ var migrations = [][]string{
 		`DROP TABLE trace_tags`,
 		`ALTER TABLE trace_tags_v7 RENAME TO trace_tags`,
 	},
+	// 8: the trace listing's sort indexes end their tie-break with the
+	// tenant (trace_id, tenant_id), as the listing orders: without it a
+	// page read every row of its window from the table for its tenant (a
+	// day's page by cost took 2.5x as long).
+	{
+		`DROP INDEX traces_start`,
+		`CREATE INDEX traces_start ON traces (start_ns, trace_id, tenant_id, cost_nano, duration_ns, total_tokens)`,
+		`DROP INDEX traces_duration`,
+		`CREATE INDEX traces_duration ON traces (duration_ns, trace_id, tenant_id, start_ns)`,
+		`DROP INDEX traces_tokens`,
+		`CREATE INDEX traces_tokens ON traces (total_tokens, trace_id, tenant_id, start_ns)`,
+		`DROP INDEX traces_cost`,
+		`CREATE INDEX traces_cost ON traces (cost_nano, trace_id, tenant_id, start_ns)`,
+		`DROP INDEX traces_name`,
+		`CREATE INDEX traces_name ON traces (name, trace_id, tenant_id, start_ns)`,
+	},
 }
 
 // migrationSteps[v] runs in Go after the statements of migrations[v].
