@@ -236,21 +236,17 @@ func (s *Store) attribute(ctx context.Context, tx pgx.Tx, order []string, byTrac
 	}
 	conflicts := map[*store.Span]int{}
 	for _, id := range order {
-		old, found := stored[id]
-		a := old
-		a.Resolve(byTrace[id])
-		for _, sp := range byTrace[id] {
-			conflicts[sp] = a.Fill(sp)
-		}
+		a, found := stored[id]
+		o := a.Update(byTrace[id], found, conflicts)
 		b.attrs[id] = a
-		if found && a == old {
+		if !o.Write {
 			continue
 		}
-		if found && a.Vals != old.Vals {
+		if o.Repair {
 			b.repairs = append(b.repairs, id)
-			if old.Vals[fTenant] == "" && a.Vals[fTenant] != "" {
-				b.absorbs = append(b.absorbs, id)
-			}
+		}
+		if o.Absorb {
+			b.absorbs = append(b.absorbs, id)
 		}
 		b.changed = append(b.changed, id)
 	}

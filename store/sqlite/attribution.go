@@ -62,23 +62,17 @@ func (w *writer) attribute(spans []*store.Span, b *batch) ([]int, error) {
 	}
 	conflicts := map[*store.Span]int{}
 	for _, id := range order {
-		old, found := stored[id]
-		a := old
-		a.Resolve(byTrace[id])
-		for _, sp := range byTrace[id] {
-			conflicts[sp] = a.Fill(sp)
-		}
+		a, found := stored[id]
+		o := a.Update(byTrace[id], found, conflicts)
 		b.attrs[id] = a
-		if found && a == old {
+		if !o.Write {
 			continue
 		}
-		// Only a change of value can change stored spans: a root that
-		// confirms the values its children carried only marks them final.
-		if found && a.Vals != old.Vals {
+		if o.Repair {
 			b.repairs = append(b.repairs, id)
-			if old.Vals[fTenant] == "" && a.Vals[fTenant] != "" {
-				b.absorbs = append(b.absorbs, id)
-			}
+		}
+		if o.Absorb {
+			b.absorbs = append(b.absorbs, id)
 		}
 		b.attrArgs = append(b.attrArgs, id, a.Vals[fSession], a.Vals[fUser], a.Vals[fTenant], a.Vals[fEnv], int64(a.Root))
 	}

@@ -110,3 +110,37 @@ func (a *Trace) Fill(sp *store.Span) (conflicts int) {
 	sp.Inherited = inh
 	return conflicts
 }
+
+// Outcome says what a write's spans did to one trace's attribution.
+type Outcome struct {
+	// Write: the trace's attribution row must be written (new, or changed).
+	Write bool
+	// Repair: its values changed, so its stored spans must follow (a root
+	// that confirms the values its children carried only marks them
+	// final, which changes no span).
+	Repair bool
+	// Absorb: the trace took its first tenant; its summary of no tenant
+	// joins that tenant's.
+	Absorb bool
+}
+
+// Update resolves a, the trace's stored attribution (zero, with stored
+// false, for a trace not seen before), with the write's spans of the trace,
+// fills those spans, adds each one's conflicts to conflicts, and says what
+// changed.
+func (a *Trace) Update(spans []*store.Span, stored bool, conflicts map[*store.Span]int) Outcome {
+	old := *a
+	a.Resolve(spans)
+	for _, sp := range spans {
+		conflicts[sp] = a.Fill(sp)
+	}
+	if stored && *a == old {
+		return Outcome{}
+	}
+	o := Outcome{Write: true}
+	if stored && a.Vals != old.Vals {
+		o.Repair = true
+		o.Absorb = old.Vals[Tenant] == "" && a.Vals[Tenant] != ""
+	}
+	return o
+}
