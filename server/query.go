@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -288,12 +289,8 @@ func (s *Server) handleListTraces(w http.ResponseWriter, r *http.Request, p prin
 // spans alone; "" for an unscoped key without tenant_id: every span). A
 // trace of which the tenant has no span is not found, exactly like an
 // unknown one.
-func (s *Server) traceFor(r *http.Request, tenant string) (store.TraceSummary, error) {
-	id, err := pathTraceID(r)
-	if err != nil {
-		return store.TraceSummary{}, err
-	}
-	tr, err := s.st.GetTrace(r.Context(), id, tenant)
+func (s *Server) traceFor(ctx context.Context, id, tenant string) (store.TraceSummary, error) {
+	tr, err := s.st.GetTrace(ctx, id, tenant)
 	if err != nil {
 		return tr, storeErr(err)
 	}
@@ -301,6 +298,10 @@ func (s *Server) traceFor(r *http.Request, tenant string) (store.TraceSummary, e
 }
 
 func (s *Server) handleGetTrace(w http.ResponseWriter, r *http.Request, p principal) error {
+	id, err := pathTraceID(r)
+	if err != nil {
+		return err
+	}
 	ps, err := parseParams(r.URL.RawQuery, wire.ParamTenantID)
 	if err != nil {
 		return err
@@ -309,7 +310,7 @@ func (s *Server) handleGetTrace(w http.ResponseWriter, r *http.Request, p princi
 	if err != nil {
 		return err
 	}
-	tr, err := s.traceFor(r, tenant)
+	tr, err := s.traceFor(r.Context(), id, tenant)
 	if err != nil {
 		return err
 	}
@@ -369,7 +370,7 @@ func (s *Server) handleTraceSpans(w http.ResponseWriter, r *http.Request, p prin
 	if err != nil {
 		return err
 	}
-	if _, err := s.traceFor(r, q.TenantID); err != nil {
+	if _, err := s.traceFor(r.Context(), id, q.TenantID); err != nil {
 		return err
 	}
 	page, err := s.st.ListSpansByTrace(r.Context(), q)
